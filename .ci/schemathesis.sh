@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Fuzzes every operation of the OpenAPI document against a live server with Schemathesis:
+# fails on server errors, undocumented status codes, undocumented content types (so every
+# error must be problem+json) and bodies that do not match their schema.
+# Usage: .ci/schemathesis.sh POSTIER_BINARY [extra st args]
+set -euo pipefail
+bin=$1; shift
+st=${ST:-st}
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port"
+cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+(
+  cd "$work"
+  env -i PATH="$PATH" HOME="$HOME" \
+    POSTIER_LISTEN="127.0.0.1:$port" \
+    POSTIER_ARGON2__MEMORY_KIB=256 POSTIER_ARGON2__ITERATIONS=1 \
+    POSTIER_THROTTLE__SIGNUPS_PER_IP=100000 \
+    POSTIER_THROTTLE__FAILURES_PER_IP=100000 \
+    POSTIER_ACCESS_TOKEN_TTL_SECS=3600 \
+    POSTIER_LOG=warn POSTIER_LOG_FORMAT=json \
+    "$bin" serve >"$work/postier.log" 2>&1
+) &
+pid=$!
+for _ in $(seq 1 100); do curl -fs "$base/readyz" >/dev/null && break; sleep 0.1; done
+curl -fs "$base/readyz" >/dev/null
+login="fuzzer@example.com"; password="correct horse battery staple"
+curl -fs -X POST "$base/v1/accounts" -H 'content-type: application/json' \
+  -d "{\"login\":\"$login\",\"password\":\"$password\"}" >/dev/null
+token=$(curl -fs -X POST "$base/v1/sessions" -H 'content-type: application/json' \
+  -d "{\"login\":\"$login\",\"password\":\"$password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+status=0
+"$st" run "$base/openapi.json" \
+  --header "Authorization: Bearer $token" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  --exclude-operation-id delete_current_session \
+  --phases examples,coverage,fuzzing \
+  --max-examples "${ST_MAX_EXAMPLES:-40}" \
+  --workers 2 \
+  --request-timeout 10 \
+  --no-color \
+  "$@" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "--- postier log (errors) ---"
+  grep -E '"level":"(ERROR|WARN)"' "$work/postier.log" | tail -20 || true
+fi
+exit "$status"

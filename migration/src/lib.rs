@@ -1,0 +1,33 @@
+//! Schema migrations of Postier, applied by `postier migrate` and at the start of `serve`.
+//! One file per change, each with `down()`; SQLite and PostgreSQL run the same statements
+//! except where a comment says why not.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_accounts;
+mod m20261127_000002_create_mail_services;
+mod m20261127_000003_create_addresses;
+mod m20261127_000004_create_events;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261127_000001_create_accounts::Migration),
+            Box::new(m20261127_000002_create_mail_services::Migration),
+            Box::new(m20261127_000003_create_addresses::Migration),
+            Box::new(m20261127_000004_create_events::Migration),
+        ]
+    }
+}
+
+/// Text compared byte-wise on both backends, so that keyset pagination over addresses and
+/// domains orders the same way on SQLite (BINARY) and PostgreSQL (`C`).
+pub(crate) fn bytewise(manager: &SchemaManager, mut col: ColumnDef) -> ColumnDef {
+    if manager.get_database_backend() == sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
+        col.extra("COLLATE \"C\"");
+    }
+    col
+}

@@ -1,0 +1,148 @@
+//! Request extractors for the caller's identity. `AuthUser` checks the bearer token and then
+//! the session in the database on every request, so a logout or a revoked family stops the
+//! token at once, on every instance. `RecentAuth` also demands a fresh password proof.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use chrono::{DateTime, Duration, Utc};
+use futures_util::future::LocalBoxFuture;
+use uuid::Uuid;
+
+use crate::auth::jwt::TokenError;
+use crate::error::{ApiError, ErrorCode};
+use crate::repo;
+use crate::state::AppState;
+
+/// An authenticated account, its session and when it last proved its password.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub account_id: Uuid,
+    pub session_id: Uuid,
+    pub login: String,
+    pub auth_time: DateTime<Utc>,
+    pub ip: Option<String>,
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let bearer = bearer_token(req);
+        let ip = client_ip(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let token = bearer?;
+            let now = state.clock.now();
+            let claims = state.jwt.verify(&token, now).map_err(|e| match e {
+                TokenError::Expired => ApiError::unauthenticated("the access token has expired"),
+                TokenError::Invalid => ApiError::unauthenticated("the access token is not valid"),
+            })?;
+            let (_, account) = repo::sessions::find_active(&state.db, claims.sid, claims.sub, now)
+                .await?
+                .ok_or_else(|| ApiError::unauthenticated("the session has ended"))?;
+            let auth_time = DateTime::from_timestamp(claims.auth_time, 0)
+                .ok_or_else(|| ApiError::unauthenticated("the access token is not valid"))?;
+            Ok(AuthUser {
+                account_id: account.id,
+                session_id: claims.sid,
+                login: account.login,
+                auth_time,
+                ip,
+            })
+        })
+    }
+}
+
+impl AuthUser {
+    /// The actor of the events this caller causes.
+    pub fn actor(&self) -> crate::repo::events::Actor {
+        crate::repo::events::Actor {
+            account_id: Some(self.account_id),
+            ip: self.ip.clone(),
+        }
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("an Authorization: Bearer header is required"))?
+        .to_str()
+        .map_err(|_| ApiError::unauthenticated("the Authorization header is not valid"))?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+        ApiError::unauthenticated("the Authorization header is not a bearer token")
+    })?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::unauthenticated(
+            "the Authorization header is not a bearer token",
+        ));
+    }
+    Ok(token.trim().to_string())
+}
+
+/// An authenticated account whose password was proven within `POSTIER_REAUTH_WINDOW_SECS`
+/// (login or `POST /v1/sessions/reauth`); dangerous operations take this instead of `AuthUser`.
+#[derive(Debug, Clone)]
+pub struct RecentAuth(pub AuthUser);
+
+impl FromRequest for RecentAuth {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let user = AuthUser::from_request(req, payload);
+        Box::pin(async move {
+            let user = user.await?;
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let window = Duration::seconds(
+                i64::try_from(state.config.reauth_window_secs).unwrap_or(i64::MAX / 1000),
+            );
+            if user.auth_time + window < state.clock.now() {
+                return Err(ApiError::new(
+                    ErrorCode::ReauthenticationRequired,
+                    format!(
+                        "this operation needs a password proof from the last {} seconds: POST /v1/sessions/reauth",
+                        state.config.reauth_window_secs
+                    ),
+                ));
+            }
+            Ok(RecentAuth(user))
+        })
+    }
+}
+
+/// The client's IP address: the peer, or `X-Forwarded-For` when configured behind a proxy.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub Option<String>);
+
+impl FromRequest for ClientIp {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(ClientIp(client_ip(req))))
+    }
+}
+
+fn client_ip(req: &HttpRequest) -> Option<String> {
+    let trust = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.config.trust_forwarded_for);
+    if trust {
+        if let Some(ip) = req.connection_info().realip_remote_addr() {
+            return Some(strip_port(ip));
+        }
+    }
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+fn strip_port(addr: &str) -> String {
+    addr.parse::<std::net::SocketAddr>()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| addr.to_string())
+}

@@ -1,0 +1,13 @@
+//! The account identity at request time: password hashing on a bounded blocking pool, access
+//! tokens (JWT) and refresh tokens, the request extractors (`AuthUser`, `RecentAuth`,
+//! `ClientIp`) and opaque random tokens. Routes decide *what* is allowed; this decides *who*.
+
+pub mod extractor;
+pub mod jwt;
+pub mod password;
+pub mod throttle;
+pub mod token;
+
+pub use extractor::{AuthUser, ClientIp, RecentAuth};
+pub use jwt::JwtKeys;
+pub use password::PasswordHasher;

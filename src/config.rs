@@ -1,0 +1,366 @@
+//! Configuration: embedded defaults < optional TOML file (`POSTIER_CONFIG`) < `POSTIER_*`
+//! environment variables (`__` separates nested keys). Owns validation of every setting;
+//! it must not touch the database or the network.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Everything Postier can be configured with (README "Configuration" lists each variable).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port of the HTTP API.
+    pub listen: SocketAddr,
+    /// Where the embedded database and generated keys live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; the SQLite file in `data_dir` when unset.
+    pub database_url: Option<String>,
+    /// Connections in the database pool.
+    pub database_max_connections: u32,
+    /// HS256 signing secret (at least 32 bytes); generated and kept when unset.
+    pub jwt_secret: Option<String>,
+    /// Base of links in e-mails; `http://` + `listen` when unset.
+    pub public_url: Option<String>,
+    /// The provider's mail host, given to mail clients.
+    pub mail_host: String,
+    /// The provider's shared domain for free mail services.
+    pub free_domain: String,
+    /// Relay for outgoing notifications (`smtp://host:port`, `smtps://user:pass@host`).
+    pub smtp_url: Option<String>,
+    /// Sender of notifications; `Postier <no-reply@{mail_host}>` when unset.
+    pub mail_from: Option<String>,
+    /// How recent (seconds) a password proof must be for dangerous calls.
+    pub reauth_window_secs: u64,
+    /// Addresses one mail service may create per sliding 24 h.
+    pub daily_address_creations: u32,
+    /// Address of the Postfix policy service; off when unset.
+    pub policy_listen: Option<SocketAddr>,
+    /// What the policy service answers when its database is unreachable.
+    pub policy_fail_mode: PolicyFailMode,
+    /// Resolver used for DNS checks (`ip:port`); the system's when unset.
+    pub dns_server: Option<SocketAddr>,
+    /// Seconds a live DNS check may take in total.
+    pub dns_timeout_secs: u64,
+    /// Log filter (tracing `EnvFilter` syntax).
+    pub log: String,
+    /// `json` or `pretty`; `pretty` on a terminal, `json` otherwise when unset.
+    pub log_format: Option<LogFormat>,
+    /// Lifetime of access tokens, seconds.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of a session (refresh token family), seconds.
+    pub session_ttl_secs: u64,
+    /// Minimum length of account and address passwords.
+    pub password_min_length: usize,
+    /// Largest JSON request body, bytes.
+    pub max_json_bytes: usize,
+    /// Largest CSV import body, bytes.
+    pub import_max_bytes: usize,
+    /// Most rows in one CSV import.
+    pub import_max_rows: usize,
+    /// Hours before a pending invitation expires.
+    pub invitation_ttl_hours: u64,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// HTTP worker threads; the number of cores when 0.
+    pub workers: usize,
+    /// Seconds in-flight requests get to finish on SIGTERM/SIGINT.
+    pub shutdown_timeout_secs: u64,
+    pub argon2: Argon2Config,
+    pub throttle: ThrottleConfig,
+}
+
+/// argon2id cost parameters (production defaults: OWASP's m=19456 KiB, t=2, p=1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2Config {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Hashes computed at once; the number of cores when 0.
+    pub max_concurrent: usize,
+}
+
+/// Limits on failed logins, attaches and sign-ups (all counted in the database).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Failed logins (or attaches) allowed per login within `window_secs`.
+    pub failures_per_login: u32,
+    /// Failed logins (or attaches) allowed per client address within `window_secs`.
+    pub failures_per_ip: u32,
+    pub window_secs: u64,
+    /// Sign-ups allowed per client address within `signup_window_secs`.
+    pub signups_per_ip: u32,
+    pub signup_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Fail open (`DUNNO`, mail flows unchecked) or closed (`DEFER`, the client retries later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyFailMode {
+    Open,
+    Closed,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_max_connections: 10,
+            jwt_secret: None,
+            public_url: None,
+            mail_host: "mail.example".into(),
+            free_domain: "free.example".into(),
+            smtp_url: None,
+            mail_from: None,
+            reauth_window_secs: 600,
+            daily_address_creations: 50,
+            policy_listen: None,
+            policy_fail_mode: PolicyFailMode::Closed,
+            dns_server: None,
+            dns_timeout_secs: 5,
+            log: "info".into(),
+            log_format: None,
+            access_token_ttl_secs: 15 * 60,
+            session_ttl_secs: 30 * 24 * 3600,
+            password_min_length: 12,
+            max_json_bytes: 64 * 1024,
+            import_max_bytes: 2 * 1024 * 1024,
+            import_max_rows: 5_000,
+            invitation_ttl_hours: 7 * 24,
+            trust_forwarded_for: false,
+            workers: 0,
+            shutdown_timeout_secs: 30,
+            argon2: Argon2Config::default(),
+            throttle: ThrottleConfig::default(),
+        }
+    }
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 0,
+        }
+    }
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            failures_per_login: 10,
+            failures_per_ip: 50,
+            window_secs: 15 * 60,
+            signups_per_ip: 20,
+            signup_window_secs: 3600,
+        }
+    }
+}
+
+/// A configuration problem, naming the setting as the operator would write it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(setting: &str, message: impl Into<String>) -> Self {
+        Self {
+            setting: env_name(setting),
+            message: message.into(),
+        }
+    }
+}
+
+/// `argon2.memory_kib` → `POSTIER_ARGON2__MEMORY_KIB`.
+fn env_name(path: &str) -> String {
+    format!("POSTIER_{}", path.replace('.', "__").to_uppercase())
+}
+
+impl Config {
+    /// Reads defaults, then `POSTIER_CONFIG` (a TOML file) when set, then `POSTIER_*`.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Ok(path) = std::env::var("POSTIER_CONFIG") {
+            if !std::path::Path::new(&path).is_file() {
+                return Err(ConfigError::new("config", format!("no file at {path}")));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // Variables that configure tooling around Postier, not Postier itself.
+        let env = Env::prefixed("POSTIER_")
+            .split("__")
+            .filter(|key| key != "config" && !key.as_str().starts_with("test_"));
+        let config: Config = figment.merge(env).extract().map_err(|e| {
+            let path = e.path.join(".");
+            let setting = if path.is_empty() {
+                "config".to_string()
+            } else {
+                path
+            };
+            ConfigError::new(&setting, e.kind.to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: ranges, URL schemes, secret lengths.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database_url {
+            let known = ["sqlite:", "postgres://", "postgresql://"];
+            if !known.iter().any(|scheme| url.starts_with(scheme)) {
+                return Err(ConfigError::new(
+                    "database_url",
+                    "must start with sqlite:, postgres:// or postgresql://",
+                ));
+            }
+        }
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < 32 {
+                return Err(ConfigError::new(
+                    "jwt_secret",
+                    "must be at least 32 bytes long",
+                ));
+            }
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::new(
+                    "public_url",
+                    "must start with http:// or https://",
+                ));
+            }
+        }
+        if let Some(url) = &self.smtp_url {
+            lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
+                .map_err(|e| ConfigError::new("smtp_url", e.to_string()))?;
+        }
+        if let Some(from) = &self.mail_from {
+            from.parse::<lettre::message::Mailbox>()
+                .map_err(|e| ConfigError::new("mail_from", e.to_string()))?;
+        }
+        for (name, value) in [
+            ("mail_host", &self.mail_host),
+            ("free_domain", &self.free_domain),
+        ] {
+            crate::domain::DomainName::parse(value)
+                .map_err(|e| ConfigError::new(name, e.to_string()))?;
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log)
+            .map_err(|e| ConfigError::new("log", e.to_string()))?;
+        argon2::Params::new(
+            self.argon2.memory_kib,
+            self.argon2.iterations,
+            self.argon2.parallelism,
+            None,
+        )
+        .map_err(|e| ConfigError::new("argon2", e.to_string()))?;
+        let positive = [
+            ("access_token_ttl_secs", self.access_token_ttl_secs),
+            ("session_ttl_secs", self.session_ttl_secs),
+            ("reauth_window_secs", self.reauth_window_secs),
+            ("dns_timeout_secs", self.dns_timeout_secs),
+            ("invitation_ttl_hours", self.invitation_ttl_hours),
+            ("throttle.window_secs", self.throttle.window_secs),
+            (
+                "throttle.signup_window_secs",
+                self.throttle.signup_window_secs,
+            ),
+            (
+                "database_max_connections",
+                self.database_max_connections.into(),
+            ),
+            ("max_json_bytes", self.max_json_bytes as u64),
+            ("import_max_bytes", self.import_max_bytes as u64),
+            ("import_max_rows", self.import_max_rows as u64),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::new(name, "must be greater than 0"));
+            }
+        }
+        if !(8..=128).contains(&self.password_min_length) {
+            return Err(ConfigError::new(
+                "password_min_length",
+                "must be between 8 and 128",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL actually used: the configured one, or SQLite in the data dir.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("postier.db").display()
+            ),
+        }
+    }
+
+    /// Base of links put in e-mails, without a trailing slash.
+    pub fn effective_public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// Sender of notification e-mails.
+    pub fn effective_mail_from(&self) -> String {
+        self.mail_from
+            .clone()
+            .unwrap_or_else(|| format!("Postier <no-reply@{}>", self.mail_host))
+    }
+
+    /// Cores available to this process, never 0.
+    pub fn cores() -> usize {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_naming_the_variable() {
+        let config = Config {
+            jwt_secret: Some("short".into()),
+            ..Config::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.setting, "POSTIER_JWT_SECRET");
+    }
+
+    #[test]
+    fn nested_settings_are_named_as_environment_variables() {
+        assert_eq!(env_name("argon2.memory_kib"), "POSTIER_ARGON2__MEMORY_KIB");
+    }
+}

@@ -1,0 +1,81 @@
+//! Database connection (SQLite or PostgreSQL through one code path), migrations, write
+//! transactions and the mapping of constraint violations. Owns no queries of resources.
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, SqlErr, Statement, TransactionTrait,
+};
+
+use crate::config::Config;
+
+/// Connects to the configured database, creating the data dir for the embedded one.
+pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
+    let url = config.effective_database_url();
+    if url.starts_with("sqlite:") && config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            DbErr::Custom(format!(
+                "cannot create the data dir {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+    }
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(config.database_max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            // WAL lets readers run beside the single writer; the busy timeout makes writers
+            // queue instead of failing; foreign keys are off by default in SQLite.
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    Database::connect(options).await
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    use migration::MigratorTrait;
+    migration::Migrator::up(db, None).await
+}
+
+pub fn is_sqlite(db: &impl ConnectionTrait) -> bool {
+    db.get_database_backend() == DatabaseBackend::Sqlite
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock first: a
+/// transaction that reads and then writes could otherwise fail with `SQLITE_BUSY_SNAPSHOT`
+/// when another connection committed in between, instead of waiting its turn.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db.begin().await?;
+    if is_sqlite(&txn) {
+        txn.execute(Statement::from_string(
+            DatabaseBackend::Sqlite,
+            "UPDATE write_gate SET n = n + 1 WHERE id = 1",
+        ))
+        .await?;
+    }
+    Ok(txn)
+}
+
+/// True when the error is a unique-constraint violation (mapped at the call site).
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Answers whether the database responds to a trivial query.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT 1",
+    ))
+    .await
+    .map(|_| ())
+}

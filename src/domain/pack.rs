@@ -1,0 +1,108 @@
+//! The pack table: what each kind of mail service allows. One table, read everywhere.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Product level of a mail service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Pack {
+    /// On the provider's shared free domain; one address per account of the organization.
+    Free,
+    /// One address on the customer's domain.
+    Starter,
+    /// Paid: unbounded addresses, catchall.
+    Premium,
+}
+
+/// Limits of a pack, as returned on every mail service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct PackLimits {
+    /// Recipients per message, To + Cc + Bcc.
+    pub recipients_per_message: u32,
+    /// Messages per sliding 24 h, each recipient counting once.
+    pub messages_per_24h: u32,
+    /// Most addresses in the service; `null` when unbounded or counted per account.
+    pub max_addresses: Option<u32>,
+    /// Addresses each account of the organization may hold (the free pack).
+    pub addresses_per_account: Option<u32>,
+    /// Whether a catchall address may be created.
+    pub catchall: bool,
+    /// Storage per address in GB; `null` when unlimited.
+    pub storage_gb: Option<u32>,
+    /// Addresses the service may create per sliding 24 h.
+    pub address_creations_per_24h: u32,
+}
+
+impl Pack {
+    pub const ALL: [Pack; 3] = [Pack::Free, Pack::Starter, Pack::Premium];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pack::Free => "free",
+            Pack::Starter => "starter",
+            Pack::Premium => "premium",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Pack> {
+        Pack::ALL.into_iter().find(|p| p.as_str() == value)
+    }
+
+    /// The pack table. `daily_creations` is configurable (`POSTIER_DAILY_ADDRESS_CREATIONS`).
+    pub fn limits(self, daily_creations: u32) -> PackLimits {
+        let (recipients, messages, max, per_account, catchall, storage) = match self {
+            Pack::Free => (10, 500, None, Some(1), false, Some(20)),
+            Pack::Starter => (100, 500, Some(1), None, false, Some(20)),
+            Pack::Premium => (100, 1440, None, None, true, None),
+        };
+        PackLimits {
+            recipients_per_message: recipients,
+            messages_per_24h: messages,
+            max_addresses: max,
+            addresses_per_account: per_account,
+            catchall,
+            storage_gb: storage,
+            address_creations_per_24h: daily_creations,
+        }
+    }
+
+    /// Most addresses the service may hold, given the organization's member count.
+    pub fn address_capacity(self, members: u64) -> Option<u64> {
+        let limits = self.limits(0);
+        match (limits.max_addresses, limits.addresses_per_account) {
+            (Some(max), _) => Some(u64::from(max)),
+            (None, Some(per_account)) => Some(u64::from(per_account) * members),
+            (None, None) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pack_table_matches_the_published_figures() {
+        let free = Pack::Free.limits(50);
+        assert_eq!(
+            (free.recipients_per_message, free.messages_per_24h),
+            (10, 500)
+        );
+        assert!(!free.catchall);
+        let starter = Pack::Starter.limits(50);
+        assert_eq!(
+            (starter.recipients_per_message, starter.max_addresses),
+            (100, Some(1))
+        );
+        let premium = Pack::Premium.limits(50);
+        assert_eq!(
+            (premium.messages_per_24h, premium.max_addresses),
+            (1440, None)
+        );
+        assert!(premium.catchall);
+        assert_eq!(premium.storage_gb, None);
+        assert_eq!(Pack::Free.address_capacity(3), Some(3));
+        assert_eq!(Pack::Premium.address_capacity(3), None);
+    }
+}

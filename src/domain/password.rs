@@ -1,0 +1,94 @@
+//! The password policy shared by accounts and addresses: length bounds, no composition rules,
+//! refused when weak (zxcvbn score below 3) or when it contains the login.
+
+/// Longest password accepted (argon2 would take more, but nobody types more).
+pub const MAX_PASSWORD_LENGTH: usize = 128;
+
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+}
+
+impl PasswordPolicy {
+    /// Checks `password` for an owner identified by `identities` (login, address…).
+    /// The error is a sentence for the `password` field.
+    pub fn check(&self, password: &str, identities: &[&str]) -> Result<(), String> {
+        let length = password.chars().count();
+        if length < self.min_length {
+            return Err(format!(
+                "must be at least {} characters long (it has {length})",
+                self.min_length
+            ));
+        }
+        if length > MAX_PASSWORD_LENGTH {
+            return Err(format!(
+                "must be at most {MAX_PASSWORD_LENGTH} characters long (it has {length})"
+            ));
+        }
+        let lowered = password.to_lowercase();
+        for identity in identities {
+            let identity = identity.to_lowercase();
+            let local = identity.split('@').next().unwrap_or_default();
+            if !identity.is_empty() && lowered.contains(&identity) {
+                return Err("must not contain the login or the address".into());
+            }
+            if local.len() >= 4 && lowered.contains(local) {
+                return Err("must not contain the name of the login or the address".into());
+            }
+        }
+        let inputs: Vec<&str> = identities
+            .iter()
+            .flat_map(|i| i.split(['@', '.', '-', '_']))
+            .filter(|s| s.len() >= 3)
+            .collect();
+        let estimate = zxcvbn::zxcvbn(password, &inputs);
+        if (estimate.score() as u8) < 3 {
+            let hint = estimate
+                .feedback()
+                .and_then(|f| f.warning())
+                .map(|w| format!(" ({w})"))
+                .unwrap_or_default();
+            return Err(format!(
+                "is too easy to guess{hint}; a few unrelated words make a strong password"
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: PasswordPolicy = PasswordPolicy { min_length: 12 };
+
+    #[test]
+    fn strong_passphrases_pass() {
+        POLICY
+            .check("correct horse battery staple", &["alice@example.com"])
+            .unwrap();
+    }
+
+    #[test]
+    fn short_weak_and_login_containing_passwords_are_refused() {
+        assert!(POLICY
+            .check("short", &[])
+            .unwrap_err()
+            .contains("at least 12"));
+        assert!(POLICY
+            .check("password1234", &[])
+            .unwrap_err()
+            .contains("guess"));
+        assert!(POLICY
+            .check(
+                "famille.munster@la-fibre.xyz!",
+                &["famille.munster@la-fibre.xyz"]
+            )
+            .unwrap_err()
+            .contains("login"));
+        assert!(POLICY
+            .check(&"x".repeat(129), &[])
+            .unwrap_err()
+            .contains("at most"));
+    }
+}

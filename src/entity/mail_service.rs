@@ -1,0 +1,41 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "mail_services")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    /// `free`, `starter` or `premium` (see `domain::Pack`).
+    pub pack: String,
+    /// The main domain (the provider's free domain for free services).
+    pub domain: String,
+    /// Permissions given to new users of its addresses (a `PermissionSet` bitmask).
+    pub default_permissions: i64,
+    /// Bumped by every transaction that must serialise with others on this service.
+    pub revision: i64,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::address::Entity")]
+    Address,
+    #[sea_orm(has_many = "super::domain::Entity")]
+    Domain,
+}
+
+impl Related<super::address::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Address.def()
+    }
+}
+
+impl Related<super::domain::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Domain.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,19 @@
+//! sea-orm entities, one per table (the schema itself is owned by the `migration` crate).
+//! Plain data: validation lives in `domain`, queries in `repo`.
+
+pub mod access;
+pub mod account;
+pub mod address;
+pub mod alias;
+pub mod counter;
+pub mod domain;
+pub mod event;
+pub mod invitation;
+pub mod mail_service;
+pub mod membership;
+pub mod organization;
+pub mod outbox;
+pub mod refresh_token;
+pub mod session;
+pub mod setting;
+pub mod share_link;

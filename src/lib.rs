@@ -1,0 +1,22 @@
+//! Postier: the management API of a hosted-mail provider.
+//!
+//! Layers, outside in: `routes` (HTTP only) → `service` (flows spanning several resources in
+//! one transaction) → `repo` (all database access) → `entity` (tables). `domain` holds the
+//! validated types every layer shares; `auth` the caller's identity; `error` the problem
+//! documents; `startup` mounts everything; `openapi` documents it.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod entity;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod repo;
+pub mod routes;
+pub mod service;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,165 @@
+//! The OpenAPI 3.1 document, built from the same route configuration the server mounts, then
+//! finished here: the bearer scheme and the problem answers every operation can give.
+
+use actix_web::http::Method;
+use actix_web::App;
+use utoipa::openapi::content::Content;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr, Response};
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+
+use crate::error::{ErrorCode, FieldError, ProblemDocument, PROBLEM_CONTENT_TYPE};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Postier",
+        description = "Management API of a hosted-mail provider: accounts and organizations, mail \
+services and domains, mail addresses, their users and permissions, invitations, share links, \
+bulk imports and sending limits. Errors are RFC 9457 problem documents with a stable `code`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    components(schemas(ProblemDocument, ErrorCode, FieldError)),
+    tags(
+        (name = "operations", description = "Health and readiness"),
+        (name = "accounts", description = "Sign-up and the caller's account"),
+        (name = "sessions", description = "Log in, refresh, step-up, log out"),
+        (name = "organizations", description = "Organizations, members and the audit log"),
+        (name = "mail-services", description = "Mail services, packs, domains and DNS"),
+        (name = "addresses", description = "Mail addresses, passwords and bulk import"),
+        (name = "sharing", description = "Users of an address, invitations and share links"),
+    )
+)]
+pub struct ApiDoc;
+
+pub const BEARER: &str = "bearer";
+
+/// The complete document, as served at `/openapi.json` and printed by `postier openapi`.
+pub fn build() -> OpenApiDoc {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(crate::routes::configure)
+        .split_for_parts();
+    finish(api)
+}
+
+fn finish(mut api: OpenApiDoc) -> OpenApiDoc {
+    let components = api.components.get_or_insert_with(Default::default);
+    components.security_schemes.insert(
+        BEARER.into(),
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some("An access token from POST /v1/sessions"))
+                .build(),
+        ),
+    );
+    for item in api.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_problem_responses(operation);
+        }
+    }
+    api
+}
+
+/// Documents the problem answers that follow from an operation's shape, so that clients
+/// (and Schemathesis) know every status it can give.
+fn add_problem_responses(operation: &mut Operation) {
+    let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+    let params = operation.parameters.as_deref().unwrap_or_default();
+    let has_path = params
+        .iter()
+        .any(|p| matches!(p.parameter_in, ParameterIn::Path));
+    let has_query = params
+        .iter()
+        .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+    let mut add = |status: &str, description: &str| {
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| problem_response(description));
+    };
+    if secured {
+        add(
+            "401",
+            "Missing, invalid or expired access token, or ended session",
+        );
+    }
+    if has_path {
+        add("404", "Not found, or not visible to the caller");
+    }
+    if has_query {
+        add("422", "Invalid query parameter");
+    }
+    if operation.request_body.is_some() {
+        add("400", "Malformed body");
+        add("413", "Body too large");
+        add("415", "Unsupported media type");
+        add("422", "Invalid body");
+    }
+    add("500", "Unexpected error (the cause is logged, never shown)");
+}
+
+pub fn problem_response(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        Response::builder()
+            .description(description)
+            .content(
+                PROBLEM_CONTENT_TYPE,
+                Content::new(Some(Ref::from_schema_name("Problem"))),
+            )
+            .build(),
+    )
+}
+
+/// The paths and methods of the document, to tell 405 (known path, other method) from 404.
+pub struct RouteTable(Vec<(actix_web::dev::ResourceDef, Vec<Method>)>);
+
+impl RouteTable {
+    pub fn new(api: &OpenApiDoc) -> Self {
+        let mut routes = Vec::new();
+        for (path, item) in &api.paths.paths {
+            let methods = [
+                (Method::GET, item.get.is_some()),
+                (Method::POST, item.post.is_some()),
+                (Method::PUT, item.put.is_some()),
+                (Method::PATCH, item.patch.is_some()),
+                (Method::DELETE, item.delete.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(m, present)| present.then_some(m))
+            .collect();
+            routes.push((actix_web::dev::ResourceDef::new(path.as_str()), methods));
+        }
+        Self(routes)
+    }
+
+    /// The methods allowed on `path`, when some route has this path.
+    pub fn allowed(&self, path: &str) -> Option<Vec<Method>> {
+        let mut allowed: Vec<Method> = self
+            .0
+            .iter()
+            .filter(|(def, _)| def.is_match(path))
+            .flat_map(|(_, methods)| methods.iter().cloned())
+            .collect();
+        if allowed.is_empty() {
+            return None;
+        }
+        allowed.dedup();
+        Some(allowed)
+    }
+}

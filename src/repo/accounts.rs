@@ -1,0 +1,71 @@
+//! Accounts: the login identity of the Manager and the webmail.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+};
+use uuid::Uuid;
+
+use crate::entity::account;
+
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    login: &str,
+    display_name: Option<String>,
+    password_hash: String,
+    now: DateTime<Utc>,
+) -> Result<account::Model, DbErr> {
+    account::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        login: Set(login.to_string()),
+        display_name: Set(display_name),
+        password_hash: Set(password_hash),
+        password_changed_at: Set(now),
+        created_at: Set(now),
+    }
+    .insert(conn)
+    .await
+}
+
+pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<account::Model>, DbErr> {
+    account::Entity::find_by_id(id).one(conn).await
+}
+
+pub async fn find_by_login(
+    conn: &impl ConnectionTrait,
+    login: &str,
+) -> Result<Option<account::Model>, DbErr> {
+    account::Entity::find()
+        .filter(account::Column::Login.eq(login))
+        .one(conn)
+        .await
+}
+
+pub async fn set_display_name(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    display_name: Option<String>,
+) -> Result<(), DbErr> {
+    account::Entity::update_many()
+        .col_expr(account::Column::DisplayName, Expr::value(display_name))
+        .filter(account::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn set_password_hash(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    account::Entity::update_many()
+        .col_expr(account::Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(account::Column::PasswordChangedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,108 @@
+//! Sliding-window counters in the database, bucketed per minute: throttles (failed logins,
+//! sign-ups), daily address creations and policy sending budgets. Shared by every instance.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
+
+use crate::entity::counter;
+
+pub const BUCKET_SECS: i64 = 60;
+
+pub fn bucket_of(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(BUCKET_SECS)
+}
+
+/// What a window holds: its total and the oldest bucket still counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    pub total: i64,
+    pub oldest_bucket: Option<i64>,
+}
+
+impl Window {
+    /// Seconds from `now` until the oldest counted bucket leaves a window of `window_secs`.
+    pub fn frees_in_secs(&self, now: DateTime<Utc>, window_secs: i64) -> Option<i64> {
+        self.oldest_bucket
+            .map(|b| ((b + 1) * BUCKET_SECS + window_secs - now.timestamp()).max(1))
+    }
+
+    /// When the oldest counted bucket leaves the window.
+    pub fn frees_at(&self, window_secs: i64) -> Option<DateTime<Utc>> {
+        self.oldest_bucket
+            .and_then(|b| DateTime::from_timestamp((b + 1) * BUCKET_SECS + window_secs, 0))
+    }
+}
+
+/// Adds `n` to `key` at `now`.
+pub async fn add(
+    conn: &impl ConnectionTrait,
+    key: &str,
+    now: DateTime<Utc>,
+    n: i64,
+) -> Result<(), DbErr> {
+    counter::Entity::insert(counter::ActiveModel {
+        key: Set(key.to_string()),
+        bucket: Set(bucket_of(now)),
+        count: Set(n),
+    })
+    .on_conflict(
+        OnConflict::columns([counter::Column::Key, counter::Column::Bucket])
+            .value(
+                counter::Column::Count,
+                Expr::cust("\"counters\".\"count\" + excluded.\"count\""),
+            )
+            .to_owned(),
+    )
+    .exec(conn)
+    .await
+    .map(|_| ())
+}
+
+/// The total of `key` over the last `window_secs` (whole buckets) up to `now`.
+pub async fn window(
+    conn: &impl ConnectionTrait,
+    key: &str,
+    now: DateTime<Utc>,
+    window_secs: i64,
+) -> Result<Window, DbErr> {
+    let first = first_bucket(now, window_secs);
+    let row: Option<(Option<i64>, Option<i64>)> = counter::Entity::find()
+        .select_only()
+        // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back so both backends decode an i64.
+        .column_as(Expr::cust("CAST(SUM(\"count\") AS BIGINT)"), "total")
+        .column_as(Expr::cust("MIN(\"bucket\")"), "oldest")
+        .filter(counter::Column::Key.eq(key))
+        .filter(counter::Column::Bucket.gte(first))
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let (total, oldest) = row.unwrap_or((None, None));
+    Ok(Window {
+        total: total.unwrap_or(0),
+        oldest_bucket: oldest,
+    })
+}
+
+/// The first bucket inside a window of `window_secs` ending at `now`.
+pub fn first_bucket(now: DateTime<Utc>, window_secs: i64) -> i64 {
+    bucket_of(now) - window_secs.div_euclid(BUCKET_SECS) + 1
+}
+
+/// Forgets `key` entirely (a successful login clears its failures).
+pub async fn clear(conn: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
+    counter::Entity::delete_many()
+        .filter(counter::Column::Key.eq(key))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Deletes buckets no window can reach any more.
+pub async fn prune(conn: &impl ConnectionTrait, before_bucket: i64) -> Result<u64, DbErr> {
+    counter::Entity::delete_many()
+        .filter(counter::Column::Bucket.lt(before_bucket))
+        .exec(conn)
+        .await
+        .map(|r| r.rows_affected)
+}

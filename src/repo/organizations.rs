@@ -1,0 +1,215 @@
+//! Organizations and memberships.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
+};
+use uuid::Uuid;
+
+use crate::domain::Role;
+use crate::entity::{account, membership, organization};
+
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    name: &str,
+    personal: bool,
+    now: DateTime<Utc>,
+) -> Result<organization::Model, DbErr> {
+    organization::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(name.to_string()),
+        personal: Set(personal),
+        created_at: Set(now),
+    }
+    .insert(conn)
+    .await
+}
+
+pub async fn add_member(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    account_id: Uuid,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    membership::Entity::insert(membership::ActiveModel {
+        organization_id: Set(organization_id),
+        account_id: Set(account_id),
+        role: Set(role.as_str().to_string()),
+        created_at: Set(now),
+    })
+    .exec_without_returning(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Serialises membership changes of one organization (the last-owner rule): a row lock on
+/// PostgreSQL; on SQLite the write transaction already holds the database lock.
+pub async fn lock(conn: &impl ConnectionTrait, organization_id: Uuid) -> Result<bool, DbErr> {
+    organization::Entity::update_many()
+        .col_expr(
+            organization::Column::Name,
+            Expr::col(organization::Column::Name).into(),
+        )
+        .filter(organization::Column::Id.eq(organization_id))
+        .exec(conn)
+        .await
+        .map(|r| r.rows_affected == 1)
+}
+
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<organization::Model>, DbErr> {
+    organization::Entity::find_by_id(id).one(conn).await
+}
+
+/// The caller's role in an organization, `None` when not a member.
+pub async fn role_of(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    account_id: Uuid,
+) -> Result<Option<Role>, DbErr> {
+    let found = membership::Entity::find_by_id((organization_id, account_id))
+        .one(conn)
+        .await?;
+    Ok(found.and_then(|m| Role::parse(&m.role)))
+}
+
+/// Organizations of an account with its role there, ordered by id, after `after`.
+pub async fn list_for_account(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<(organization::Model, Role)>, DbErr> {
+    let mut query = organization::Entity::find()
+        .find_also_related(membership::Entity)
+        .filter(membership::Column::AccountId.eq(account_id));
+    if let Some(after) = after {
+        query = query.filter(organization::Column::Id.gt(after));
+    }
+    let rows = query
+        .order_by_asc(organization::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(org, m)| m.and_then(|m| Role::parse(&m.role)).map(|r| (org, r)))
+        .collect())
+}
+
+/// The personal organization created at sign-up.
+pub async fn personal_of(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+) -> Result<Option<organization::Model>, DbErr> {
+    organization::Entity::find()
+        .join(
+            JoinType::InnerJoin,
+            organization::Relation::Membership.def(),
+        )
+        .filter(membership::Column::AccountId.eq(account_id))
+        .filter(membership::Column::Role.eq(Role::Owner.as_str()))
+        .filter(organization::Column::Personal.eq(true))
+        .order_by_asc(organization::Column::Id)
+        .one(conn)
+        .await
+}
+
+pub async fn rename(conn: &impl ConnectionTrait, id: Uuid, name: &str) -> Result<(), DbErr> {
+    organization::Entity::update_many()
+        .col_expr(organization::Column::Name, Expr::value(name))
+        .filter(organization::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Members with their accounts, ordered by account id, after `after`.
+pub async fn list_members(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<(membership::Model, account::Model)>, DbErr> {
+    let mut query = membership::Entity::find()
+        .find_also_related(account::Entity)
+        .filter(membership::Column::OrganizationId.eq(organization_id));
+    if let Some(after) = after {
+        query = query.filter(membership::Column::AccountId.gt(after));
+    }
+    let rows = query
+        .order_by_asc(membership::Column::AccountId)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(m, a)| a.map(|a| (m, a)))
+        .collect())
+}
+
+pub async fn find_member(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    account_id: Uuid,
+) -> Result<Option<(membership::Model, account::Model)>, DbErr> {
+    let found = membership::Entity::find_by_id((organization_id, account_id))
+        .find_also_related(account::Entity)
+        .one(conn)
+        .await?;
+    Ok(found.and_then(|(m, a)| a.map(|a| (m, a))))
+}
+
+pub async fn count_owners(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+) -> Result<u64, DbErr> {
+    membership::Entity::find()
+        .filter(membership::Column::OrganizationId.eq(organization_id))
+        .filter(membership::Column::Role.eq(Role::Owner.as_str()))
+        .count(conn)
+        .await
+}
+
+pub async fn count_members(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+) -> Result<u64, DbErr> {
+    membership::Entity::find()
+        .filter(membership::Column::OrganizationId.eq(organization_id))
+        .count(conn)
+        .await
+}
+
+pub async fn set_role(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    account_id: Uuid,
+    role: Role,
+) -> Result<(), DbErr> {
+    membership::Entity::update_many()
+        .col_expr(membership::Column::Role, Expr::value(role.as_str()))
+        .filter(membership::Column::OrganizationId.eq(organization_id))
+        .filter(membership::Column::AccountId.eq(account_id))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn remove_member(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    account_id: Uuid,
+) -> Result<(), DbErr> {
+    membership::Entity::delete_many()
+        .filter(membership::Column::OrganizationId.eq(organization_id))
+        .filter(membership::Column::AccountId.eq(account_id))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,5 @@
+//! Flows that span several resources in one transaction, and the access rules every route
+//! shares. No HTTP types beyond `ApiError`.
+
+pub mod accounts;
+pub mod authz;

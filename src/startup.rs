@@ -1,0 +1,209 @@
+//! Building and running the application: database, migrations, keys, background workers and
+//! the HTTP server. The one place routes and middleware are mounted.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::{ErrorHandlers, Next};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use tracing::Instrument;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::{jwt, JwtKeys, PasswordHasher};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::{ApiError, ErrorCode};
+use crate::openapi::{self, RouteTable};
+use crate::state::AppState;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("JWT secret: {0}")]
+    Secret(String),
+    #[error("argon2 parameters: {0}")]
+    Argon2(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
+    /// Builds with a given clock (tests move it forward).
+    pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartupError> {
+        let db = crate::db::connect(&config).await?;
+        crate::db::migrate(&db).await?;
+        let secret = jwt::load_secret(&config, &db)
+            .await
+            .map_err(StartupError::Secret)?;
+        let jwt = JwtKeys::new(&secret, config.access_token_ttl_secs);
+        let passwords =
+            PasswordHasher::new(&config.argon2).map_err(|e| StartupError::Argon2(e.to_string()))?;
+        let listen_addr = config.listen.to_string();
+        let listen_error = |source| StartupError::Listen {
+            addr: listen_addr.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(config.listen).map_err(listen_error)?;
+        let local = listener.local_addr().map_err(listen_error)?;
+        let mut config = config;
+        if config.public_url.is_none() {
+            config.public_url = Some(format!("http://{local}"));
+        }
+        let workers = if config.workers == 0 {
+            Config::cores()
+        } else {
+            config.workers
+        };
+        let shutdown_timeout = config.shutdown_timeout_secs;
+        let state = web::Data::new(AppState {
+            db,
+            config: Arc::new(config),
+            jwt,
+            passwords,
+            clock,
+        });
+        let spec = Arc::new(openapi::build());
+        let routes = web::Data::new(RouteTable::new(&spec));
+        let server_state = state.clone();
+        let server = HttpServer::new(move || {
+            let (app, _) = App::new()
+                .app_data(server_state.clone())
+                .app_data(routes.clone())
+                .app_data(crate::extract::path_config())
+                .wrap(ErrorHandlers::new().default_handler(crate::error::render_foreign_errors))
+                .wrap(actix_web::middleware::from_fn(request_context))
+                .into_utoipa_app()
+                .configure(crate::routes::configure)
+                .default_service(web::to(no_route))
+                .split_for_parts();
+            app.route(
+                "/docs",
+                web::get().to(|| async {
+                    HttpResponse::PermanentRedirect()
+                        .insert_header((header::LOCATION, "/docs/"))
+                        .finish()
+                }),
+            )
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec.as_ref().clone()))
+        })
+        .listen(listener)
+        .map_err(listen_error)?
+        .workers(workers)
+        .shutdown_timeout(shutdown_timeout)
+        .run();
+        Ok(Self {
+            port: local.port(),
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGTERM/SIGINT; in-flight requests get `shutdown_timeout_secs` to finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// 405 with `Allow` when the path exists with other methods, else 404.
+async fn no_route(req: HttpRequest, routes: web::Data<RouteTable>) -> HttpResponse {
+    use actix_web::ResponseError;
+    match routes.allowed(req.path()) {
+        Some(methods) => {
+            let allow = methods
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut res = ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                format!(
+                    "{} is not allowed on {}; allowed: {allow}",
+                    req.method(),
+                    req.path()
+                ),
+            )
+            .error_response();
+            if let Ok(value) = HeaderValue::from_str(&allow) {
+                res.headers_mut().insert(header::ALLOW, value);
+            }
+            res
+        }
+        None => ApiError::new(
+            ErrorCode::RouteNotFound,
+            format!("no route matches {}", req.path()),
+        )
+        .error_response(),
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request id (echoed when the client sent a sane one, else generated), a span carrying it
+/// for every log line of the request, and one structured line per request.
+async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        path = %req.path(),
+    );
+    let started = Instant::now();
+    let result = next.call(req).instrument(span.clone()).await;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(mut res) => {
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                res.headers_mut().insert(REQUEST_ID, value);
+            }
+            let status = res.status().as_u16();
+            span.in_scope(|| tracing::info!(status, elapsed_ms, "request"));
+            Ok(res)
+        }
+        Err(e) => {
+            span.in_scope(|| tracing::warn!(error = %e, elapsed_ms, "request failed"));
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! What every handler shares: the database pool, configuration, keys, the password pool, the
+//! clock and the mailer. Only caches that may be lost live here (SPEC §14).
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::auth::{JwtKeys, PasswordHasher};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::PasswordPolicy;
+
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub jwt: JwtKeys,
+    pub passwords: PasswordHasher,
+    pub clock: Clock,
+}
+
+impl AppState {
+    pub fn password_policy(&self) -> PasswordPolicy {
+        PasswordPolicy {
+            min_length: self.config.password_min_length,
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The integration test binary: the real server, real databases, real HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod accounts;
+mod operations;
+mod organizations;
+mod sessions;

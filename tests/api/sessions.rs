@@ -1,0 +1,301 @@
+//! Logging in, the access-token matrix, refresh rotation and reuse, logout, step-up,
+//! enumeration parity and throttling.
+
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, spawn_app_with, Backend, PASSWORD};
+use crate::on_both_backends;
+
+on_both_backends!(
+    login_returns_a_bearer_session_with_a_pinned_hs256_token,
+    access_token_matrix_returns_401_for_every_bad_token,
+    refresh_rotates_and_reusing_a_rotated_token_revokes_the_family,
+    logout_stops_the_access_token_at_once,
+    reauth_returns_a_token_with_a_fresh_auth_time,
+    unknown_login_and_wrong_password_look_the_same,
+    failed_logins_return_429_with_retry_after_per_login_and_per_address,
+);
+
+fn claims(token: &str) -> (Value, Value) {
+    let mut parts = token.split('.');
+    let header = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
+    let claims = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
+    (
+        serde_json::from_slice(&header).unwrap(),
+        serde_json::from_slice(&claims).unwrap(),
+    )
+}
+
+async fn login_returns_a_bearer_session_with_a_pinned_hs256_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.sign_up("alice@example.com", PASSWORD)
+        .await
+        .assert_status(201);
+    let res = app.login(" Alice@Example.com ", PASSWORD).await;
+    let body = res.assert_status(200);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["refresh_token"].as_str().unwrap().len(), 43);
+    let (header, claims) = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(header["alg"], "HS256");
+    assert!(header["kid"].is_string());
+    for claim in ["iss", "aud", "sub", "sid", "iat", "exp", "auth_time"] {
+        assert!(!claims[claim].is_null(), "{claim} missing");
+    }
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        900
+    );
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM sessions").await, 1);
+    // The refresh token is stored as a hash only.
+    let stored = app
+        .scalar_i64(&format!(
+            "SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = '{}'",
+            body["refresh_token"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(stored, 0);
+}
+
+async fn access_token_matrix_returns_401_for_every_bad_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.user("alice@example.com").await;
+    let (header, mut body) = claims(&user.token);
+    let signature = user.token.rsplit('.').next().unwrap().to_string();
+    let encode = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
+
+    // Tampered claims, original signature.
+    body["sub"] = json!(uuid::Uuid::now_v7());
+    let tampered = format!("{}.{}.{}", encode(&header), encode(&body), signature);
+    // alg: none, no signature.
+    let none = format!(
+        "{}.{}.",
+        encode(&json!({ "alg": "none", "typ": "JWT" })),
+        encode(&claims(&user.token).1)
+    );
+    // Signed with another secret.
+    let wrong_secret = postier::auth::JwtKeys::new(&[9u8; 32], 900)
+        .issue(
+            user.account_id,
+            uuid::Uuid::now_v7(),
+            chrono::Utc::now(),
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("missing", None),
+        ("garbage", Some("not.a.jwt".into())),
+        ("tampered", Some(tampered)),
+        ("alg none", Some(none)),
+        ("wrong secret", Some(wrong_secret)),
+        (
+            "refresh token as access token",
+            Some(user.refresh_token.clone()),
+        ),
+    ];
+    for (name, token) in cases {
+        let res = match token {
+            Some(t) => app.get("/v1/me", &t).await,
+            None => {
+                app.request(reqwest::Method::GET, "/v1/me", None, None)
+                    .await
+            }
+        };
+        assert_eq!(res.status.as_u16(), 401, "{name}: {}", res.text);
+        res.assert_problem(401, "unauthenticated");
+    }
+    // Expired: the service clock moves past exp + leeway.
+    app.clock.advance(Duration::from_secs(900 + 6));
+    app.get("/v1/me", &user.token)
+        .await
+        .assert_problem(401, "unauthenticated");
+}
+
+async fn refresh_rotates_and_reusing_a_rotated_token_revokes_the_family(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.user("alice@example.com").await;
+    let res = app
+        .post_anon(
+            "/v1/sessions/refresh",
+            json!({ "refresh_token": user.refresh_token }),
+        )
+        .await;
+    let rotated = res.assert_status(200).clone();
+    assert_ne!(rotated["refresh_token"], user.refresh_token);
+    let new_access = rotated["access_token"].as_str().unwrap();
+    app.get("/v1/me", new_access).await.assert_status(200);
+    // Reuse of the first, already rotated, token.
+    app.post_anon(
+        "/v1/sessions/refresh",
+        json!({ "refresh_token": user.refresh_token }),
+    )
+    .await
+    .assert_problem(401, "refresh_token_invalid");
+    // The whole family is gone: the newest refresh token and every access token.
+    app.post_anon(
+        "/v1/sessions/refresh",
+        json!({ "refresh_token": rotated["refresh_token"] }),
+    )
+    .await
+    .assert_problem(401, "refresh_token_invalid");
+    app.get("/v1/me", new_access)
+        .await
+        .assert_problem(401, "unauthenticated");
+    app.get("/v1/me", &user.token)
+        .await
+        .assert_problem(401, "unauthenticated");
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM sessions WHERE revoked_reason = 'refresh_token_reuse'"
+        )
+        .await,
+        1
+    );
+    // Unknown and malformed refresh tokens.
+    app.post_anon(
+        "/v1/sessions/refresh",
+        json!({ "refresh_token": postier::auth::token::generate() }),
+    )
+    .await
+    .assert_problem(401, "refresh_token_invalid");
+    app.post_anon("/v1/sessions/refresh", json!({ "refresh_token": "x" }))
+        .await
+        .assert_problem(401, "refresh_token_invalid");
+}
+
+async fn logout_stops_the_access_token_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.user("alice@example.com").await;
+    app.delete("/v1/sessions/current", &user.token)
+        .await
+        .assert_status(204);
+    app.get("/v1/me", &user.token)
+        .await
+        .assert_problem(401, "unauthenticated");
+    app.post_anon(
+        "/v1/sessions/refresh",
+        json!({ "refresh_token": user.refresh_token }),
+    )
+    .await
+    .assert_problem(401, "refresh_token_invalid");
+}
+
+async fn reauth_returns_a_token_with_a_fresh_auth_time(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.user("alice@example.com").await;
+    let before = claims(&user.token).1["auth_time"].as_i64().unwrap();
+    app.clock.advance(Duration::from_secs(120));
+    let res = app
+        .post(
+            "/v1/sessions/reauth",
+            &user.token,
+            json!({ "password": "wrong wrong wrong" }),
+        )
+        .await;
+    res.assert_problem(403, "password_incorrect");
+    let res = app
+        .post(
+            "/v1/sessions/reauth",
+            &user.token,
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    let fresh = res.assert_status(200)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let after = claims(&fresh).1["auth_time"].as_i64().unwrap();
+    assert!(after >= before + 120, "{before} → {after}");
+    assert_eq!(claims(&fresh).1["sid"], claims(&user.token).1["sid"]);
+    app.get("/v1/me", &fresh).await.assert_status(200);
+}
+
+async fn unknown_login_and_wrong_password_look_the_same(backend: Backend) {
+    // Production argon2 cost, so that hashing dominates the timing.
+    let app = spawn_app_with(backend, |c| {
+        c.argon2.memory_kib = 19_456;
+        c.argon2.iterations = 2;
+        c.throttle.failures_per_login = 1000;
+        c.throttle.failures_per_ip = 1000;
+    })
+    .await;
+    app.sign_up("alice@example.com", PASSWORD)
+        .await
+        .assert_status(201);
+    let wrong = app
+        .login("alice@example.com", "not the right password")
+        .await;
+    let unknown = app
+        .login("nobody@example.com", "not the right password")
+        .await;
+    wrong.assert_problem(401, "invalid_credentials");
+    unknown.assert_problem(401, "invalid_credentials");
+    assert_eq!(wrong.body, unknown.body);
+
+    let mut timings = [Vec::new(), Vec::new()];
+    for _ in 0..7 {
+        for (i, login) in ["alice@example.com", "nobody@example.com"]
+            .iter()
+            .enumerate()
+        {
+            let started = Instant::now();
+            app.login(login, "not the right password").await;
+            timings[i].push(started.elapsed());
+        }
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64()
+    };
+    let (known, unknown) = (median(&mut timings[0]), median(&mut timings[1]));
+    let ratio = unknown / known;
+    // Both verify one argon2 hash; a missing verification would be ~100 times faster.
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "known {known:.4}s, unknown {unknown:.4}s"
+    );
+}
+
+async fn failed_logins_return_429_with_retry_after_per_login_and_per_address(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.throttle.failures_per_login = 3;
+        c.throttle.failures_per_ip = 5;
+    })
+    .await;
+    app.sign_up("alice@example.com", PASSWORD)
+        .await
+        .assert_status(201);
+    for _ in 0..3 {
+        app.login("alice@example.com", "wrong password here")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    // Throttled now, even with the right password.
+    let res = app.login("alice@example.com", PASSWORD).await;
+    res.assert_problem(429, "too_many_requests");
+    let retry: i64 = res.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=15 * 60 + 60).contains(&retry), "{retry}");
+    // Per client address: other logins, same address.
+    app.login("bob@example.com", "wrong password here")
+        .await
+        .assert_problem(401, "invalid_credentials");
+    app.login("carol@example.com", "wrong password here")
+        .await
+        .assert_problem(401, "invalid_credentials");
+    app.login("dave@example.com", "wrong password here")
+        .await
+        .assert_problem(429, "too_many_requests");
+    // The window slides: after it, logins work again.
+    app.clock.advance(Duration::from_secs(16 * 60));
+    app.login("alice@example.com", PASSWORD)
+        .await
+        .assert_status(200);
+}
