@@ -14,6 +14,7 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod extract;
+pub mod mailer;
 pub mod openapi;
 pub mod repo;
 pub mod routes;

@@ -80,7 +80,12 @@ impl Application {
             jwt,
             passwords,
             clock,
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
         });
+        tokio::spawn(crate::mailer::run_worker(
+            state.clone(),
+            state.outbox_wake.clone(),
+        ));
         let spec = Arc::new(openapi::build());
         let routes = web::Data::new(RouteTable::new(&spec));
         let server_state = state.clone();

@@ -16,6 +16,8 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub passwords: PasswordHasher,
     pub clock: Clock,
+    /// Wakes the outbox worker after a notification was queued.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {

@@ -4,7 +4,11 @@
 mod helpers;
 
 mod accounts;
+mod addresses;
+mod imports;
 mod mail_services;
 mod operations;
 mod organizations;
 mod sessions;
+mod sharing;
+mod smtp_server;
