@@ -1,9 +1,11 @@
 //! The integration test binary: the real server, real databases, real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod dns_server;
 mod helpers;
 
 mod accounts;
+mod dns;
 mod operations;
 mod organizations;
 mod sessions;
