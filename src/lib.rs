@@ -3,7 +3,8 @@
 //! Layers, outside in: `routes` (HTTP only) → `service` (flows spanning several resources in
 //! one transaction) → `repo` (all database access) → `entity` (tables). `domain` holds the
 //! validated types every layer shares; `auth` the caller's identity; `error` the problem
-//! documents; `startup` mounts everything; `openapi` documents it.
+//! documents; `startup` mounts everything; `openapi` documents it. `dns` (DKIM keys, expected
+//! records, live checks) is a library for the routes, free of HTTP and database types.
 
 pub mod auth;
 pub mod clock;
