@@ -74,8 +74,10 @@ impl Application {
             config.workers
         };
         let shutdown_timeout = config.shutdown_timeout_secs;
+        let dns = crate::dns::DnsChecker::from_config(&config);
         let state = web::Data::new(AppState {
             db,
+            dns,
             config: Arc::new(config),
             jwt,
             passwords,
