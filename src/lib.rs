@@ -3,7 +3,8 @@
 //! Layers, outside in: `routes` (HTTP only) → `service` (flows spanning several resources in
 //! one transaction) → `repo` (all database access) → `entity` (tables). `domain` holds the
 //! validated types every layer shares; `auth` the caller's identity; `error` the problem
-//! documents; `startup` mounts everything; `openapi` documents it.
+//! documents; `startup` mounts everything; `openapi` documents it. `mailstack` writes the
+//! Postfix + Dovecot configuration that reads Postier's mail views.
 
 pub mod auth;
 pub mod clock;
@@ -13,6 +14,7 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod extract;
+pub mod mailstack;
 pub mod openapi;
 pub mod repo;
 pub mod routes;
