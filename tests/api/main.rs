@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod mail_services;
 mod mail_views;
 mod operations;
 mod organizations;
