@@ -2,10 +2,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod mail_stack;
 
 mod accounts;
 mod mail_services;
 mod mail_views;
+mod mailstack;
 mod operations;
 mod organizations;
 mod sessions;
