@@ -396,3 +396,87 @@ async fn a_real_mail_server_runs_on_postier() {
 
     eprintln!("mail stack test done in {:?}", started.elapsed());
 }
+
+/// Measurements for the README (run by hand, not in CI):
+/// `cargo test --test api mail_stack_measurements -- --ignored --nocapture`.
+/// IMAP LOGIN+LOGOUT per second through Dovecot for an address hashed with Postier's
+/// production argon2 parameters (m=19456, t=2, p=1), at several concurrencies; and the time
+/// from `PUT /v1/addresses/{id}/password` to the first successful IMAP login.
+#[tokio::test]
+#[ignore = "a measurement, run by hand"]
+async fn mail_stack_measurements() {
+    let Some(stack) = MailStack::start().await else {
+        return;
+    };
+    let imap = stack.ports.imap;
+    let api = Api::sign_up(&stack).await;
+    let orgs = api.get("/v1/organizations").await;
+    let org = orgs["items"][0]["id"].as_str().unwrap().to_string();
+    let acme = api.create_service(&org, Some("acme.test"), "premium").await;
+    let password = "bench rides a purple tandem 42";
+    let id = api.create_address(&acme, "bench", password).await;
+    let hash: i64 = stack
+        .sql_i64(
+            "SELECT COUNT(*) FROM mail_passwords WHERE address = 'bench@acme.test' \
+             AND password_hash LIKE '$argon2id$v=19$m=19456,t=2,p=1$%'",
+        )
+        .await;
+    assert_eq!(
+        hash, 1,
+        "the address is not hashed with the production parameters"
+    );
+
+    let seconds = 5;
+    for concurrency in [1, 2, 4, 8] {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    while Instant::now() < deadline {
+                        let start = Instant::now();
+                        assert!(imap_login_ok(imap, "bench@acme.test", password).await);
+                        latencies.push(start.elapsed());
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        let mut latencies = Vec::new();
+        for task in tasks {
+            latencies.extend(task.await.unwrap());
+        }
+        latencies.sort();
+        eprintln!(
+            "IMAP LOGIN+LOGOUT, concurrency {concurrency}: {:.1}/s, p50 {:?}, p95 {:?}",
+            latencies.len() as f64 / seconds as f64,
+            latencies[latencies.len() / 2],
+            latencies[latencies.len() * 95 / 100],
+        );
+    }
+
+    let mut delays = Vec::new();
+    for round in 0..10 {
+        let new_password = format!("bench round {round} rides a green tandem");
+        let sent = Instant::now();
+        let (status, body) = api
+            .call(
+                Method::PUT,
+                &format!("/v1/addresses/{id}/password"),
+                &api.token,
+                Some(json!({ "new_password": new_password })),
+            )
+            .await;
+        Api::expect(status, body, 200, "change the password");
+        let answered = sent.elapsed();
+        while !imap_login_ok(imap, "bench@acme.test", &new_password).await {
+            assert!(sent.elapsed() < Duration::from_secs(5));
+        }
+        delays.push((sent.elapsed(), answered));
+    }
+    delays.sort();
+    eprintln!(
+        "password change → first successful IMAP login (from sending the PUT; the PUT itself took): {:?}",
+        delays
+    );
+}
