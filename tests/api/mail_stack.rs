@@ -17,6 +17,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sea_orm::{ConnectionTrait, Database};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls;
 
 use crate::helpers::{postgres_url, PgDatabase};
 
@@ -408,12 +409,65 @@ pub async fn submit(
         .map_err(|e| e.to_string())
 }
 
-/// A minimal IMAP4rev1 client over plain TCP (loopback only: Dovecot allows plain-text
-/// LOGIN from 127.0.0.1): LOGIN, SELECT, SEARCH, LOGOUT.
+/// What the IMAP client runs over: plain TCP or TLS.
+trait ImapStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ImapStream for T {}
+
+/// A minimal IMAP4rev1 client: LOGIN, SELECT, SEARCH, LOGOUT, over plain TCP (Dovecot allows
+/// plain-text LOGIN from the loopback) or implicit TLS (IMAPS).
 pub struct Imap {
-    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    writer: tokio::net::tcp::OwnedWriteHalf,
+    reader: BufReader<tokio::io::ReadHalf<Box<dyn ImapStream>>>,
+    writer: tokio::io::WriteHalf<Box<dyn ImapStream>>,
     tag: u32,
+}
+
+/// Accepts the test stack's self-signed certificate; still checks the handshake signatures.
+#[derive(Debug)]
+struct AcceptAnyCertificate(rustls::crypto::CryptoProvider);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// A tagged answer and the untagged lines before it.
@@ -431,7 +485,30 @@ fn quoted(value: &str) -> String {
 impl Imap {
     pub async fn connect(port: u16) -> Imap {
         let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let (read, writer) = stream.into_split();
+        Imap::greeted(Box::new(stream)).await
+    }
+
+    /// IMAPS: TLS from the first byte, the stack's certificate accepted whatever its issuer.
+    pub async fn connect_tls(port: u16) -> Imap {
+        let provider = rustls::crypto::ring::default_provider();
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone().into())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(AcceptAnyCertificate(provider)))
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from(MAIL_HOST).unwrap();
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .expect("TLS handshake with Dovecot");
+        Imap::greeted(Box::new(tls)).await
+    }
+
+    async fn greeted(stream: Box<dyn ImapStream>) -> Imap {
+        let (read, writer) = tokio::io::split(stream);
         let mut imap = Imap {
             reader: BufReader::new(read),
             writer,
@@ -513,7 +590,15 @@ impl Imap {
 
 /// Whether `user` can log in over IMAP with `password` (then logs out).
 pub async fn imap_login_ok(port: u16, user: &str, password: &str) -> bool {
-    let mut imap = Imap::connect(port).await;
+    login_ok(Imap::connect(port).await, user, password).await
+}
+
+/// The same over IMAPS.
+pub async fn imaps_login_ok(port: u16, user: &str, password: &str) -> bool {
+    login_ok(Imap::connect_tls(port).await, user, password).await
+}
+
+async fn login_ok(mut imap: Imap, user: &str, password: &str) -> bool {
     let reply = imap.login(user, password).await;
     imap.logout().await;
     reply.ok

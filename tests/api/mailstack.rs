@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::mail_stack::{
-    count_in_inbox, imap_login_ok, submit, wait_for_message, MailStack, FREE_DOMAIN,
+    count_in_inbox, imap_login_ok, imaps_login_ok, submit, wait_for_message, MailStack, FREE_DOMAIN,
 };
 
 const OWNER: &str = "owner@isp.example";
@@ -172,6 +172,8 @@ async fn a_real_mail_server_runs_on_postier() {
     assert!(imap_login_ok(imap, "Alice@ACME.test", &pw("alice")).await);
     assert!(!imap_login_ok(imap, "alice@acme.test", &pw("bob")).await);
     assert!(!imap_login_ok(imap, "nobody@acme.test", &pw("alice")).await);
+    assert!(imaps_login_ok(stack.ports.imaps, "alice@acme.test", &pw("alice")).await);
+    assert!(!imaps_login_ok(stack.ports.imaps, "alice@acme.test", &pw("bob")).await);
 
     // 2. Submission (STARTTLS + AUTH) to three addresses of the domain: each INBOX has it.
     let three = ["bob@acme.test", "carol@acme.test", "dave@acme.test"];
