@@ -3,8 +3,11 @@
 //! Layers, outside in: `routes` (HTTP only) → `service` (flows spanning several resources in
 //! one transaction) → `repo` (all database access) → `entity` (tables). `domain` holds the
 //! validated types every layer shares; `auth` the caller's identity; `error` the problem
-//! documents; `startup` mounts everything; `openapi` documents it. `mailstack` writes the
-//! Postfix + Dovecot configuration that reads Postier's mail views.
+//! documents; `startup` mounts everything; `openapi` documents it. `dns` (DKIM keys, expected
+//! records, live checks) is a library for the routes, free of HTTP and database types.
+//!
+//! `mailstack` (the `mailstack-config` command) writes the Postfix + Dovecot configuration
+//! that reads Postier's mail views; it shares nothing with the server at run time.
 
 pub mod auth;
 pub mod clock;
@@ -15,6 +18,7 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod extract;
+pub mod mailer;
 pub mod mailstack;
 pub mod openapi;
 pub mod repo;

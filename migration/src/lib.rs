@@ -8,6 +8,7 @@ mod m20261127_000001_create_accounts;
 mod m20261127_000002_create_mail_services;
 mod m20261127_000003_create_addresses;
 mod m20261127_000004_create_events;
+mod m20261127_000005_create_forwards;
 mod m20261128_000001_create_mail_views;
 
 /// The views the mail servers read (and the only objects their database role may SELECT),
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_create_mail_services::Migration),
             Box::new(m20261127_000003_create_addresses::Migration),
             Box::new(m20261127_000004_create_events::Migration),
+            Box::new(m20261127_000005_create_forwards::Migration),
             Box::new(m20261128_000001_create_mail_views::Migration),
         ]
     }

@@ -1,13 +1,19 @@
 //! The integration test binary: the real server, real databases, real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod dns_server;
 mod helpers;
 mod mail_stack;
 
 mod accounts;
+mod addresses;
+mod dns;
+mod imports;
 mod mail_services;
 mod mail_views;
 mod mailstack;
 mod operations;
 mod organizations;
 mod sessions;
+mod sharing;
+mod smtp_server;
