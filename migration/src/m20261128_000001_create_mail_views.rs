@@ -3,7 +3,7 @@
 //! addresses and the password lookup. The mail servers' database role gets SELECT on
 //! [`crate::MAIL_VIEWS`] and nothing else; the views run with their owner's rights.
 //!
-//! The views read `addresses`, `aliases`, `domains` and `mail_services`. A later migration
+//! The views read `addresses`, `aliases`, `forwards`, `domains` and `mail_services`. A later migration
 //! that drops or retypes a column they use must drop the views first and create them again
 //! (PostgreSQL refuses otherwise) and the role's grants must then be given again.
 
@@ -57,11 +57,21 @@ fn create_statements(backend: DatabaseBackend) -> Vec<String> {
             .to_string(),
         // Every mailbox maps to itself so that a domain's catchall (`@domain`) only takes
         // mail for local parts that do not exist (Postfix tries `user@domain` before
-        // `@domain`); then each alias to its address, then the catchall.
+        // `@domain`), unless its confirmed forwards all say not to keep a copy; then to its
+        // confirmed forwarding targets, each alias to its address, and `@domain` to the
+        // catchall. Postfix expands the result again (an alias of a forwarded address).
         format!(
             "CREATE VIEW mail_aliases AS \
-             SELECT address AS source, address AS destination \
-               FROM mail_hosted_addresses WHERE kind IN {RECEIVING} \
+             SELECT a.address AS source, a.address AS destination \
+               FROM mail_hosted_addresses a WHERE a.kind IN {RECEIVING} \
+               AND (NOT EXISTS (SELECT 1 FROM forwards f \
+                                WHERE f.address_id = a.id AND f.confirmed_at IS NOT NULL) \
+                    OR EXISTS (SELECT 1 FROM forwards f WHERE f.address_id = a.id \
+                               AND f.confirmed_at IS NOT NULL AND f.keep_copy)) \
+             UNION ALL \
+             SELECT a.address, f.target FROM forwards f \
+               JOIN mail_hosted_addresses a ON a.id = f.address_id \
+               WHERE f.confirmed_at IS NOT NULL AND a.kind IN {RECEIVING} \
              UNION ALL \
              SELECT l.alias, a.address FROM aliases l \
                JOIN mail_hosted_addresses a ON a.id = l.address_id \

@@ -585,6 +585,88 @@ mod tests {
         assert!(!sql.contains("ALL TABLES"));
     }
 
+    fn args(extra: &[&str]) -> MailstackArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: MailstackArgs,
+        }
+        let dir: &[&str] = if extra.contains(&"--dir") {
+            &[]
+        } else {
+            &["--dir", "/var/tmp/ms"]
+        };
+        let base = [
+            "postier",
+            "--database-url",
+            "postgres://postier_mail:s3cret@127.0.0.1/postier",
+            "--vmail-uid",
+            "999",
+            "--vmail-gid",
+            "995",
+        ];
+        Cli::try_parse_from(base.iter().chain(dir).chain(extra))
+            .unwrap()
+            .args
+    }
+
+    #[test]
+    fn options_resolve_into_a_stack_with_production_defaults() {
+        let stack = resolve(&args(&["--self-signed"])).unwrap();
+        assert_eq!(stack.ports.smtp, 25);
+        assert_eq!(stack.ports.submission, 587);
+        assert_eq!(stack.ports.imaps, 993);
+        assert_eq!(stack.outbound, Outbound::Direct);
+        assert!(stack.auth_penalty);
+        assert_eq!(stack.mail_root, PathBuf::from("/var/tmp/ms/vmail"));
+        assert_eq!(stack.tls_cert, PathBuf::from("/var/tmp/ms/tls/cert.pem"));
+        let stack = resolve(&args(&[
+            "--tls-cert",
+            "/etc/ssl/m/cert.pem",
+            "--tls-key",
+            "/etc/ssl/m/key.pem",
+            "--outbound",
+            "[relay.example.test]:587",
+            "--no-auth-penalty",
+        ]))
+        .unwrap();
+        assert_eq!(stack.tls_key, PathBuf::from("/etc/ssl/m/key.pem"));
+        assert_eq!(
+            stack.outbound,
+            Outbound::Relay("[relay.example.test]:587".into())
+        );
+        assert!(!stack.auth_penalty);
+    }
+
+    #[test]
+    fn options_the_files_cannot_hold_are_refused() {
+        let long = format!("/var/tmp/{}", "d".repeat(70));
+        for (extra, option) in [
+            (vec![], "--tls-cert"),
+            (vec!["--self-signed", "--dir", long.as_str()], "--dir"),
+            (vec!["--self-signed", "--dir", "/var/tmp/my stack"], "--dir"),
+            (
+                vec!["--self-signed", "--outbound", "smtp.example"],
+                "--outbound",
+            ),
+            (vec!["--self-signed", "--policy", "127.0.0.1"], "--policy"),
+            (
+                vec!["--self-signed", "--mail-host", "localhost"],
+                "--mail-host",
+            ),
+            (
+                vec!["--self-signed", "--instance-name", "a b"],
+                "--instance-name",
+            ),
+        ] {
+            match resolve(&args(&extra)) {
+                Err(MailstackError::Invalid { option: got, .. }) => assert_eq!(got, option),
+                other => panic!("{extra:?}: {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn system_users_are_read_from_etc_passwd() {
         assert_eq!(lookup_user("root"), Some((0, 0)));

@@ -78,7 +78,7 @@ pub const POSTFIX_MAPS: [(&str, &str); 5] = [
     ),
     (
         "pgsql-send-only.cf",
-        "SELECT 'REJECT 5.1.1 this address only sends mail and receives none' \
+        "SELECT '550 5.1.1 this address only sends mail and receives none' \
          FROM mail_send_only WHERE address = '%s'",
     ),
 ];

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use migration::MigratorTrait;
-use postier::entity::{address, alias, domain, mail_service, organization};
+use postier::entity::{address, alias, domain, forward, mail_service, organization};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, Set, Statement};
 use uuid::Uuid;
 
@@ -92,6 +92,26 @@ async fn alias_of(db: &DatabaseConnection, address_id: Uuid, alias: &str) {
     .unwrap();
 }
 
+async fn forward_to(
+    db: &DatabaseConnection,
+    address_id: Uuid,
+    target: &str,
+    keep_copy: bool,
+    confirmed: bool,
+) {
+    forward::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        address_id: Set(address_id),
+        target: Set(target.into()),
+        keep_copy: Set(keep_copy),
+        confirmed_at: Set(confirmed.then(Utc::now)),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+}
+
 /// Rows of a query as sorted `a|b` strings.
 async fn rows(db: &DatabaseConnection, sql: &str) -> Vec<String> {
     let rows = db
@@ -134,14 +154,19 @@ async fn mail_views_show_what_postfix_and_dovecot_need(backend: Backend) {
     let bob = add(db, premium, "bob@other.test", "shared", None).await;
     let noreply = add(db, premium, "noreply@acme.test", "no_reply", Some(HASH)).await;
     add(db, premium, "catchall@acme.test", "catchall", Some(HASH)).await;
-    add(db, free, "carol@free.test", "personal", Some(HASH)).await;
+    let carol = add(db, free, "carol@free.test", "personal", Some(HASH)).await;
     // Not an argon2id PHC string: nobody logs in with it.
-    add(db, free, "dan@free.test", "personal", Some("!disabled")).await;
+    let dan = add(db, free, "dan@free.test", "personal", Some("!disabled")).await;
     // An address on a domain its service does not host is served by nobody.
     add(db, free, "eve@acme.test", "personal", Some(HASH)).await;
     alias_of(db, alice, "info@acme.test").await;
     alias_of(db, bob, "team@acme.test").await;
     alias_of(db, noreply, "news@acme.test").await;
+    // Forwarding: only confirmed targets receive; without keep-copy the mailbox gets nothing.
+    forward_to(db, alice, "alice@elsewhere.example", true, true).await;
+    forward_to(db, alice, "unconfirmed@elsewhere.example", true, false).await;
+    forward_to(db, carol, "carol@elsewhere.example", false, true).await;
+    forward_to(db, dan, "dan@elsewhere.example", false, false).await;
 
     assert_eq!(
         rows(db, "SELECT domain FROM mail_domains").await,
@@ -172,8 +197,9 @@ async fn mail_views_show_what_postfix_and_dovecot_need(backend: Backend) {
         [
             "@acme.test|catchall@acme.test",
             "alice@acme.test|alice@acme.test",
+            "alice@acme.test|alice@elsewhere.example",
             "bob@other.test|bob@other.test",
-            "carol@free.test|carol@free.test",
+            "carol@free.test|carol@elsewhere.example",
             "catchall@acme.test|catchall@acme.test",
             "dan@free.test|dan@free.test",
             "info@acme.test|alice@acme.test",
