@@ -142,7 +142,7 @@ impl MailStack {
 
     async fn start_postier(&mut self) {
         let log = std::fs::File::create(self.dir.join("log/postier.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_postier"))
+        let child = detached(Path::new(env!("CARGO_BIN_EXE_postier")))
             .arg("serve")
             .env("POSTIER_LISTEN", format!("127.0.0.1:{}", self.ports.api))
             .env("POSTIER_DATABASE_URL", &self.pg().url)
@@ -240,7 +240,7 @@ impl MailStack {
         // The daemons inherit the script's stdout and stderr: a file, not a pipe that would
         // never close.
         let log = std::fs::File::create(self.dir.join("log/start.log")).unwrap();
-        let status = Command::new(self.dir.join("start.sh"))
+        let status = detached(&self.dir.join("start.sh"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -349,6 +349,19 @@ impl Drop for MailStack {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// A command for a long-lived process that inherits no file descriptor but stdin, stdout and
+/// stderr. Run under `flock … cargo test`, every child would otherwise hold the build lock,
+/// and a daemon left behind by a killed test would block every later build.
+fn detached(program: &Path) -> Command {
+    let mut command = Command::new("/bin/bash");
+    command.args([
+        "-c",
+        r#"for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null; exec "$0" "$@""#,
+    ]);
+    command.arg(program);
+    command
 }
 
 fn ensure_vmail_user() {
