@@ -5,6 +5,9 @@
 //! validated types every layer shares; `auth` the caller's identity; `error` the problem
 //! documents; `startup` mounts everything; `openapi` documents it. `dns` (DKIM keys, expected
 //! records, live checks) is a library for the routes, free of HTTP and database types.
+//!
+//! `mailstack` (the `mailstack-config` command) writes the Postfix + Dovecot configuration
+//! that reads Postier's mail views; it shares nothing with the server at run time.
 
 pub mod auth;
 pub mod clock;
@@ -16,6 +19,7 @@ pub mod entity;
 pub mod error;
 pub mod extract;
 pub mod mailer;
+pub mod mailstack;
 pub mod openapi;
 pub mod repo;
 pub mod routes;
