@@ -15,7 +15,7 @@ use crate::config::Config;
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
     let url = config.effective_database_url();
     if url.starts_with("sqlite:") && config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        create_private_dir(&config.data_dir).map_err(|e| {
             DbErr::Custom(format!(
                 "cannot create the data dir {}: {e}",
                 config.data_dir.display()
@@ -38,6 +38,22 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
                 .foreign_keys(true)
         });
     Database::connect(options).await
+}
+
+/// Creates the data dir readable by its owner only: it holds the database (password hashes,
+/// DKIM keys) and the generated JWT secret. An existing dir keeps the mode its owner chose.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 /// Applies every pending migration.
