@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 use crate::entity::counter;
 
@@ -59,6 +61,51 @@ pub async fn add(
     .map(|_| ())
 }
 
+/// Adds several `(key, bucket, n)` in one statement. Each `(key, bucket)` pair must appear
+/// once (PostgreSQL refuses to update one row twice in a statement): coalesce first.
+pub async fn add_many(
+    conn: &impl ConnectionTrait,
+    rows: &[(String, i64, i64)],
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    counter::Entity::insert_many(rows.iter().map(|(key, bucket, n)| counter::ActiveModel {
+        key: Set(key.clone()),
+        bucket: Set(*bucket),
+        count: Set(*n),
+    }))
+    .on_conflict(
+        OnConflict::columns([counter::Column::Key, counter::Column::Bucket])
+            .value(
+                counter::Column::Count,
+                Expr::cust("\"counters\".\"count\" + excluded.\"count\""),
+            )
+            .to_owned(),
+    )
+    .exec(conn)
+    .await
+    .map(|_| ())
+}
+
+/// The non-empty buckets of `key` from `first_bucket` on, oldest first, as `(bucket, count)`.
+pub async fn buckets(
+    conn: &impl ConnectionTrait,
+    key: &str,
+    first_bucket: i64,
+) -> Result<Vec<(i64, i64)>, DbErr> {
+    counter::Entity::find()
+        .select_only()
+        .column(counter::Column::Bucket)
+        .column(counter::Column::Count)
+        .filter(counter::Column::Key.eq(key))
+        .filter(counter::Column::Bucket.gte(first_bucket))
+        .order_by_asc(counter::Column::Bucket)
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
 /// The total of `key` over the last `window_secs` (whole buckets) up to `now`.
 pub async fn window(
     conn: &impl ConnectionTrait,
@@ -96,6 +143,21 @@ pub async fn clear(conn: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> 
         .exec(conn)
         .await
         .map(|_| ())
+}
+
+/// Deletes the buckets before `before_bucket` of the keys starting with `prefix` (a family of
+/// counters whose window is known, e.g. the policy service's `send:`).
+pub async fn prune_prefix(
+    conn: &impl ConnectionTrait,
+    prefix: &str,
+    before_bucket: i64,
+) -> Result<u64, DbErr> {
+    counter::Entity::delete_many()
+        .filter(counter::Column::Bucket.lt(before_bucket))
+        .filter(counter::Column::Key.starts_with(prefix))
+        .exec(conn)
+        .await
+        .map(|r| r.rows_affected)
 }
 
 /// Deletes buckets no window can reach any more.

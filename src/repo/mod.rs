@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod counters;
 pub mod events;
 pub mod organizations;
+pub mod sending;
 pub mod sessions;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
