@@ -3,7 +3,8 @@
 //! Layers, outside in: `routes` (HTTP only) → `service` (flows spanning several resources in
 //! one transaction) → `repo` (all database access) → `entity` (tables). `domain` holds the
 //! validated types every layer shares; `auth` the caller's identity; `error` the problem
-//! documents; `startup` mounts everything; `openapi` documents it.
+//! documents; `startup` mounts everything; `openapi` documents it. `policy` is the Postfix
+//! policy service (a second listener) that enforces sending limits.
 
 pub mod auth;
 pub mod clock;
@@ -14,6 +15,7 @@ pub mod entity;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod policy;
 pub mod repo;
 pub mod routes;
 pub mod service;
