@@ -402,7 +402,7 @@ impl Engine {
     fn failed(&self, error: &DbErr, request: &Request, now: DateTime<Utc>) -> Action {
         let now_ms = now.timestamp_millis();
         let last = self.logged_failure_at.load(Ordering::Relaxed);
-        if now_ms - last >= 1000
+        if now_ms.saturating_sub(last) >= 1000
             && self
                 .logged_failure_at
                 .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)

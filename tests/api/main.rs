@@ -6,4 +6,5 @@ mod helpers;
 mod accounts;
 mod operations;
 mod organizations;
+mod policy;
 mod sessions;
