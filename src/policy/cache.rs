@@ -117,10 +117,13 @@ impl Sender {
     }
 }
 
-/// Login → sender (or `None`: not hosted here), each with the time it was read.
+/// What is known about one login: the sender (`None`: not hosted here) and when it was read.
+type Known = (Option<Arc<Sender>>, DateTime<Utc>);
+
+/// Login → what is known about it.
 #[derive(Default)]
 pub struct SenderCache {
-    map: Mutex<HashMap<String, (Option<Arc<Sender>>, DateTime<Utc>)>>,
+    map: Mutex<HashMap<String, Known>>,
 }
 
 impl SenderCache {
@@ -314,8 +317,7 @@ pub struct Budget {
 impl Budget {
     /// Whether the buckets were read from the database less than [`BUDGET_TTL`] ago.
     pub fn is_fresh(&self, now: DateTime<Utc>) -> bool {
-        self.loaded_at
-            .is_some_and(|at| fresh(at, now, BUDGET_TTL))
+        self.loaded_at.is_some_and(|at| fresh(at, now, BUDGET_TTL))
     }
 
     /// Replaces the buckets with what the database holds (oldest first).
@@ -388,8 +390,7 @@ impl Budgets {
     /// Forgets budgets nobody uses whose data is stale anyway.
     pub fn sweep(&self, now: DateTime<Utc>) {
         lock(&self.map).retain(|_, budget| {
-            Arc::strong_count(budget) > 1
-                || budget.try_lock().map_or(true, |b| b.is_fresh(now))
+            Arc::strong_count(budget) > 1 || budget.try_lock().map_or(true, |b| b.is_fresh(now))
         });
     }
 

@@ -79,8 +79,7 @@ pub fn normalise(address: &str) -> String {
     }
     match bare.rsplit_once('@') {
         Some((local, domain)) => {
-            let domain =
-                idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_lowercase());
+            let domain = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_lowercase());
             format!("{}@{domain}", local.to_lowercase())
         }
         None => bare.to_lowercase(),
@@ -114,7 +113,10 @@ fn unavailable() -> Action {
 fn over_budget(sender: &Sender, budget: &Budget, needed: i64) -> Action {
     let limit = sender.recipients_per_24h;
     let when = match budget.frees_at(needed) {
-        Some(at) => format!("retry after {}", at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        Some(at) => format!(
+            "retry after {}",
+            at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ),
         None => "this message has more recipients than the whole budget".into(),
     };
     Action::Defer(format!(
@@ -183,8 +185,14 @@ impl Engine {
         match request.stage {
             Stage::Mail => self.check_budget(&sender, 1, now).await,
             Stage::Rcpt => self.on_rcpt(&sender, key, &request.recipient, now).await,
-            Stage::Data => self.on_data(&sender, key, request.recipient_count, now).await,
-            Stage::EndOfMessage => self.on_end(&sender, key, request.recipient_count, now).await,
+            Stage::Data => {
+                self.on_data(&sender, key, request.recipient_count, now)
+                    .await
+            }
+            Stage::EndOfMessage => {
+                self.on_end(&sender, key, request.recipient_count, now)
+                    .await
+            }
             _ => Ok(Action::Dunno),
         }
     }
@@ -242,14 +250,13 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Action, DbErr> {
         let instance = key.and_then(|k| self.instances.get(k));
-        let action =
-            match self.recipients(sender, key, instance.as_ref(), recipient_count, now) {
-                Err(reject) => Ok(reject),
-                // With counting at DATA, the message was counted (or deferred) there.
-                Ok(_) if self.count_at == PolicyCountStage::Data => Ok(Action::Dunno),
-                Ok(_) if instance.as_ref().is_some_and(|i| i.counted) => Ok(Action::Dunno),
-                Ok(recipients) => self.count(sender, key, recipients, now).await,
-            };
+        let action = match self.recipients(sender, key, instance.as_ref(), recipient_count, now) {
+            Err(reject) => Ok(reject),
+            // With counting at DATA, the message was counted (or deferred) there.
+            Ok(_) if self.count_at == PolicyCountStage::Data => Ok(Action::Dunno),
+            Ok(_) if instance.as_ref().is_some_and(|i| i.counted) => Ok(Action::Dunno),
+            Ok(recipients) => self.count(sender, key, recipients, now).await,
+        };
         // The transaction is over either way.
         if let Some(key) = key {
             self.instances.remove(key);
@@ -439,11 +446,7 @@ impl Engine {
 
     /// Entries in the caches: logins, transactions, budgets (for tests and diagnostics).
     pub fn cache_sizes(&self) -> (usize, usize, usize) {
-        (
-            self.senders.len(),
-            self.instances.len(),
-            self.budgets.len(),
-        )
+        (self.senders.len(), self.instances.len(), self.budgets.len())
     }
 }
 

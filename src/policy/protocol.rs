@@ -308,7 +308,9 @@ mod tests {
 
     #[tokio::test]
     async fn several_requests_on_one_stream_are_read_one_by_one() {
-        let data = RCPT.replace("RCPT", "DATA").replace("recipient_count=0", "recipient_count=3");
+        let data = RCPT
+            .replace("RCPT", "DATA")
+            .replace("recipient_count=0", "recipient_count=3");
         let input = format!("{RCPT}{RCPT}{data}");
         let requests = read_all(input.as_bytes()).await;
         assert_eq!(requests.len(), 3);
@@ -331,18 +333,9 @@ mod tests {
                 b"GET / HTTP/1.1\n\n".to_vec(),
                 ProtocolError::NotAnAttribute,
             ),
-            (
-                b"=value\n\n".to_vec(),
-                ProtocolError::BadAttributeName,
-            ),
-            (
-                b"na me=value\n\n".to_vec(),
-                ProtocolError::BadAttributeName,
-            ),
-            (
-                b"sender=\xff\xfe\n\n".to_vec(),
-                ProtocolError::InvalidUtf8,
-            ),
+            (b"=value\n\n".to_vec(), ProtocolError::BadAttributeName),
+            (b"na me=value\n\n".to_vec(), ProtocolError::BadAttributeName),
+            (b"sender=\xff\xfe\n\n".to_vec(), ProtocolError::InvalidUtf8),
             (
                 format!("sender={}\n\n", "a".repeat(MAX_LINE)).into_bytes(),
                 ProtocolError::LineTooLong,

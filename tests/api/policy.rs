@@ -216,7 +216,10 @@ fn postfix_request(
         ("size", "201".into()),
         ("etrn_domain", String::new()),
         ("stress", String::new()),
-        ("sasl_method", if login.is_empty() { "" } else { "PLAIN" }.into()),
+        (
+            "sasl_method",
+            if login.is_empty() { "" } else { "PLAIN" }.into(),
+        ),
         ("sasl_username", login.into()),
         ("sasl_sender", String::new()),
         ("ccert_subject", String::new()),
@@ -322,7 +325,9 @@ fn retry_after(action: &str) -> DateTime<Utc> {
         .split("retry after ")
         .nth(1)
         .unwrap_or_else(|| panic!("no retry time in {action}"));
-    DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(at)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 async fn oldest_bucket(app: &TestApp, address_id: Uuid) -> i64 {
@@ -486,18 +491,35 @@ async fn the_24h_budget_defers_with_the_time_it_frees_up_and_slides(backend: Bac
 
     // 250 recipients now, 250 more an hour later: the whole free budget of 500.
     for _ in 0..25 {
-        assert!(send(&mut client, login, login, &recipients(10)).await.delivered());
+        assert!(send(&mut client, login, login, &recipients(10))
+            .await
+            .delivered());
     }
     app.clock.advance(Duration::from_secs(3600));
     for _ in 0..24 {
-        assert!(send(&mut client, login, login, &recipients(10)).await.delivered());
+        assert!(send(&mut client, login, login, &recipients(10))
+            .await
+            .delivered());
     }
-    assert!(send(&mut client, login, login, &recipients(5)).await.delivered());
+    assert!(send(&mut client, login, login, &recipients(5))
+        .await
+        .delivered());
     // 495 sent: within one message, the 496th to 500th recipients fit, the 501st does not.
     let outcome = send(&mut client, login, login, &recipients(10)).await;
-    assert!(outcome.rcpt[..5].iter().all(|a| a == "DUNNO"), "{outcome:?}");
-    assert!(outcome.rcpt[5..].iter().all(|a| a.starts_with("DEFER 4.7.1 ")), "{outcome:?}");
-    assert!(outcome.delivered(), "the five accepted are sent: {outcome:?}");
+    assert!(
+        outcome.rcpt[..5].iter().all(|a| a == "DUNNO"),
+        "{outcome:?}"
+    );
+    assert!(
+        outcome.rcpt[5..]
+            .iter()
+            .all(|a| a.starts_with("DEFER 4.7.1 ")),
+        "{outcome:?}"
+    );
+    assert!(
+        outcome.delivered(),
+        "the five accepted are sent: {outcome:?}"
+    );
     assert_eq!(counted(&app, id).await, 500);
 
     // Over budget: deferred (not rejected) with the moment the oldest minute leaves the window.
@@ -507,7 +529,14 @@ async fn the_24h_budget_defers_with_the_time_it_frees_up_and_slides(backend: Bac
     assert_eq!(Some(retry), leaves_window_at(oldest));
     assert!(outcome.rcpt[0].contains("at most 500 recipients per 24 hours"));
     let mail = client
-        .ask(&postfix_request("MAIL", login, login, "", 0, &new_instance()))
+        .ask(&postfix_request(
+            "MAIL",
+            login,
+            login,
+            "",
+            0,
+            &new_instance(),
+        ))
         .await;
     assert_eq!(retry_after(&mail), retry, "MAIL is deferred too");
 
@@ -551,13 +580,22 @@ async fn the_24h_budget_per_pack_counts_what_the_database_holds(backend: Backend
             .await
             .unwrap();
         let outcome = send(&mut client, address, address, &recipients(6)).await;
-        assert!(outcome.rcpt[..5].iter().all(|a| a == "DUNNO"), "{pack}: {outcome:?}");
-        assert!(outcome.rcpt[5].starts_with("DEFER 4.7.1 "), "{pack}: {outcome:?}");
+        assert!(
+            outcome.rcpt[..5].iter().all(|a| a == "DUNNO"),
+            "{pack}: {outcome:?}"
+        );
+        assert!(
+            outcome.rcpt[5].starts_with("DEFER 4.7.1 "),
+            "{pack}: {outcome:?}"
+        );
         assert!(outcome.rcpt[5].contains(&format!("at most {budget} recipients")));
         assert!(outcome.delivered(), "{pack}: {outcome:?}");
         assert_eq!(counted(&app, id).await, budget);
         let outcome = send(&mut client, address, address, &recipients(1)).await;
-        assert!(outcome.rcpt[0].starts_with("DEFER 4.7.1 "), "{pack}: {outcome:?}");
+        assert!(
+            outcome.rcpt[0].starts_with("DEFER 4.7.1 "),
+            "{pack}: {outcome:?}"
+        );
     }
 }
 
@@ -580,11 +618,7 @@ async fn the_sender_must_be_the_address_or_one_of_its_aliases(backend: Backend) 
         let outcome = send(&mut client, login, sender, &recipients(2)).await;
         assert!(outcome.delivered(), "{sender:?}: {outcome:?}");
     }
-    for sender in [
-        "team@example.test",
-        "alice@elsewhere.test",
-        "ceo@bank.test",
-    ] {
+    for sender in ["team@example.test", "alice@elsewhere.test", "ceo@bank.test"] {
         let instance = new_instance();
         for stage in ["RCPT", "DATA", "END-OF-MESSAGE"] {
             let action = client
@@ -597,7 +631,10 @@ async fn the_sender_must_be_the_address_or_one_of_its_aliases(backend: Backend) 
                     &instance,
                 ))
                 .await;
-            assert!(action.starts_with("REJECT 5.7.1 "), "{sender} {stage}: {action}");
+            assert!(
+                action.starts_with("REJECT 5.7.1 "),
+                "{sender} {stage}: {action}"
+            );
         }
     }
     // The shared address sends as itself.
@@ -660,12 +697,18 @@ async fn garbage_closes_that_connection_only(backend: Backend) {
     sender_on(&app, "premium", "alice@example.test").await;
     let login = "alice@example.test";
     let mut good = Policy::to(&app).await;
-    assert!(send(&mut good, login, login, &recipients(1)).await.delivered());
+    assert!(send(&mut good, login, login, &recipients(1))
+        .await
+        .delivered());
 
     let garbage: Vec<Vec<u8>> = vec![
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
         b"request=smtpd_access_policy\nsender=\xff\xfe@x\n\n".to_vec(),
-        format!("request=smtpd_access_policy\nsender={}\n\n", "a".repeat(10_000)).into_bytes(),
+        format!(
+            "request=smtpd_access_policy\nsender={}\n\n",
+            "a".repeat(10_000)
+        )
+        .into_bytes(),
         "x=y\n".repeat(1000).into_bytes(),
         b"protocol_state=RCPT\nsasl_username=alice@example.test\n\n".to_vec(),
     ];
@@ -681,9 +724,13 @@ async fn garbage_closes_that_connection_only(backend: Backend) {
     }
 
     // The well-behaved connection and new ones are unaffected.
-    assert!(send(&mut good, login, login, &recipients(2)).await.delivered());
+    assert!(send(&mut good, login, login, &recipients(2))
+        .await
+        .delivered());
     let mut fresh = Policy::to(&app).await;
-    assert!(send(&mut fresh, login, login, &recipients(2)).await.delivered());
+    assert!(send(&mut fresh, login, login, &recipients(2))
+        .await
+        .delivered());
 }
 
 async fn a_restart_keeps_the_count_and_instances_share_it(backend: Backend) {
@@ -692,11 +739,15 @@ async fn a_restart_keeps_the_count_and_instances_share_it(backend: Backend) {
     let login = "daily@free.example";
     let mut client = Policy::to(&app).await;
     for _ in 0..20 {
-        assert!(send(&mut client, login, login, &recipients(10)).await.delivered());
+        assert!(send(&mut client, login, login, &recipients(10))
+            .await
+            .delivered());
     }
     app.clock.advance(Duration::from_secs(6 * 3600));
     for _ in 0..10 {
-        assert!(send(&mut client, login, login, &recipients(10)).await.delivered());
+        assert!(send(&mut client, login, login, &recipients(10))
+            .await
+            .delivered());
     }
     assert_eq!(counted(&app, id).await, 300);
 
@@ -735,7 +786,9 @@ async fn counting_at_data_when_configured(backend: Backend) {
     let instance = new_instance();
     for recipient in recipients(3) {
         let action = client
-            .ask(&postfix_request("RCPT", login, login, &recipient, 0, &instance))
+            .ask(&postfix_request(
+                "RCPT", login, login, &recipient, 0, &instance,
+            ))
             .await;
         assert_eq!(action, "DUNNO");
     }
@@ -745,7 +798,14 @@ async fn counting_at_data_when_configured(backend: Backend) {
     assert_eq!(data, "DUNNO");
     assert_eq!(counted(&app, id).await, 3, "counted at DATA");
     let end = client
-        .ask(&postfix_request("END-OF-MESSAGE", login, login, "", 3, &instance))
+        .ask(&postfix_request(
+            "END-OF-MESSAGE",
+            login,
+            login,
+            "",
+            3,
+            &instance,
+        ))
         .await;
     assert_eq!(end, "DUNNO");
     assert_eq!(counted(&app, id).await, 3, "not counted twice");
@@ -757,7 +817,9 @@ async fn when_the_database_is_down_the_fail_mode_closed_defers(backend: Backend)
     sender_on(&app, "premium", "alice@example.test").await;
     let login = "alice@example.test";
     let mut client = Policy::to(&app).await;
-    assert!(send(&mut client, login, login, &recipients(2)).await.delivered());
+    assert!(send(&mut client, login, login, &recipients(2))
+        .await
+        .delivered());
 
     app.db().clone().close().await.unwrap();
     // Past every cache lifetime: each decision needs the database.
@@ -797,7 +859,9 @@ async fn when_the_database_is_down_the_fail_mode_open_lets_mail_through(backend:
     sender_on(&app, "free", "alice@free.example").await;
     let login = "alice@free.example";
     let mut client = Policy::to(&app).await;
-    assert!(send(&mut client, login, login, &recipients(2)).await.delivered());
+    assert!(send(&mut client, login, login, &recipients(2))
+        .await
+        .delivered());
 
     app.db().clone().close().await.unwrap();
     app.clock.advance(Duration::from_secs(10));
