@@ -65,6 +65,7 @@ error_codes! {
     OrganizationLastOwner = ("organization_last_owner", 409, "An organization keeps at least one owner"),
     DomainAlreadyUsed = ("domain_already_used", 409, "The domain belongs to a mail service already"),
     DomainIsMain = ("domain_is_main", 409, "The main domain cannot be unlinked"),
+    DomainHasAddresses = ("domain_has_addresses", 409, "Addresses still use this domain"),
     PackDoesNotFit = ("pack_does_not_fit", 409, "The mail service does not fit the requested pack"),
     AddressAlreadyExists = ("address_already_exists", 409, "The address exists already"),
     AddressLimitReached = ("address_limit_reached", 409, "The pack allows no more addresses"),

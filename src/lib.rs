@@ -10,6 +10,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod dns;
 pub mod domain;
 pub mod entity;
 pub mod error;

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod counters;
 pub mod events;
+pub mod mail_services;
 pub mod organizations;
 pub mod sending;
 pub mod sessions;

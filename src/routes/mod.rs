@@ -2,7 +2,10 @@
 //! `configure` function here is mounted by the server and read by the OpenAPI generator.
 
 pub mod accounts;
+pub mod devices;
+pub mod domains;
 pub mod health;
+pub mod mail_services;
 pub mod organizations;
 pub mod sessions;
 
@@ -15,7 +18,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.configure(health::configure)
         .configure(accounts::configure)
         .configure(sessions::configure)
-        .configure(organizations::configure);
+        .configure(organizations::configure)
+        .configure(mail_services::configure)
+        .configure(domains::configure)
+        .configure(devices::configure);
 }
 
 /// A page of a list (SPEC §11): the items and the cursor of the next page, if any.

@@ -33,3 +33,34 @@ pub async fn require_manager(
     }
     Ok(role)
 }
+
+/// A mail service and the caller's role in its organization; 404 unless a member.
+pub async fn mail_service(
+    conn: &impl ConnectionTrait,
+    service_id: Uuid,
+    account_id: Uuid,
+) -> ApiResult<(crate::entity::mail_service::Model, Role)> {
+    let service = repo::mail_services::find(conn, service_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("mail service"))?;
+    let role = repo::organizations::role_of(conn, service.organization_id, account_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("mail service"))?;
+    Ok((service, role))
+}
+
+/// A mail service the caller manages (owner or admin of its organization): 404 for
+/// strangers, 403 for other members.
+pub async fn managed_mail_service(
+    conn: &impl ConnectionTrait,
+    service_id: Uuid,
+    account_id: Uuid,
+) -> ApiResult<crate::entity::mail_service::Model> {
+    let (service, role) = mail_service(conn, service_id, account_id).await?;
+    if !role.manages() {
+        return Err(ApiError::forbidden(
+            "only owners and admins of the organization may do this",
+        ));
+    }
+    Ok(service)
+}

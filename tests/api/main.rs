@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod mail_services;
 mod operations;
 mod organizations;
 mod policy;

@@ -1,0 +1,247 @@
+//! Mail services and their customer domains.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use crate::domain::{Pack, PermissionSet};
+use crate::entity::{address, domain, mail_service, membership};
+
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    pack: Pack,
+    domain: &str,
+    default_permissions: PermissionSet,
+    now: DateTime<Utc>,
+) -> Result<mail_service::Model, DbErr> {
+    mail_service::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        organization_id: Set(organization_id),
+        pack: Set(pack.as_str().to_string()),
+        domain: Set(domain.to_string()),
+        default_permissions: Set(default_permissions.bits()),
+        revision: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(conn)
+    .await
+}
+
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<mail_service::Model>, DbErr> {
+    mail_service::Entity::find_by_id(id).one(conn).await
+}
+
+/// Serialises writes on one service (address limits, pack changes): a row lock on
+/// PostgreSQL, the database write lock on SQLite. False when the service is gone.
+pub async fn lock(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    mail_service::Entity::update_many()
+        .col_expr(
+            mail_service::Column::Revision,
+            Expr::col(mail_service::Column::Revision).add(1),
+        )
+        .filter(mail_service::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .map(|r| r.rows_affected == 1)
+}
+
+pub async fn list_for_organization(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<mail_service::Model>, DbErr> {
+    let mut query = mail_service::Entity::find()
+        .filter(mail_service::Column::OrganizationId.eq(organization_id));
+    if let Some(after) = after {
+        query = query.filter(mail_service::Column::Id.gt(after));
+    }
+    query
+        .order_by_asc(mail_service::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Services of every organization the account belongs to.
+pub async fn list_visible(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<mail_service::Model>, DbErr> {
+    let mut query = mail_service::Entity::find()
+        .join(
+            JoinType::InnerJoin,
+            sea_orm::RelationDef::from(
+                mail_service::Entity::belongs_to(membership::Entity)
+                    .from(mail_service::Column::OrganizationId)
+                    .to(membership::Column::OrganizationId),
+            ),
+        )
+        .filter(membership::Column::AccountId.eq(account_id));
+    if let Some(after) = after {
+        query = query.filter(mail_service::Column::Id.gt(after));
+    }
+    query
+        .order_by_asc(mail_service::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Address counts of the given services (one query for a whole page).
+pub async fn address_counts(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, u64>, DbErr> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, i64)> = address::Entity::find()
+        .select_only()
+        .column(address::Column::MailServiceId)
+        .column_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "n")
+        .filter(address::Column::MailServiceId.is_in(ids.to_vec()))
+        .group_by(address::Column::MailServiceId)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, n)| (id, u64::try_from(n).unwrap_or(0)))
+        .collect())
+}
+
+pub async fn count_addresses(conn: &impl ConnectionTrait, id: Uuid) -> Result<u64, DbErr> {
+    address::Entity::find()
+        .filter(address::Column::MailServiceId.eq(id))
+        .count(conn)
+        .await
+}
+
+pub async fn count_addresses_of_kind(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    kind: &str,
+) -> Result<u64, DbErr> {
+    address::Entity::find()
+        .filter(address::Column::MailServiceId.eq(id))
+        .filter(address::Column::Kind.eq(kind))
+        .count(conn)
+        .await
+}
+
+pub async fn set_pack(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    pack: Pack,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    mail_service::Entity::update_many()
+        .col_expr(mail_service::Column::Pack, Expr::value(pack.as_str()))
+        .col_expr(mail_service::Column::UpdatedAt, Expr::value(now))
+        .filter(mail_service::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn set_default_permissions(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    permissions: PermissionSet,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    mail_service::Entity::update_many()
+        .col_expr(
+            mail_service::Column::DefaultPermissions,
+            Expr::value(permissions.bits()),
+        )
+        .col_expr(mail_service::Column::UpdatedAt, Expr::value(now))
+        .filter(mail_service::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Deletes the service; its domains, addresses, aliases, accesses, invitations and share
+/// links go with it (foreign keys cascade).
+pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    mail_service::Entity::delete_by_id(id)
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+pub struct NewDomain<'a> {
+    pub name: &'a str,
+    pub mail_service_id: Uuid,
+    pub is_main: bool,
+    pub dkim: &'a crate::dns::DkimKey,
+}
+
+pub async fn insert_domain(
+    conn: &impl ConnectionTrait,
+    new: NewDomain<'_>,
+    now: DateTime<Utc>,
+) -> Result<domain::Model, DbErr> {
+    domain::ActiveModel {
+        name: Set(new.name.to_string()),
+        mail_service_id: Set(new.mail_service_id),
+        is_main: Set(new.is_main),
+        dkim_selector: Set(new.dkim.selector.clone()),
+        dkim_private_key: Set(new.dkim.private_key_pem.clone()),
+        dkim_public_key: Set(new.dkim.public_key_b64.clone()),
+        created_at: Set(now),
+    }
+    .insert(conn)
+    .await
+}
+
+pub async fn list_domains(
+    conn: &impl ConnectionTrait,
+    mail_service_id: Uuid,
+) -> Result<Vec<domain::Model>, DbErr> {
+    domain::Entity::find()
+        .filter(domain::Column::MailServiceId.eq(mail_service_id))
+        .order_by_desc(domain::Column::IsMain)
+        .order_by_asc(domain::Column::Name)
+        .all(conn)
+        .await
+}
+
+pub async fn find_domain(
+    conn: &impl ConnectionTrait,
+    name: &str,
+) -> Result<Option<domain::Model>, DbErr> {
+    domain::Entity::find_by_id(name.to_string()).one(conn).await
+}
+
+pub async fn delete_domain(conn: &impl ConnectionTrait, name: &str) -> Result<(), DbErr> {
+    domain::Entity::delete_by_id(name.to_string())
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn count_addresses_on_domain(
+    conn: &impl ConnectionTrait,
+    domain: &str,
+) -> Result<u64, DbErr> {
+    address::Entity::find()
+        .filter(address::Column::Domain.eq(domain))
+        .count(conn)
+        .await
+}

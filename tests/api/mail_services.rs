@@ -1,0 +1,548 @@
+//! Mail services, packs, domains, device settings and autoconfig.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, Backend, TestApp, TestUser};
+use crate::on_both_backends;
+
+on_both_backends!(
+    create_mail_service_returns_201_with_the_pack_limits,
+    free_services_share_the_free_domain_and_customer_domains_are_unique,
+    domains_are_validated_lower_cased_and_converted_to_punycode,
+    only_owners_and_admins_create_change_or_delete,
+    list_mail_services_shows_every_visible_service_paginated,
+    pack_change_is_refused_when_the_service_does_not_fit,
+    delete_needs_a_recent_password_proof_and_the_confirmation,
+    domains_are_linked_and_unlinked_but_not_the_main_one,
+    server_settings_name_the_provider_host_with_reasons,
+    autoconfig_answers_for_hosted_domains_only,
+    another_organization_gets_404_on_every_mail_service_endpoint,
+);
+
+pub async fn create_service(
+    app: &TestApp,
+    user: &TestUser,
+    domain: Option<&str>,
+    pack: &str,
+) -> Value {
+    let mut body = json!({ "pack": pack });
+    if let Some(d) = domain {
+        body["domain"] = json!(d);
+    }
+    let res = app
+        .post(
+            &format!("/v1/organizations/{}/mail-services", user.org_id),
+            &user.token,
+            body,
+        )
+        .await;
+    res.assert_status(201).clone()
+}
+
+async fn create_mail_service_returns_201_with_the_pack_limits(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = create_service(&app, &alice, Some("entreprise-familiale.xyz"), "premium").await;
+    assert_eq!(service["domain"], "entreprise-familiale.xyz");
+    assert_eq!(service["pack"], "premium");
+    assert_eq!(service["limits"]["recipients_per_message"], 100);
+    assert_eq!(service["limits"]["messages_per_24h"], 1440);
+    assert!(service["limits"]["max_addresses"].is_null());
+    assert_eq!(service["limits"]["catchall"], true);
+    assert!(service["limits"]["storage_gb"].is_null());
+    assert_eq!(service["limits"]["address_creations_per_24h"], 50);
+    assert_eq!(service["address_count"], 0);
+    let starter = create_service(&app, &alice, Some("starter.example"), "starter").await;
+    assert_eq!(starter["limits"]["max_addresses"], 1);
+    assert_eq!(starter["limits"]["storage_gb"], 20);
+    let free = create_service(&app, &alice, None, "free").await;
+    assert_eq!(free["domain"], "free.example");
+    assert_eq!(free["limits"]["recipients_per_message"], 10);
+    assert_eq!(free["limits"]["addresses_per_account"], 1);
+    // The domain row carries a real 2048-bit DKIM key, its selector named by date.
+    let key: (String, String) = {
+        let d = postier::repo::mail_services::find_domain(app.db(), "entreprise-familiale.xyz")
+            .await
+            .unwrap()
+            .unwrap();
+        (d.dkim_selector, d.dkim_private_key)
+    };
+    assert!(key.0.starts_with("postier-20"));
+    assert!(key.1.contains("BEGIN PRIVATE KEY"));
+    let events = app
+        .get(
+            &format!("/v1/organizations/{}/events", alice.org_id),
+            &alice.token,
+        )
+        .await;
+    assert_eq!(
+        events.assert_status(200)["items"][0]["action"],
+        "mail_service.created"
+    );
+}
+
+async fn free_services_share_the_free_domain_and_customer_domains_are_unique(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    create_service(&app, &alice, None, "free").await;
+    create_service(&app, &bob, Some("free.example"), "free").await;
+    create_service(&app, &alice, Some("famille.example"), "starter").await;
+    let res = app
+        .post(
+            &format!("/v1/organizations/{}/mail-services", bob.org_id),
+            &bob.token,
+            json!({ "domain": "FAMILLE.example.", "pack": "premium" }),
+        )
+        .await;
+    res.assert_problem(409, "domain_already_used");
+    let res = app
+        .post(
+            &format!("/v1/organizations/{}/mail-services", bob.org_id),
+            &bob.token,
+            json!({ "domain": "free.example", "pack": "premium" }),
+        )
+        .await;
+    res.assert_problem(409, "domain_already_used");
+    let res = app
+        .post(
+            &format!("/v1/organizations/{}/mail-services", bob.org_id),
+            &bob.token,
+            json!({ "domain": "mine.example", "pack": "free" }),
+        )
+        .await;
+    res.assert_problem(422, "validation_failed");
+    assert_eq!(res.error_fields(), vec!["domain"]);
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM mail_services").await,
+        3
+    );
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM domains").await, 1);
+}
+
+async fn domains_are_validated_lower_cased_and_converted_to_punycode(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = create_service(&app, &alice, Some("Bücher.Example"), "premium").await;
+    assert_eq!(service["domain"], "xn--bcher-kva.example");
+    for bad in [
+        "not a domain",
+        "localhost",
+        "-bad.example",
+        "a..example",
+        "x_y.example",
+    ] {
+        let res = app
+            .post(
+                &format!("/v1/organizations/{}/mail-services", alice.org_id),
+                &alice.token,
+                json!({ "domain": bad, "pack": "premium" }),
+            )
+            .await;
+        res.assert_problem(422, "validation_failed");
+        assert_eq!(res.error_fields(), vec!["domain"], "{bad}");
+    }
+    app.post(
+        &format!("/v1/organizations/{}/mail-services", alice.org_id),
+        &alice.token,
+        json!({ "pack": "premium" }),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+}
+
+async fn only_owners_and_admins_create_change_or_delete(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let carol = app.user("carol@example.com").await;
+    app.post(
+        &format!("/v1/organizations/{}/members", alice.org_id),
+        &alice.token,
+        json!({ "login": carol.login, "role": "user" }),
+    )
+    .await
+    .assert_status(201);
+    let service = create_service(&app, &alice, Some("famille.example"), "premium").await;
+    let id = service["id"].as_str().unwrap();
+    // Carol, a plain member, sees the service …
+    app.get(&format!("/v1/mail-services/{id}"), &carol.token)
+        .await
+        .assert_status(200);
+    // … and may change nothing.
+    app.post(
+        &format!("/v1/organizations/{}/mail-services", alice.org_id),
+        &carol.token,
+        json!({ "domain": "other.example", "pack": "premium" }),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    app.patch(
+        &format!("/v1/mail-services/{id}"),
+        &carol.token,
+        json!({ "pack": "starter" }),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    let fresh = app
+        .reauth(&TestUser {
+            token: carol.token.clone(),
+            ..carol.clone()
+        })
+        .await;
+    app.delete(
+        &format!("/v1/mail-services/{id}?confirm=famille.example"),
+        &fresh,
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    // An admin may.
+    app.patch(
+        &format!(
+            "/v1/organizations/{}/members/{}",
+            alice.org_id, carol.account_id
+        ),
+        &alice.token,
+        json!({ "role": "admin" }),
+    )
+    .await
+    .assert_status(200);
+    let res = app
+        .patch(
+            &format!("/v1/mail-services/{id}"),
+            &carol.token,
+            json!({ "default_permissions": ["send_email", "change_password"] }),
+        )
+        .await;
+    assert_eq!(
+        res.assert_status(200)["default_permissions"],
+        json!(["change_password", "send_email"])
+    );
+    app.patch(
+        &format!("/v1/mail-services/{id}"),
+        &carol.token,
+        json!({ "default_permissions": ["fly"] }),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+}
+
+async fn list_mail_services_shows_every_visible_service_paginated(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    for i in 0..3 {
+        create_service(&app, &alice, Some(&format!("d{i}.example")), "premium").await;
+    }
+    create_service(&app, &bob, Some("bob.example"), "premium").await;
+    let page = app.get("/v1/mail-services?limit=2", &alice.token).await;
+    let page = page.assert_status(200).clone();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let next = app
+        .get(
+            &format!(
+                "/v1/mail-services?limit=2&cursor={}",
+                page["next_cursor"].as_str().unwrap()
+            ),
+            &alice.token,
+        )
+        .await;
+    let next = next.assert_status(200);
+    assert_eq!(next["items"].as_array().unwrap().len(), 1);
+    assert!(next["next_cursor"].is_null());
+    let org_list = app
+        .get(
+            &format!("/v1/organizations/{}/mail-services", alice.org_id),
+            &alice.token,
+        )
+        .await;
+    assert_eq!(
+        org_list.assert_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let bobs = app.get("/v1/mail-services", &bob.token).await;
+    let bobs = bobs.assert_status(200);
+    assert_eq!(bobs["items"].as_array().unwrap().len(), 1);
+    assert_eq!(bobs["items"][0]["domain"], "bob.example");
+}
+
+async fn pack_change_is_refused_when_the_service_does_not_fit(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = create_service(&app, &alice, Some("famille.example"), "premium").await;
+    let id = service["id"].as_str().unwrap();
+    let res = app
+        .patch(
+            &format!("/v1/mail-services/{id}"),
+            &alice.token,
+            json!({ "pack": "free" }),
+        )
+        .await;
+    res.assert_problem(409, "pack_does_not_fit");
+    let res = app
+        .patch(
+            &format!("/v1/mail-services/{id}"),
+            &alice.token,
+            json!({ "pack": "starter" }),
+        )
+        .await;
+    assert_eq!(res.assert_status(200)["pack"], "starter");
+    let res = app
+        .patch(
+            &format!("/v1/mail-services/{id}"),
+            &alice.token,
+            json!({ "pack": "premium" }),
+        )
+        .await;
+    assert_eq!(res.assert_status(200)["limits"]["messages_per_24h"], 1440);
+    let events = app
+        .get(
+            &format!("/v1/organizations/{}/events", alice.org_id),
+            &alice.token,
+        )
+        .await;
+    assert_eq!(
+        events.assert_status(200)["items"][0]["action"],
+        "mail_service.pack_changed"
+    );
+}
+
+async fn delete_needs_a_recent_password_proof_and_the_confirmation(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = create_service(&app, &alice, Some("famille.example"), "premium").await;
+    let id = service["id"].as_str().unwrap();
+    // The login's proof is fresh: step-up is only needed once the window has passed.
+    app.clock.advance(std::time::Duration::from_secs(601));
+    app.delete(
+        &format!("/v1/mail-services/{id}?confirm=famille.example"),
+        &alice.token,
+    )
+    .await
+    .assert_problem(403, "reauthentication_required");
+    let fresh = app.reauth(&alice).await;
+    app.delete(&format!("/v1/mail-services/{id}"), &fresh)
+        .await
+        .assert_problem(422, "confirmation_required");
+    app.delete(
+        &format!("/v1/mail-services/{id}?confirm=other.example"),
+        &fresh,
+    )
+    .await
+    .assert_problem(422, "confirmation_required");
+    app.delete(
+        &format!("/v1/mail-services/{id}?confirm=Famille.Example"),
+        &fresh,
+    )
+    .await
+    .assert_status(204);
+    app.get(&format!("/v1/mail-services/{id}"), &fresh)
+        .await
+        .assert_problem(404, "not_found");
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM domains").await, 0);
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM events WHERE action = 'mail_service.deleted'")
+            .await,
+        1
+    );
+}
+
+async fn domains_are_linked_and_unlinked_but_not_the_main_one(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let service = create_service(&app, &alice, Some("famille.example"), "premium").await;
+    let id = service["id"].as_str().unwrap();
+    let res = app
+        .post(
+            &format!("/v1/mail-services/{id}/domains"),
+            &alice.token,
+            json!({ "domain": "Famille.ORG" }),
+        )
+        .await;
+    assert_eq!(res.assert_status(201)["name"], "famille.org");
+    let bobs = create_service(&app, &bob, Some("bob.example"), "premium").await;
+    app.post(
+        &format!("/v1/mail-services/{}/domains", bobs["id"].as_str().unwrap()),
+        &bob.token,
+        json!({ "domain": "famille.org" }),
+    )
+    .await
+    .assert_problem(409, "domain_already_used");
+    let list = app
+        .get(&format!("/v1/mail-services/{id}/domains"), &alice.token)
+        .await;
+    let list = list.assert_status(200);
+    assert_eq!(list[0]["name"], "famille.example");
+    assert_eq!(list[0]["is_main"], true);
+    assert_eq!(list[1]["name"], "famille.org");
+    let fresh = app.reauth(&alice).await;
+    app.delete(
+        &format!("/v1/mail-services/{id}/domains/famille.example?confirm=famille.example"),
+        &fresh,
+    )
+    .await
+    .assert_problem(409, "domain_is_main");
+    app.delete(
+        &format!("/v1/mail-services/{id}/domains/famille.org"),
+        &fresh,
+    )
+    .await
+    .assert_problem(422, "confirmation_required");
+    app.delete(
+        &format!("/v1/mail-services/{id}/domains/famille.org?confirm=famille.org"),
+        &fresh,
+    )
+    .await
+    .assert_status(204);
+    app.delete(
+        &format!("/v1/mail-services/{id}/domains/famille.org?confirm=famille.org"),
+        &fresh,
+    )
+    .await
+    .assert_problem(404, "not_found");
+    let free = create_service(&app, &alice, None, "free").await;
+    app.post(
+        &format!("/v1/mail-services/{}/domains", free["id"].as_str().unwrap()),
+        &alice.token,
+        json!({ "domain": "mine.example" }),
+    )
+    .await
+    .assert_problem(409, "pack_does_not_fit");
+}
+
+async fn server_settings_name_the_provider_host_with_reasons(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = create_service(&app, &alice, Some("famille.example"), "premium").await;
+    let res = app
+        .get(
+            &format!(
+                "/v1/mail-services/{}/server-settings",
+                service["id"].as_str().unwrap()
+            ),
+            &alice.token,
+        )
+        .await;
+    let body = res.assert_status(200);
+    assert_eq!(
+        body["incoming"][0],
+        json!({"protocol":"imap","host":"mail.example","port":993,"security":"ssl","authentication_required":true,"recommended":true})
+    );
+    assert_eq!(body["incoming"][1]["port"], 995);
+    assert_eq!(body["outgoing"][0]["port"], 465);
+    assert_eq!(body["outgoing"][1]["security"], "starttls");
+    let notes = body["notes"].to_string();
+    assert!(notes.contains("never an IP address"));
+    assert!(notes.contains("mail.famille.example"));
+    assert!(notes.contains("certificate"));
+}
+
+async fn autoconfig_answers_for_hosted_domains_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    create_service(&app, &alice, Some("famille.example"), "premium").await;
+    for path in [
+        "/mail/config-v1.1.xml?emailaddress=julie%40famille.example",
+        "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=julie%40famille.example",
+    ] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        assert!(res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/xml"));
+        let xml = res.text().await.unwrap();
+        assert!(xml.contains("<hostname>mail.example</hostname>"));
+        assert!(
+            xml.contains("<port>993</port>") && xml.contains("<socketType>STARTTLS</socketType>")
+        );
+        assert!(xml.contains("<domain>famille.example</domain>"));
+    }
+    let res = app
+        .client
+        .get(app.url("/mail/config-v1.1.xml?emailaddress=someone%40elsewhere.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+    // By host name, as Thunderbird asks autoconfig.<domain>.
+    let res = app
+        .client
+        .get(app.url("/mail/config-v1.1.xml"))
+        .header("host", "autoconfig.famille.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+}
+
+async fn another_organization_gets_404_on_every_mail_service_endpoint(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let mallory = app.user("mallory@example.com").await;
+    let service = create_service(&app, &alice, Some("famille.example"), "premium").await;
+    let id = service["id"].as_str().unwrap();
+    let t = &mallory.token;
+    let fresh = app.reauth(&mallory).await;
+    app.get(
+        &format!("/v1/organizations/{}/mail-services", alice.org_id),
+        t,
+    )
+    .await
+    .assert_problem(404, "not_found");
+    app.post(
+        &format!("/v1/organizations/{}/mail-services", alice.org_id),
+        t,
+        json!({ "domain": "x.example", "pack": "premium" }),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    app.get(&format!("/v1/mail-services/{id}"), t)
+        .await
+        .assert_problem(404, "not_found");
+    app.patch(
+        &format!("/v1/mail-services/{id}"),
+        t,
+        json!({ "pack": "starter" }),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    app.delete(
+        &format!("/v1/mail-services/{id}?confirm=famille.example"),
+        &fresh,
+    )
+    .await
+    .assert_problem(404, "not_found");
+    app.get(&format!("/v1/mail-services/{id}/domains"), t)
+        .await
+        .assert_problem(404, "not_found");
+    app.post(
+        &format!("/v1/mail-services/{id}/domains"),
+        t,
+        json!({ "domain": "y.example" }),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    app.delete(
+        &format!("/v1/mail-services/{id}/domains/famille.example?confirm=famille.example"),
+        &fresh,
+    )
+    .await
+    .assert_problem(404, "not_found");
+    app.get(&format!("/v1/mail-services/{id}/server-settings"), t)
+        .await
+        .assert_problem(404, "not_found");
+    let list = app.get("/v1/mail-services", t).await;
+    assert_eq!(
+        list.assert_status(200)["items"].as_array().unwrap().len(),
+        0
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM mail_services").await,
+        1
+    );
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM domains").await, 1);
+}
