@@ -30,6 +30,7 @@ on_both_backends!(
     counting_at_data_when_configured,
     when_the_database_is_down_the_fail_mode_closed_defers,
     when_the_database_is_down_the_fail_mode_open_lets_mail_through,
+    stopping_closes_idle_connections_and_the_listener,
 );
 
 async fn policy_app(backend: Backend) -> TestApp {
@@ -868,4 +869,27 @@ async fn when_the_database_is_down_the_fail_mode_open_lets_mail_through(backend:
     let outcome = send(&mut client, login, login, &recipients(3)).await;
     assert!(outcome.delivered(), "{outcome:?}");
     assert!(outcome.rcpt.iter().all(|a| a == "DUNNO"), "{outcome:?}");
+}
+
+async fn stopping_closes_idle_connections_and_the_listener(backend: Backend) {
+    let app = policy_app(backend).await;
+    sender_on(&app, "starter", "alice@example.test").await;
+    let engine = std::sync::Arc::new(postier::policy::Engine::new(
+        app.db().clone(),
+        app.clock.clone(),
+        &app.state.config,
+    ));
+    let server = postier::policy::PolicyServer::start("127.0.0.1:0".parse().unwrap(), engine)
+        .await
+        .unwrap();
+    let port = server.local_addr().port();
+    let mut client = Policy::connect(port).await;
+    let login = "alice@example.test";
+    assert!(send(&mut client, login, login, &recipients(2))
+        .await
+        .delivered());
+
+    server.stop(Duration::from_secs(5)).await;
+    assert!(client.closed_by_server().await);
+    assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
 }
