@@ -83,7 +83,7 @@ pub async fn add_many(
             )
             .to_owned(),
     )
-    .exec(conn)
+    .exec_without_returning(conn)
     .await
     .map(|_| ())
 }
