@@ -6,7 +6,10 @@
 //! instance sees it), yet under load writes must not queue one by one behind SQLite's single
 //! writer lock, whose busy handler sleeps in steps of milliseconds. One writer, batches of up
 //! to [`MAX_BATCH`] increments: no lock contention between our own writes, one round trip per
-//! batch. Owns no decision logic.
+//! batch. Neither backend waits for a disk flush (`counters::add_many_without_flush`): a count
+//! is committed, visible to every instance and survives a Postier crash before the answer;
+//! only a crash of the database server itself could lose the last fraction of a second, which
+//! a sending limit can afford. Owns no decision logic.
 
 use std::time::Duration;
 
@@ -75,11 +78,13 @@ async fn write_loop(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>, time
                 None => rows.push((job.key.clone(), job.bucket, job.n)),
             }
         }
-        let result = match tokio::time::timeout(timeout, counters::add_many(&db, &rows)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("writing counters took more than {timeout:?}")),
-        };
+        let result =
+            match tokio::time::timeout(timeout, counters::add_many_without_flush(&db, &rows)).await
+            {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("writing counters took more than {timeout:?}")),
+            };
         if let Err(e) = &result {
             tracing::warn!(error = %e, increments = batch.len(), "policy service: cannot write sending counts");
         }
