@@ -295,10 +295,14 @@ impl Instances {
         if map.len() >= MAX_INSTANCES {
             // Still full of live transactions: drop the idler half. Their DATA checks still
             // hold (Postfix's recipient_count), only their RCPT counts are lost.
-            let mut touched: Vec<DateTime<Utc>> = map.values().map(|i| i.touched).collect();
-            touched.sort_unstable();
-            let median = touched[touched.len() / 2];
-            map.retain(|_, i| i.touched > median);
+            let mut by_age: Vec<(DateTime<Utc>, String)> = map
+                .iter()
+                .map(|(key, i)| (i.touched, key.clone()))
+                .collect();
+            by_age.sort_unstable();
+            for (_, key) in by_age.iter().take(by_age.len() / 2) {
+                map.remove(key);
+            }
             tracing::warn!(
                 kept = map.len(),
                 "policy service: too many transactions in progress; forgot the idlest half"
@@ -472,6 +476,41 @@ mod tests {
         assert_eq!(i.recipient(3, 2), Recipient::TooMany);
         assert!(i.rejected);
         assert_eq!(i.recipient(1, 2), Recipient::TooMany);
+    }
+
+    #[test]
+    fn transactions_are_bounded_in_number_and_idle_time() {
+        let instances = Instances::default();
+        let start = Utc::now();
+        for i in 0..MAX_INSTANCES {
+            let at = start + Duration::milliseconds(i as i64);
+            instances.with(&i.to_string(), at, |_| ());
+        }
+        assert_eq!(instances.len(), MAX_INSTANCES);
+        let later = start + Duration::seconds(200);
+        instances.with("new", later, |i| i.accepted = 7);
+        assert_eq!(instances.len(), MAX_INSTANCES / 2 + 1);
+        assert!(instances.get("0").is_none(), "the idlest went first");
+        assert!(instances.get(&(MAX_INSTANCES - 1).to_string()).is_some());
+        assert_eq!(instances.get("new").map(|i| i.accepted), Some(7));
+        instances.sweep(later + INSTANCE_IDLE_TTL - Duration::seconds(1));
+        assert_eq!(instances.len(), 1);
+        instances.sweep(later + INSTANCE_IDLE_TTL);
+        assert!(instances.is_empty());
+    }
+
+    #[test]
+    fn cached_logins_expire() {
+        let cache = SenderCache::default();
+        let now = Utc::now();
+        cache.put("a@b.test".into(), None, now);
+        assert_eq!(
+            cache.get("a@b.test", now + SENDER_TTL - Duration::milliseconds(1)),
+            Some(None)
+        );
+        assert_eq!(cache.get("a@b.test", now + SENDER_TTL), None);
+        cache.sweep(now + SENDER_TTL);
+        assert!(cache.is_empty());
     }
 
     #[test]

@@ -443,11 +443,6 @@ impl Engine {
         let first = counters::first_bucket(now, WINDOW_SECS);
         counters::prune_prefix(&self.db, "send:", first).await
     }
-
-    /// Entries in the caches: logins, transactions, budgets (for tests and diagnostics).
-    pub fn cache_sizes(&self) -> (usize, usize, usize) {
-        (self.senders.len(), self.instances.len(), self.budgets.len())
-    }
 }
 
 #[cfg(test)]
