@@ -50,6 +50,12 @@ impl PolicyServer {
         ));
         let janitor = tokio::spawn(janitor(engine, stopped));
         tracing::info!(%local_addr, "policy service listening");
+        if local_addr.ip().is_unspecified() {
+            tracing::warn!(
+                %local_addr,
+                "the policy service has no authentication: make sure only the MTAs can reach it"
+            );
+        }
         Ok(PolicyServer {
             local_addr,
             shutdown,
