@@ -30,14 +30,31 @@ curl -fs -X POST "$base/v1/accounts" -H 'content-type: application/json' \
   -d "{\"login\":\"$login\",\"password\":\"$password\"}" >/dev/null
 token=$(curl -fs -X POST "$base/v1/sessions" -H 'content-type: application/json' \
   -d "{\"login\":\"$login\",\"password\":\"$password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+# Real resources, so that operations on ids reach their logic instead of answering 404.
+api() { curl -fs -X "$1" "$base$2" -H "Authorization: Bearer $token" -H 'content-type: application/json' ${3:+-d "$3"}; }
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+org_id=$(api GET /v1/organizations | field '["items"][0]["id"]')
+account_id=$(api GET /v1/me | field '["id"]')
+service_id=$(api POST "/v1/organizations/$org_id/mail-services" '{"domain":"fuzz.example","pack":"premium"}' | field '["id"]')
+address_id=$(api POST "/v1/mail-services/$service_id/addresses" "{\"local_part\":\"info\",\"for\":\"several_users\",\"password\":\"$password\"}" | field '["id"]')
+invitation_id=$(api POST "/v1/addresses/$address_id/invitations" '{"invitee":{"email":"someone@elsewhere.example"}}' | field '["id"]')
+cat > "$work/schemathesis.toml" <<TOML
+[parameters]
+org_id = "$org_id"
+service_id = "$service_id"
+address_id = "$address_id"
+account_id = "$account_id"
+domain = "fuzz.example"
+id = "$invitation_id"
+TOML
 status=0
-"$st" run "$base/openapi.json" \
+"$st" --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --exclude-operation-id delete_current_session \
   --phases examples,coverage,fuzzing \
   --max-examples "${ST_MAX_EXAMPLES:-40}" \
-  --workers 2 \
+  --workers 1 \
   --request-timeout 10 \
   --no-color \
   "$@" || status=$?

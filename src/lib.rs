@@ -3,8 +3,9 @@
 //! Layers, outside in: `routes` (HTTP only) → `service` (flows spanning several resources in
 //! one transaction) → `repo` (all database access) → `entity` (tables). `domain` holds the
 //! validated types every layer shares; `auth` the caller's identity; `error` the problem
-//! documents; `startup` mounts everything; `openapi` documents it. `policy` is the Postfix
-//! policy service (a second listener) that enforces sending limits.
+//! documents; `startup` mounts everything; `openapi` documents it. `dns` (DKIM keys, expected
+//! records, live checks) is a library for the routes, free of HTTP and database types.
+//! `policy` is the Postfix policy service (a second listener) that enforces sending limits.
 
 pub mod auth;
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod extract;
+pub mod mailer;
 pub mod openapi;
 pub mod policy;
 pub mod repo;

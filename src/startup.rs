@@ -89,13 +89,20 @@ impl Application {
             }
             None => None,
         };
+        let dns = crate::dns::DnsChecker::from_config(&config);
         let state = web::Data::new(AppState {
             db,
+            dns,
             config: Arc::new(config),
             jwt,
             passwords,
             clock,
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
         });
+        tokio::spawn(crate::mailer::run_worker(
+            state.clone(),
+            state.outbox_wake.clone(),
+        ));
         let spec = Arc::new(openapi::build());
         let routes = web::Data::new(RouteTable::new(&spec));
         let server_state = state.clone();

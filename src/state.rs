@@ -16,6 +16,10 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub passwords: PasswordHasher,
     pub clock: Clock,
+    /// Live DNS checks of customer domains (`POSTIER_DNS_SERVER`, bounded time).
+    pub dns: crate::dns::DnsChecker,
+    /// Wakes the outbox worker after a notification was queued.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {

@@ -8,6 +8,7 @@ mod m20261127_000001_create_accounts;
 mod m20261127_000002_create_mail_services;
 mod m20261127_000003_create_addresses;
 mod m20261127_000004_create_events;
+mod m20261127_000005_create_forwards;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_create_mail_services::Migration),
             Box::new(m20261127_000003_create_addresses::Migration),
             Box::new(m20261127_000004_create_events::Migration),
+            Box::new(m20261127_000005_create_forwards::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! the cores: a flood of logins queues here instead of exhausting memory (each hash takes
 //! `memory_kib`). Unknown logins are verified against a dummy hash so timing does not tell.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
@@ -18,6 +19,7 @@ pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
     dummy_hash: Arc<str>,
+    verifications: Arc<AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -39,6 +41,7 @@ impl PasswordHasher {
             params,
             permits: Arc::new(Semaphore::new(permits)),
             dummy_hash: dummy_hash.into(),
+            verifications: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -65,6 +68,7 @@ impl PasswordHasher {
             Some(hash) => (hash, true),
             None => (self.dummy_hash.to_string(), false),
         };
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let matched = spawn_blocking_with_tracing(move || {
             PasswordHash::new(&hash)
                 .map(|parsed| {
@@ -76,6 +80,14 @@ impl PasswordHasher {
         })
         .await?;
         Ok(known && matched)
+    }
+}
+
+impl PasswordHasher {
+    /// argon2 verifications run so far (real or dummy): lets tests prove that an unknown
+    /// login costs one verification like a wrong password.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 }
 

@@ -6,8 +6,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::repo::counters;
 use crate::state::AppState;
 
-fn login_key(login: &str) -> String {
-    format!("fail:login:{login}")
+/// `subject` is a login, or `address:<address>` for attaching an address by its password.
+fn login_key(subject: &str) -> String {
+    format!("fail:login:{subject}")
 }
 
 fn ip_key(ip: &str) -> String {

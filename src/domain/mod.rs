@@ -2,6 +2,7 @@
 //! the database or HTTP; each constructor says precisely why it refuses a value.
 
 mod address;
+mod kinds;
 mod pack;
 mod password;
 mod permission;
@@ -9,6 +10,7 @@ mod role;
 mod secret;
 
 pub use address::{DomainName, EmailAddress, LocalPart, ParseError};
+pub use kinds::{AccessOrigin, AccountBinding, AddressKind, InvitationStatus};
 pub use pack::{Pack, PackLimits};
 pub use password::PasswordPolicy;
 pub use permission::{Permission, PermissionSet};

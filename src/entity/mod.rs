@@ -8,6 +8,7 @@ pub mod alias;
 pub mod counter;
 pub mod domain;
 pub mod event;
+pub mod forward;
 pub mod invitation;
 pub mod mail_service;
 pub mod membership;

@@ -2,12 +2,14 @@
 //! or inside a caller's transaction alike; they return entities or plain values, never HTTP.
 
 pub mod accounts;
+pub mod addresses;
 pub mod counters;
 pub mod events;
 pub mod mail_services;
 pub mod organizations;
 pub mod sending;
 pub mod sessions;
+pub mod sharing;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

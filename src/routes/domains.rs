@@ -24,7 +24,9 @@ use crate::state::AppState;
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_domains)
         .service(link_domain)
-        .service(unlink_domain);
+        .service(unlink_domain)
+        .service(get_domain_dns)
+        .service(check_domain_dns);
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -240,4 +242,105 @@ pub async fn unlink_domain(
     .await?;
     txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DnsRecordsResponse {
+    pub domain: String,
+    /// What to publish at the domain's DNS host.
+    pub records: Vec<crate::dns::DnsRecord>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DnsCheckResponse {
+    pub domain: String,
+    pub checked_at: DateTime<Utc>,
+    /// True when every record is `ok`.
+    pub all_ok: bool,
+    pub records: Vec<crate::dns::CheckedRecord>,
+}
+
+/// The customer domain of `service` named in a path, with its expected records.
+async fn expected_for(
+    state: &AppState,
+    user: &AuthUser,
+    service_id: Uuid,
+    name: &str,
+) -> ApiResult<(crate::entity::domain::Model, Vec<crate::dns::DnsRecord>)> {
+    let (service, _) = authz::mail_service(&state.db, service_id, user.account_id).await?;
+    if Pack::parse(&service.pack) == Some(Pack::Free) {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "the provider manages the DNS of its shared free domain",
+        ));
+    }
+    let domain = domain_of(state, &service, name).await?;
+    let records = crate::dns::expected_records(
+        &domain.name,
+        &state.config.mail_host,
+        &domain.dkim_selector,
+        &domain.dkim_public_key,
+    );
+    Ok((domain, records))
+}
+
+/// DNS records to publish for a domain
+///
+/// MX to the provider's mail host, SPF, DKIM (the domain's own key), DMARC, and the
+/// autoconfiguration records mail clients look for.
+#[utoipa::path(
+    tag = "mail-services",
+    security(("bearer" = [])),
+    params(
+        ("service_id" = Uuid, Path, description = "Mail service id"),
+        ("domain" = String, Path, description = "The domain"),
+    ),
+    responses((status = 200, description = "Expected records", body = DnsRecordsResponse))
+)]
+#[get("/v1/mail-services/{service_id}/domains/{domain}/dns")]
+pub async fn get_domain_dns(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(Uuid, String)>,
+) -> ApiResult<HttpResponse> {
+    let (service_id, name) = path.into_inner();
+    let (domain, records) = expected_for(&state, &user, service_id, &name).await?;
+    Ok(HttpResponse::Ok().json(DnsRecordsResponse {
+        domain: domain.name,
+        records,
+    }))
+}
+
+/// Check a domain's DNS records live
+///
+/// Looks every expected record up in live DNS (the configured resolver, within
+/// `POSTIER_DNS_TIMEOUT_SECS`) and reports each as `ok`, `missing` or `mismatch` with what
+/// was found. Nothing is cached.
+#[utoipa::path(
+    tag = "mail-services",
+    security(("bearer" = [])),
+    params(
+        ("service_id" = Uuid, Path, description = "Mail service id"),
+        ("domain" = String, Path, description = "The domain"),
+    ),
+    responses((status = 200, description = "Each record with its status", body = DnsCheckResponse))
+)]
+#[post("/v1/mail-services/{service_id}/domains/{domain}/dns/check")]
+pub async fn check_domain_dns(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(Uuid, String)>,
+) -> ApiResult<HttpResponse> {
+    let (service_id, name) = path.into_inner();
+    let (domain, records) = expected_for(&state, &user, service_id, &name).await?;
+    let checked = state.dns.check(&records).await;
+    let all_ok = checked
+        .iter()
+        .all(|c| c.status == crate::dns::CheckStatus::Ok);
+    Ok(HttpResponse::Ok().json(DnsCheckResponse {
+        domain: domain.name,
+        checked_at: state.clock.now(),
+        all_ok,
+        records: checked,
+    }))
 }

@@ -2,12 +2,15 @@
 //! `configure` function here is mounted by the server and read by the OpenAPI generator.
 
 pub mod accounts;
+pub mod addresses;
 pub mod devices;
 pub mod domains;
 pub mod health;
+pub mod imports;
 pub mod mail_services;
 pub mod organizations;
 pub mod sessions;
+pub mod sharing;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -21,7 +24,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .configure(organizations::configure)
         .configure(mail_services::configure)
         .configure(domains::configure)
-        .configure(devices::configure);
+        .configure(devices::configure)
+        .configure(addresses::configure)
+        .configure(imports::configure)
+        .configure(sharing::configure);
 }
 
 /// A page of a list (SPEC §11): the items and the cursor of the next page, if any.

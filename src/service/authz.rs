@@ -64,3 +64,88 @@ pub async fn managed_mail_service(
     }
     Ok(service)
 }
+
+/// An address as the caller sees it: through the organization (any member sees it, owners
+/// and admins hold every permission) or through an access of its own.
+pub struct AddressContext {
+    pub address: crate::entity::address::Model,
+    pub service: crate::entity::mail_service::Model,
+    pub role: Option<Role>,
+    pub access: Option<crate::entity::access::Model>,
+}
+
+impl AddressContext {
+    pub fn manages(&self) -> bool {
+        self.role.is_some_and(Role::manages)
+    }
+
+    /// Every permission for owners and admins, else those of the caller's access.
+    pub fn permissions(&self) -> crate::domain::PermissionSet {
+        if self.manages() {
+            crate::domain::PermissionSet::all()
+        } else {
+            self.access
+                .as_ref()
+                .map(|a| crate::domain::PermissionSet::from_bits(a.permissions))
+                .unwrap_or_default()
+        }
+    }
+
+    pub fn require(&self, permission: crate::domain::Permission) -> ApiResult<()> {
+        if self.permissions().contains(permission) {
+            return Ok(());
+        }
+        let name = serde_json::to_value(permission)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        Err(ApiError::new(
+            crate::error::ErrorCode::PermissionDenied,
+            format!("the {name} permission on this address is required"),
+        ))
+    }
+
+    pub fn require_manager(&self) -> ApiResult<()> {
+        if self.manages() {
+            return Ok(());
+        }
+        Err(ApiError::forbidden(
+            "only owners and admins of the organization may do this",
+        ))
+    }
+
+    pub fn scope(&self) -> crate::repo::events::Scope {
+        crate::repo::events::Scope {
+            organization_id: Some(self.service.organization_id),
+            mail_service_id: Some(self.service.id),
+            address_id: Some(self.address.id),
+        }
+    }
+}
+
+/// The address if the caller can see it (member of its organization, or an access); 404
+/// otherwise.
+pub async fn address(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+    account_id: Uuid,
+) -> ApiResult<AddressContext> {
+    let not_found = || ApiError::not_found("address");
+    let address = repo::addresses::find(conn, address_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let service = repo::mail_services::find(conn, address.mail_service_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let role = repo::organizations::role_of(conn, service.organization_id, account_id).await?;
+    let access = repo::sharing::find_access(conn, address.id, account_id).await?;
+    if role.is_none() && access.is_none() {
+        return Err(not_found());
+    }
+    Ok(AddressContext {
+        address,
+        service,
+        role,
+        access,
+    })
+}

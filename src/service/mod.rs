@@ -2,4 +2,7 @@
 //! shares. No HTTP types beyond `ApiError`.
 
 pub mod accounts;
+pub mod addresses;
 pub mod authz;
+pub mod import;
+pub mod sharing;

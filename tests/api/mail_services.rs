@@ -17,6 +17,7 @@ on_both_backends!(
     server_settings_name_the_provider_host_with_reasons,
     autoconfig_answers_for_hosted_domains_only,
     another_organization_gets_404_on_every_mail_service_endpoint,
+    dns_records_are_listed_and_checked_against_a_real_dns_server,
 );
 
 pub async fn create_service(
@@ -535,6 +536,19 @@ async fn another_organization_gets_404_on_every_mail_service_endpoint(backend: B
     app.get(&format!("/v1/mail-services/{id}/server-settings"), t)
         .await
         .assert_problem(404, "not_found");
+    app.get(
+        &format!("/v1/mail-services/{id}/domains/famille.example/dns"),
+        t,
+    )
+    .await
+    .assert_problem(404, "not_found");
+    app.post(
+        &format!("/v1/mail-services/{id}/domains/famille.example/dns/check"),
+        t,
+        json!({}),
+    )
+    .await
+    .assert_problem(404, "not_found");
     let list = app.get("/v1/mail-services", t).await;
     assert_eq!(
         list.assert_status(200)["items"].as_array().unwrap().len(),
@@ -545,4 +559,121 @@ async fn another_organization_gets_404_on_every_mail_service_endpoint(backend: B
         1
     );
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM domains").await, 1);
+}
+
+async fn dns_records_are_listed_and_checked_against_a_real_dns_server(backend: Backend) {
+    use crate::dns_server::{publish_all, TestDns, ZoneRecord};
+    let dns = TestDns::empty("famille.example").await;
+    let app = crate::helpers::spawn_app_with(backend, |c| {
+        c.dns_server = Some(dns.addr);
+        c.dns_timeout_secs = 3;
+    })
+    .await;
+    let alice = app.user("alice@example.com").await;
+    let service = create_service(&app, &alice, Some("famille.example"), "premium").await;
+    let id = service["id"].as_str().unwrap();
+    let res = app
+        .get(
+            &format!("/v1/mail-services/{id}/domains/famille.example/dns"),
+            &alice.token,
+        )
+        .await;
+    let listed = res.assert_status(200).clone();
+    let records = listed["records"].as_array().unwrap();
+    let by = |purpose: &str| {
+        records
+            .iter()
+            .find(|r| r["purpose"] == purpose)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by("mx")["value"], "mail.example");
+    assert_eq!(by("spf")["value"], "v=spf1 include:_spf.mail.example -all");
+    assert!(by("dkim")["name"]
+        .as_str()
+        .unwrap()
+        .ends_with("._domainkey.famille.example"));
+    assert!(by("dkim")["value"]
+        .as_str()
+        .unwrap()
+        .starts_with("v=DKIM1; k=rsa; p=MII"));
+    assert!(by("dmarc")["value"]
+        .as_str()
+        .unwrap()
+        .starts_with("v=DMARC1"));
+    assert_eq!(by("autoconfig")["value"], "mail.example");
+    // Nothing published yet: every record is missing.
+    let res = app
+        .post(
+            &format!("/v1/mail-services/{id}/domains/famille.example/dns/check"),
+            &alice.token,
+            json!({}),
+        )
+        .await;
+    let checked = res.assert_status(200).clone();
+    assert_eq!(checked["all_ok"], false);
+    assert!(checked["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] == "missing"));
+    // Publish exactly what is expected, but a softer SPF.
+    let domain = postier::repo::mail_services::find_domain(app.db(), "famille.example")
+        .await
+        .unwrap()
+        .unwrap();
+    let expected = postier::dns::expected_records(
+        "famille.example",
+        "mail.example",
+        &domain.dkim_selector,
+        &domain.dkim_public_key,
+    );
+    let mut zone = publish_all(&expected);
+    let spf = expected
+        .iter()
+        .find(|r| r.purpose == postier::dns::RecordPurpose::Spf)
+        .unwrap();
+    zone.retain(|z| z.name != spf.name || !z.rdata.contains("spf1"));
+    zone.push(ZoneRecord::with_value(
+        spf,
+        "v=spf1 include:_spf.mail.example ~all",
+    ));
+    dns.publish(&zone).await;
+    let res = app
+        .post(
+            &format!("/v1/mail-services/{id}/domains/famille.example/dns/check"),
+            &alice.token,
+            json!({}),
+        )
+        .await;
+    let checked = res.assert_status(200).clone();
+    let status = |purpose: &str| {
+        checked["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["purpose"] == purpose)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(status("mx")["status"], "ok");
+    assert_eq!(status("dkim")["status"], "ok");
+    assert_eq!(status("dmarc")["status"], "ok");
+    assert_eq!(status("spf")["status"], "mismatch");
+    assert_eq!(
+        status("spf")["found"],
+        json!(["v=spf1 include:_spf.mail.example ~all"])
+    );
+    assert_eq!(checked["all_ok"], false);
+    // The free domain's DNS is the provider's.
+    let free = create_service(&app, &alice, None, "free").await;
+    app.get(
+        &format!(
+            "/v1/mail-services/{}/domains/free.example/dns",
+            free["id"].as_str().unwrap()
+        ),
+        &alice.token,
+    )
+    .await
+    .assert_problem(404, "not_found");
 }

@@ -1,11 +1,17 @@
 //! The integration test binary: the real server, real databases, real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod dns_server;
 mod helpers;
 
 mod accounts;
+mod addresses;
+mod dns;
+mod imports;
 mod mail_services;
 mod operations;
 mod organizations;
 mod policy;
 mod sessions;
+mod sharing;
+mod smtp_server;

@@ -1,7 +1,7 @@
 //! Logging in, the access-token matrix, refresh rotation and reuse, logout, step-up,
 //! enumeration parity and throttling.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -215,14 +215,7 @@ async fn reauth_returns_a_token_with_a_fresh_auth_time(backend: Backend) {
 }
 
 async fn unknown_login_and_wrong_password_look_the_same(backend: Backend) {
-    // Production argon2 cost, so that hashing dominates the timing.
-    let app = spawn_app_with(backend, |c| {
-        c.argon2.memory_kib = 19_456;
-        c.argon2.iterations = 2;
-        c.throttle.failures_per_login = 1000;
-        c.throttle.failures_per_ip = 1000;
-    })
-    .await;
+    let app = spawn_app(backend).await;
     app.sign_up("alice@example.com", PASSWORD)
         .await
         .assert_status(201);
@@ -235,29 +228,17 @@ async fn unknown_login_and_wrong_password_look_the_same(backend: Backend) {
     wrong.assert_problem(401, "invalid_credentials");
     unknown.assert_problem(401, "invalid_credentials");
     assert_eq!(wrong.body, unknown.body);
-
-    let mut timings = [Vec::new(), Vec::new()];
-    for _ in 0..7 {
-        for (i, login) in ["alice@example.com", "nobody@example.com"]
-            .iter()
-            .enumerate()
-        {
-            let started = Instant::now();
-            app.login(login, "not the right password").await;
-            timings[i].push(started.elapsed());
-        }
-    }
-    let median = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2].as_secs_f64()
-    };
-    let (known, unknown) = (median(&mut timings[0]), median(&mut timings[1]));
-    let ratio = unknown / known;
-    // Both verify one argon2 hash; a missing verification would be ~100 times faster.
-    assert!(
-        (0.5..2.0).contains(&ratio),
-        "known {known:.4}s, unknown {unknown:.4}s"
+    assert_eq!(
+        wrong.headers.get("retry-after"),
+        unknown.headers.get("retry-after")
     );
+    // Same cost: each answer verified exactly one argon2 hash (a dummy one for the unknown
+    // login), which is what makes their timing alike (measured in bench/, not asserted here).
+    for login in ["alice@example.com", "nobody@example.com"] {
+        let before = app.state.passwords.verifications();
+        app.login(login, "not the right password").await;
+        assert_eq!(app.state.passwords.verifications() - before, 1, "{login}");
+    }
 }
 
 async fn failed_logins_return_429_with_retry_after_per_login_and_per_address(backend: Backend) {

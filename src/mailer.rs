@@ -1,0 +1,203 @@
+//! Notification e-mails through a transactional outbox: messages are written in the same
+//! transaction as the change that causes them, then a worker in every instance sends them
+//! through `POSTIER_SMTP_URL` (lettre, rustls), retrying with backoff. Rows are claimed with a
+//! lease so that several instances never send one message twice. Without a relay, messages
+//! stay in the outbox, where the organization's owners read them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::entity::outbox;
+use crate::state::AppState;
+
+const BATCH: u64 = 20;
+const LEASE_SECS: i64 = 60;
+const POLL: Duration = Duration::from_secs(2);
+
+/// Queues a message (call inside the transaction of the change).
+pub async fn enqueue(
+    conn: &impl ConnectionTrait,
+    organization_id: Option<Uuid>,
+    recipient: &str,
+    subject: &str,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    outbox::Entity::insert(outbox::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        organization_id: Set(organization_id),
+        recipient: Set(recipient.to_string()),
+        subject: Set(subject.to_string()),
+        body: Set(body.to_string()),
+        created_at: Set(now),
+        sent_at: Set(None),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        locked_until: Set(None),
+        last_error: Set(None),
+    })
+    .exec_without_returning(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Sends due messages until the process stops; woken early by `wake` after an enqueue.
+pub async fn run_worker(state: actix_web::web::Data<AppState>, wake: Arc<Notify>) {
+    let Some(url) = state.config.smtp_url.clone() else {
+        return;
+    };
+    let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(&url) {
+        Ok(builder) => builder.timeout(Some(Duration::from_secs(20))).build(),
+        Err(e) => {
+            tracing::error!(error = %e, "POSTIER_SMTP_URL is unusable; notifications stay in the outbox");
+            return;
+        }
+    };
+    let from: Mailbox = match state.config.effective_mail_from().parse() {
+        Ok(from) => from,
+        Err(e) => {
+            tracing::error!(error = %e, "POSTIER_MAIL_FROM is unusable; notifications stay in the outbox");
+            return;
+        }
+    };
+    loop {
+        match send_due(&state, &transport, &from).await {
+            Ok(sent) if sent == BATCH as usize => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "outbox pass failed"),
+        }
+        let _ = tokio::time::timeout(POLL, wake.notified()).await;
+    }
+}
+
+/// One pass: claim due messages, send each, record the outcome. Returns how many it tried.
+async fn send_due(
+    state: &AppState,
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    from: &Mailbox,
+) -> Result<usize, DbErr> {
+    let now = state.clock.now();
+    let due = outbox::Entity::find()
+        .filter(outbox::Column::SentAt.is_null())
+        .filter(outbox::Column::NextAttemptAt.lte(now))
+        .filter(
+            Condition::any()
+                .add(outbox::Column::LockedUntil.is_null())
+                .add(outbox::Column::LockedUntil.lt(now)),
+        )
+        .order_by_asc(outbox::Column::NextAttemptAt)
+        .limit(BATCH)
+        .all(&state.db)
+        .await?;
+    let tried = due.len();
+    for message in due {
+        if !claim(&state.db, message.id, now).await? {
+            continue;
+        }
+        let result = send_one(transport, from, &message).await;
+        let now = state.clock.now();
+        let update = outbox::Entity::update_many().filter(outbox::Column::Id.eq(message.id));
+        match result {
+            Ok(()) => {
+                update
+                    .col_expr(outbox::Column::SentAt, Expr::value(now))
+                    .col_expr(outbox::Column::Attempts, Expr::value(message.attempts + 1))
+                    .col_expr(
+                        outbox::Column::LockedUntil,
+                        Expr::value(Option::<DateTime<Utc>>::None),
+                    )
+                    .exec(&state.db)
+                    .await?;
+                tracing::info!(outbox_id = %message.id, "notification sent");
+            }
+            Err(error) => {
+                let attempts = message.attempts + 1;
+                let delay = backoff_secs(attempts);
+                update
+                    .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+                    .col_expr(outbox::Column::LastError, Expr::value(error.clone()))
+                    .col_expr(
+                        outbox::Column::NextAttemptAt,
+                        Expr::value(now + chrono::Duration::seconds(delay)),
+                    )
+                    .col_expr(
+                        outbox::Column::LockedUntil,
+                        Expr::value(Option::<DateTime<Utc>>::None),
+                    )
+                    .exec(&state.db)
+                    .await?;
+                tracing::warn!(outbox_id = %message.id, attempts, retry_in_secs = delay, %error, "notification not sent");
+            }
+        }
+    }
+    Ok(tried)
+}
+
+/// Takes a lease on a message; false when another instance holds it or it was sent.
+async fn claim(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<bool, DbErr> {
+    outbox::Entity::update_many()
+        .col_expr(
+            outbox::Column::LockedUntil,
+            Expr::value(now + chrono::Duration::seconds(LEASE_SECS)),
+        )
+        .filter(outbox::Column::Id.eq(id))
+        .filter(outbox::Column::SentAt.is_null())
+        .filter(
+            Condition::any()
+                .add(outbox::Column::LockedUntil.is_null())
+                .add(outbox::Column::LockedUntil.lt(now)),
+        )
+        .exec(conn)
+        .await
+        .map(|r| r.rows_affected == 1)
+}
+
+/// 30 s, 1 min, 2 min … capped at one hour.
+fn backoff_secs(attempts: i32) -> i64 {
+    let exponent = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
+    (30_i64 * 2_i64.pow(exponent)).min(3600)
+}
+
+async fn send_one(
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    from: &Mailbox,
+    message: &outbox::Model,
+) -> Result<(), String> {
+    let to: Mailbox = message
+        .recipient
+        .parse()
+        .map_err(|e| format!("bad recipient: {e}"))?;
+    let email = Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(message.subject.clone())
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(message.body.clone())
+        .map_err(|e| format!("cannot build the message: {e}"))?;
+    transport
+        .send(email)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(super::backoff_secs(1), 30);
+        assert_eq!(super::backoff_secs(2), 60);
+        assert_eq!(super::backoff_secs(20), 3600);
+    }
+}

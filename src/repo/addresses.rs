@@ -1,0 +1,321 @@
+//! Addresses, their aliases and forwarding targets.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, LikeExpr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use crate::domain::AddressKind;
+use crate::entity::{access, address, alias, forward};
+
+pub struct NewAddress<'a> {
+    pub mail_service_id: Uuid,
+    pub local_part: &'a str,
+    pub domain: &'a str,
+    pub kind: AddressKind,
+    pub display_name: Option<String>,
+    pub password_hash: Option<String>,
+    pub created_by: Option<Uuid>,
+}
+
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    new: NewAddress<'_>,
+    now: DateTime<Utc>,
+) -> Result<address::Model, DbErr> {
+    address::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        mail_service_id: Set(new.mail_service_id),
+        address: Set(format!("{}@{}", new.local_part, new.domain)),
+        local_part: Set(new.local_part.to_string()),
+        domain: Set(new.domain.to_string()),
+        kind: Set(new.kind.as_str().to_string()),
+        display_name: Set(new.display_name),
+        password_hash: Set(new.password_hash),
+        unified: Set(false),
+        created_by: Set(new.created_by),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(conn)
+    .await
+}
+
+/// Inserts many addresses in one statement per chunk (bulk import).
+pub async fn insert_many(
+    conn: &impl ConnectionTrait,
+    rows: Vec<address::ActiveModel>,
+) -> Result<(), DbErr> {
+    // Stay far below SQLite's bound-parameter limit (12 columns per row).
+    for chunk in rows.chunks(500) {
+        address::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<address::Model>, DbErr> {
+    address::Entity::find_by_id(id).one(conn).await
+}
+
+pub async fn find_by_address(
+    conn: &impl ConnectionTrait,
+    address: &str,
+) -> Result<Option<address::Model>, DbErr> {
+    address::Entity::find()
+        .filter(address::Column::Address.eq(address))
+        .one(conn)
+        .await
+}
+
+/// Whether `address` is taken, as an address or as an alias.
+pub async fn is_taken(conn: &impl ConnectionTrait, address: &str) -> Result<bool, DbErr> {
+    if find_by_address(conn, address).await?.is_some() {
+        return Ok(true);
+    }
+    Ok(alias::Entity::find_by_id(address.to_string())
+        .one(conn)
+        .await?
+        .is_some())
+}
+
+/// Which of `addresses` are taken (as addresses or aliases).
+pub async fn taken_among(
+    conn: &impl ConnectionTrait,
+    addresses: &[String],
+) -> Result<Vec<String>, DbErr> {
+    let mut taken = Vec::new();
+    for chunk in addresses.chunks(500) {
+        let found: Vec<String> = address::Entity::find()
+            .select_only()
+            .column(address::Column::Address)
+            .filter(address::Column::Address.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        taken.extend(found);
+        let found: Vec<String> = alias::Entity::find()
+            .select_only()
+            .column(alias::Column::Alias)
+            .filter(alias::Column::Alias.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        taken.extend(found);
+    }
+    Ok(taken)
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    pub kind: Option<AddressKind>,
+    pub prefix: Option<String>,
+}
+
+/// Addresses of a service ordered by address (byte-wise on both backends), after `after`.
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    mail_service_id: Uuid,
+    filter: &ListFilter,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<address::Model>, DbErr> {
+    let mut query =
+        address::Entity::find().filter(address::Column::MailServiceId.eq(mail_service_id));
+    if let Some(kind) = filter.kind {
+        query = query.filter(address::Column::Kind.eq(kind.as_str()));
+    }
+    if let Some(prefix) = &filter.prefix {
+        // '_' and '%' are wildcards of LIKE: escape them (and the escape character itself)
+        // so that a prefix matches literally.
+        let escaped = prefix
+            .replace('!', "!!")
+            .replace('_', "!_")
+            .replace('%', "!%");
+        query = query.filter(
+            address::Column::Address.like(LikeExpr::new(format!("{escaped}%")).escape('!')),
+        );
+    }
+    if let Some(after) = after {
+        query = query.filter(address::Column::Address.gt(after));
+    }
+    query
+        .order_by_asc(address::Column::Address)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// The addresses an account has an access to, with the access, ordered by address.
+pub async fn list_for_account(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<(address::Model, access::Model)>, DbErr> {
+    let mut query = address::Entity::find()
+        .find_also_related(access::Entity)
+        .filter(access::Column::AccountId.eq(account_id));
+    if let Some(after) = after {
+        query = query.filter(address::Column::Address.gt(after));
+    }
+    let rows = query
+        .order_by_asc(address::Column::Address)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(a, x)| x.map(|x| (a, x)))
+        .collect())
+}
+
+pub async fn set_display_name(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    display_name: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    address::Entity::update_many()
+        .col_expr(address::Column::DisplayName, Expr::value(display_name))
+        .col_expr(address::Column::UpdatedAt, Expr::value(now))
+        .filter(address::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn set_password(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    password_hash: &str,
+    unified: bool,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    address::Entity::update_many()
+        .col_expr(address::Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(address::Column::Unified, Expr::value(unified))
+        .col_expr(address::Column::UpdatedAt, Expr::value(now))
+        .filter(address::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn set_unified(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    unified: bool,
+) -> Result<(), DbErr> {
+    address::Entity::update_many()
+        .col_expr(address::Column::Unified, Expr::value(unified))
+        .filter(address::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Deletes the address; accesses, invitations, share links, aliases and forwards cascade.
+pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    address::Entity::delete_by_id(id)
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn count_in_service(
+    conn: &impl ConnectionTrait,
+    mail_service_id: Uuid,
+) -> Result<u64, DbErr> {
+    address::Entity::find()
+        .filter(address::Column::MailServiceId.eq(mail_service_id))
+        .count(conn)
+        .await
+}
+
+pub async fn add_forward(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+    target: &str,
+    keep_copy: bool,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    forward::Entity::insert(forward::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        address_id: Set(address_id),
+        target: Set(target.to_string()),
+        keep_copy: Set(keep_copy),
+        confirmed_at: Set(None),
+        created_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([forward::Column::AddressId, forward::Column::Target])
+            .update_column(forward::Column::KeepCopy)
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await
+    .map(|_| ())
+}
+
+pub async fn list_forwards(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+) -> Result<Vec<forward::Model>, DbErr> {
+    forward::Entity::find()
+        .filter(forward::Column::AddressId.eq(address_id))
+        .order_by_asc(forward::Column::Target)
+        .all(conn)
+        .await
+}
+
+pub async fn add_alias(
+    conn: &impl ConnectionTrait,
+    alias_address: &str,
+    address_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<alias::Model, DbErr> {
+    alias::ActiveModel {
+        alias: Set(alias_address.to_string()),
+        address_id: Set(address_id),
+        created_at: Set(now),
+    }
+    .insert(conn)
+    .await
+}
+
+pub async fn list_aliases(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+) -> Result<Vec<alias::Model>, DbErr> {
+    alias::Entity::find()
+        .filter(alias::Column::AddressId.eq(address_id))
+        .order_by_asc(alias::Column::Alias)
+        .all(conn)
+        .await
+}
+
+pub async fn delete_alias(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+    alias_address: &str,
+) -> Result<bool, DbErr> {
+    alias::Entity::delete_many()
+        .filter(alias::Column::AddressId.eq(address_id))
+        .filter(alias::Column::Alias.eq(alias_address))
+        .exec(conn)
+        .await
+        .map(|r| r.rows_affected == 1)
+}
+
+/// How many accounts have an access to the address.
+pub async fn access_count(conn: &impl ConnectionTrait, address_id: Uuid) -> Result<u64, DbErr> {
+    access::Entity::find()
+        .filter(access::Column::AddressId.eq(address_id))
+        .count(conn)
+        .await
+}

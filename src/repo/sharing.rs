@@ -1,0 +1,335 @@
+//! Accesses of accounts to addresses, invitations and share links.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use crate::domain::{AccessOrigin, AccountBinding, InvitationStatus, PermissionSet};
+use crate::entity::{access, account, invitation, share_link};
+
+/// Gives `account_id` an access with `permissions`; an existing access takes the new
+/// permissions and keeps its origin.
+pub async fn grant_access(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+    account_id: Uuid,
+    permissions: PermissionSet,
+    origin: AccessOrigin,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    access::Entity::insert(access::ActiveModel {
+        address_id: Set(address_id),
+        account_id: Set(account_id),
+        permissions: Set(permissions.bits()),
+        origin: Set(origin.as_str().to_string()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([access::Column::AddressId, access::Column::AccountId])
+            .update_columns([access::Column::Permissions, access::Column::UpdatedAt])
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await
+    .map(|_| ())
+}
+
+pub async fn find_access(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+    account_id: Uuid,
+) -> Result<Option<access::Model>, DbErr> {
+    access::Entity::find_by_id((address_id, account_id))
+        .one(conn)
+        .await
+}
+
+/// Users of an address with their accounts, ordered by account id, after `after`.
+pub async fn list_users(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<(access::Model, account::Model)>, DbErr> {
+    let mut query = access::Entity::find()
+        .find_also_related(account::Entity)
+        .filter(access::Column::AddressId.eq(address_id));
+    if let Some(after) = after {
+        query = query.filter(access::Column::AccountId.gt(after));
+    }
+    let rows = query
+        .order_by_asc(access::Column::AccountId)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(x, a)| a.map(|a| (x, a)))
+        .collect())
+}
+
+pub async fn find_user(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+    account_id: Uuid,
+) -> Result<Option<(access::Model, account::Model)>, DbErr> {
+    let found = access::Entity::find_by_id((address_id, account_id))
+        .find_also_related(account::Entity)
+        .one(conn)
+        .await?;
+    Ok(found.and_then(|(x, a)| a.map(|a| (x, a))))
+}
+
+pub async fn all_users(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+) -> Result<Vec<access::Model>, DbErr> {
+    access::Entity::find()
+        .filter(access::Column::AddressId.eq(address_id))
+        .all(conn)
+        .await
+}
+
+pub async fn set_permissions(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+    account_id: Uuid,
+    permissions: PermissionSet,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    access::Entity::update_many()
+        .col_expr(access::Column::Permissions, Expr::value(permissions.bits()))
+        .col_expr(access::Column::UpdatedAt, Expr::value(now))
+        .filter(access::Column::AddressId.eq(address_id))
+        .filter(access::Column::AccountId.eq(account_id))
+        .exec(conn)
+        .await
+        .map(|r| r.rows_affected == 1)
+}
+
+pub async fn remove_access(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+    account_id: Uuid,
+) -> Result<bool, DbErr> {
+    access::Entity::delete_many()
+        .filter(access::Column::AddressId.eq(address_id))
+        .filter(access::Column::AccountId.eq(account_id))
+        .exec(conn)
+        .await
+        .map(|r| r.rows_affected == 1)
+}
+
+pub struct NewInvitation {
+    pub address_id: Uuid,
+    pub invitee_account_id: Option<Uuid>,
+    pub invitee_email: Option<String>,
+    pub permissions: PermissionSet,
+    pub account_binding: AccountBinding,
+    pub token_hash: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub created_by: Uuid,
+}
+
+pub async fn insert_invitation(
+    conn: &impl ConnectionTrait,
+    new: NewInvitation,
+    now: DateTime<Utc>,
+) -> Result<invitation::Model, DbErr> {
+    invitation::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        address_id: Set(new.address_id),
+        invitee_account_id: Set(new.invitee_account_id),
+        invitee_email: Set(new.invitee_email),
+        permissions: Set(new.permissions.bits()),
+        account_binding: Set(new.account_binding.as_str().to_string()),
+        status: Set(InvitationStatus::Pending.as_str().to_string()),
+        token_hash: Set(new.token_hash),
+        expires_at: Set(new.expires_at),
+        created_by: Set(Some(new.created_by)),
+        created_at: Set(now),
+        answered_at: Set(None),
+        answered_by: Set(None),
+    }
+    .insert(conn)
+    .await
+}
+
+pub async fn find_invitation(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<invitation::Model>, DbErr> {
+    invitation::Entity::find_by_id(id).one(conn).await
+}
+
+pub async fn find_invitation_by_token_hash(
+    conn: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<invitation::Model>, DbErr> {
+    invitation::Entity::find()
+        .filter(invitation::Column::TokenHash.eq(token_hash))
+        .one(conn)
+        .await
+}
+
+/// Moves a pending, unexpired invitation to `status`; true for exactly one caller.
+pub async fn answer_invitation(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    status: InvitationStatus,
+    by: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    invitation::Entity::update_many()
+        .col_expr(invitation::Column::Status, Expr::value(status.as_str()))
+        .col_expr(invitation::Column::AnsweredAt, Expr::value(now))
+        .col_expr(invitation::Column::AnsweredBy, Expr::value(by))
+        .filter(invitation::Column::Id.eq(id))
+        .filter(invitation::Column::Status.eq(InvitationStatus::Pending.as_str()))
+        .filter(invitation::Column::ExpiresAt.gt(now))
+        .exec(conn)
+        .await
+        .map(|r| r.rows_affected == 1)
+}
+
+pub async fn list_invitations_for_address(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<invitation::Model>, DbErr> {
+    let mut query = invitation::Entity::find().filter(invitation::Column::AddressId.eq(address_id));
+    if let Some(after) = after {
+        query = query.filter(invitation::Column::Id.gt(after));
+    }
+    query
+        .order_by_asc(invitation::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Pending, unexpired invitations addressed to an account.
+pub async fn list_pending_for_account(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    now: DateTime<Utc>,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<invitation::Model>, DbErr> {
+    let mut query = invitation::Entity::find()
+        .filter(invitation::Column::InviteeAccountId.eq(account_id))
+        .filter(invitation::Column::Status.eq(InvitationStatus::Pending.as_str()))
+        .filter(invitation::Column::ExpiresAt.gt(now));
+    if let Some(after) = after {
+        query = query.filter(invitation::Column::Id.gt(after));
+    }
+    query
+        .order_by_asc(invitation::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+pub struct NewShareLink {
+    pub address_id: Uuid,
+    pub token_hash: String,
+    pub permissions: PermissionSet,
+    pub expires_at: DateTime<Utc>,
+    pub max_uses: i32,
+    pub created_by: Uuid,
+}
+
+pub async fn insert_share_link(
+    conn: &impl ConnectionTrait,
+    new: NewShareLink,
+    now: DateTime<Utc>,
+) -> Result<share_link::Model, DbErr> {
+    share_link::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        address_id: Set(new.address_id),
+        token_hash: Set(new.token_hash),
+        permissions: Set(new.permissions.bits()),
+        expires_at: Set(new.expires_at),
+        max_uses: Set(new.max_uses),
+        uses: Set(0),
+        revoked_at: Set(None),
+        created_by: Set(Some(new.created_by)),
+        created_at: Set(now),
+    }
+    .insert(conn)
+    .await
+}
+
+pub async fn find_share_link(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<share_link::Model>, DbErr> {
+    share_link::Entity::find_by_id(id).one(conn).await
+}
+
+pub async fn find_share_link_by_token_hash(
+    conn: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<share_link::Model>, DbErr> {
+    share_link::Entity::find()
+        .filter(share_link::Column::TokenHash.eq(token_hash))
+        .one(conn)
+        .await
+}
+
+/// Takes one use of a live link; true for as many callers as it has uses left.
+pub async fn use_share_link(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    share_link::Entity::update_many()
+        .col_expr(
+            share_link::Column::Uses,
+            Expr::col(share_link::Column::Uses).add(1),
+        )
+        .filter(share_link::Column::Id.eq(id))
+        .filter(share_link::Column::RevokedAt.is_null())
+        .filter(share_link::Column::ExpiresAt.gt(now))
+        .filter(Expr::col(share_link::Column::Uses).lt(Expr::col(share_link::Column::MaxUses)))
+        .exec(conn)
+        .await
+        .map(|r| r.rows_affected == 1)
+}
+
+pub async fn revoke_share_link(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    share_link::Entity::update_many()
+        .col_expr(share_link::Column::RevokedAt, Expr::value(now))
+        .filter(share_link::Column::Id.eq(id))
+        .filter(share_link::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await
+        .map(|r| r.rows_affected == 1)
+}
+
+pub async fn list_share_links(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<share_link::Model>, DbErr> {
+    let mut query = share_link::Entity::find().filter(share_link::Column::AddressId.eq(address_id));
+    if let Some(after) = after {
+        query = query.filter(share_link::Column::Id.gt(after));
+    }
+    query
+        .order_by_asc(share_link::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}

@@ -1,0 +1,812 @@
+//! Bulk creation of addresses from CSV (SPEC §6): parsing (the provider's template or named
+//! columns, `,` or `;`, BOM tolerated), validation of every row, and the report. Parsing is a
+//! pure function so that it can be fuzzed.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::{EmailAddress, LocalPart, PasswordPolicy};
+use crate::error::FieldError;
+
+/// Columns the named layout accepts.
+pub const NAMED_COLUMNS: [&str; 6] = [
+    "local_part",
+    "address",
+    "password",
+    "display_name",
+    "redirect_to",
+    "redirect_keep",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// The provider's template: local part, password, optional redirect target, optional
+    /// keep flag (`0` keep a copy, `1` delete after redirecting), by position.
+    Template,
+    /// A header naming the columns.
+    Named,
+}
+
+/// One data row as read, before validation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawRow {
+    /// 1-based line in the file (the header is line 1).
+    pub line: u64,
+    pub local_part: Option<String>,
+    pub address: Option<String>,
+    pub password: Option<String>,
+    pub display_name: Option<String>,
+    pub redirect_to: Option<String>,
+    pub redirect_keep: Option<String>,
+    /// Cells beyond the header's columns.
+    pub extra_cells: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedCsv {
+    pub layout: Layout,
+    pub delimiter: char,
+    pub rows: Vec<RawRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CsvError {
+    #[error("the file is empty: a header row is required")]
+    Empty,
+    #[error("column {position} ({name:?}) is not one of local_part, address, password, display_name, redirect_to, redirect_keep")]
+    UnknownColumn { position: usize, name: String },
+    #[error("column {name:?} appears twice")]
+    DuplicateColumn { name: String },
+    #[error("a local_part or address column is required")]
+    MissingAddressColumn,
+    #[error("the template has 2 to 4 columns (local part, password, redirect target, keep flag); this header has {0}")]
+    TemplateWidth(usize),
+    #[error("the file has more than {0} rows")]
+    TooManyRows(usize),
+    #[error("line {line}: {message}")]
+    Malformed { line: u64, message: String },
+}
+
+impl CsvError {
+    /// The field a problem document names for this error.
+    pub fn field(&self) -> String {
+        match self {
+            CsvError::UnknownColumn { name, .. } | CsvError::DuplicateColumn { name } => {
+                format!("header.{name}")
+            }
+            CsvError::Malformed { line, .. } => format!("line {line}"),
+            _ => "body".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    LocalPart,
+    Address,
+    Password,
+    DisplayName,
+    RedirectTo,
+    RedirectKeep,
+}
+
+fn named(cell: &str) -> Option<Column> {
+    match cell {
+        "local_part" => Some(Column::LocalPart),
+        "address" => Some(Column::Address),
+        "password" => Some(Column::Password),
+        "display_name" => Some(Column::DisplayName),
+        "redirect_to" => Some(Column::RedirectTo),
+        "redirect_keep" => Some(Column::RedirectKeep),
+        _ => None,
+    }
+}
+
+const TEMPLATE: [Column; 4] = [
+    Column::LocalPart,
+    Column::Password,
+    Column::RedirectTo,
+    Column::RedirectKeep,
+];
+
+/// Reads the CSV: detects the delimiter and the layout, returns every non-empty row.
+pub fn parse_csv(input: &[u8], max_rows: usize) -> Result<ParsedCsv, CsvError> {
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let first_line = input.split(|b| *b == b'\n').next().unwrap_or_default();
+    let semicolons = first_line.iter().filter(|b| **b == b';').count();
+    let commas = first_line.iter().filter(|b| **b == b',').count();
+    let delimiter = if semicolons > commas { b';' } else { b',' };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let mut records = reader.records();
+    let header = match records.next() {
+        None => return Err(CsvError::Empty),
+        Some(Err(e)) => return Err(malformed(&e, 1)),
+        Some(Ok(header)) => header,
+    };
+    let cells: Vec<String> = header.iter().map(|c| c.trim().to_lowercase()).collect();
+    let width = cells
+        .iter()
+        .rposition(|c| !c.is_empty())
+        .map_or(0, |i| i + 1);
+    if width == 0 {
+        return Err(CsvError::Empty);
+    }
+    let known: Vec<Option<Column>> = cells[..width].iter().map(|c| named(c)).collect();
+    let (layout, columns) = if known.iter().all(Option::is_some) {
+        let columns: Vec<Column> = known.into_iter().flatten().collect();
+        for (i, c) in columns.iter().enumerate() {
+            if columns[..i].contains(c) {
+                return Err(CsvError::DuplicateColumn {
+                    name: cells[i].clone(),
+                });
+            }
+        }
+        if !columns.contains(&Column::LocalPart) && !columns.contains(&Column::Address) {
+            return Err(CsvError::MissingAddressColumn);
+        }
+        (Layout::Named, columns)
+    } else if known.iter().any(Option::is_some) {
+        let position = known.iter().position(Option::is_none).unwrap_or(0);
+        return Err(CsvError::UnknownColumn {
+            position: position + 1,
+            name: cells[position].clone(),
+        });
+    } else {
+        if !(2..=4).contains(&width) {
+            return Err(CsvError::TemplateWidth(width));
+        }
+        (Layout::Template, TEMPLATE[..width].to_vec())
+    };
+    let mut rows = Vec::new();
+    for record in records {
+        let record = record.map_err(|e| malformed(&e, rows.len() as u64 + 2))?;
+        // The line where the record starts, counted from its byte offset (the reader's own
+        // line count does not follow `\r\n` endings).
+        let line = record.position().map_or(rows.len() as u64 + 2, |p| {
+            let mut offset = usize::try_from(p.byte())
+                .unwrap_or(usize::MAX)
+                .min(input.len());
+            // After a `\r`, a record "starts" on the `\n` that completes the line ending.
+            if input.get(offset) == Some(&b'\n') {
+                offset += 1;
+            }
+            1 + input[..offset].iter().filter(|b| **b == b'\n').count() as u64
+        });
+        if record.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        if rows.len() == max_rows {
+            return Err(CsvError::TooManyRows(max_rows));
+        }
+        let mut row = RawRow {
+            line,
+            extra_cells: record
+                .iter()
+                .skip(columns.len())
+                .filter(|c| !c.trim().is_empty())
+                .count(),
+            ..RawRow::default()
+        };
+        for (column, cell) in columns.iter().zip(record.iter()) {
+            let value = Some(cell.trim().to_string()).filter(|v| !v.is_empty());
+            match column {
+                Column::LocalPart => row.local_part = value,
+                Column::Address => row.address = value,
+                Column::Password => row.password = value,
+                Column::DisplayName => row.display_name = value,
+                Column::RedirectTo => row.redirect_to = value,
+                Column::RedirectKeep => row.redirect_keep = value,
+            }
+        }
+        rows.push(row);
+    }
+    Ok(ParsedCsv {
+        layout,
+        delimiter: char::from(delimiter),
+        rows,
+    })
+}
+
+fn malformed(e: &csv::Error, fallback_line: u64) -> CsvError {
+    let line = e.position().map_or(fallback_line, |p| p.line());
+    let message = match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_string(),
+        _ => e.to_string(),
+    };
+    CsvError::Malformed { line, message }
+}
+
+/// A row that passed validation.
+#[derive(Debug, Clone)]
+pub struct ValidRow {
+    pub line: u64,
+    pub local_part: String,
+    pub domain: String,
+    pub address: String,
+    /// `None`: generate one.
+    pub password: Option<String>,
+    pub display_name: Option<String>,
+    /// Forwarding target and keep-a-copy flag.
+    pub redirect: Option<(String, bool)>,
+}
+
+/// Validates one row against the syntax, the service's domains and the password policy.
+/// Duplicates and existing addresses are checked by the caller, which sees every row.
+pub fn validate_row(
+    row: &RawRow,
+    default_domain: &str,
+    domains: &[String],
+    policy: &PasswordPolicy,
+    generate_passwords: bool,
+) -> Result<ValidRow, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    if row.extra_cells > 0 {
+        errors.push(FieldError::new(
+            "row",
+            format!(
+                "has {} cell(s) beyond the header's columns",
+                row.extra_cells
+            ),
+        ));
+    }
+    let (local, domain) = match (&row.local_part, &row.address) {
+        (Some(local), _) => (Some(local.clone()), default_domain.to_string()),
+        (None, Some(address)) => match EmailAddress::parse(address) {
+            Ok(parsed) => (
+                Some(
+                    address
+                        .trim()
+                        .rsplit_once('@')
+                        .map(|(l, _)| l.to_string())
+                        .unwrap_or_default(),
+                ),
+                parsed.domain().to_string(),
+            ),
+            Err(e) => {
+                errors.push(FieldError::new("address", e.to_string()));
+                (None, default_domain.to_string())
+            }
+        },
+        (None, None) => {
+            errors.push(FieldError::new("local_part", "is required"));
+            (None, default_domain.to_string())
+        }
+    };
+    let local = local.and_then(|l| match LocalPart::parse(&l) {
+        Ok(l) if l.as_str() == "catchall" => {
+            errors.push(FieldError::new(
+                "local_part",
+                "catchall is reserved for the generic catchall address",
+            ));
+            None
+        }
+        Ok(l) => Some(l),
+        Err(e) => {
+            errors.push(FieldError::new("local_part", e.to_string()));
+            None
+        }
+    });
+    if !domains.contains(&domain) {
+        errors.push(FieldError::new(
+            "address",
+            format!("{domain} is not a domain of this mail service"),
+        ));
+    }
+    let address = local
+        .as_ref()
+        .map(|l| format!("{}@{domain}", l.as_str()))
+        .unwrap_or_default();
+    match &row.password {
+        Some(password) => {
+            if let Err(message) = policy.check(password, &[address.as_str()]) {
+                errors.push(FieldError::new("password", message));
+            }
+        }
+        None if generate_passwords => {}
+        None => errors.push(FieldError::new(
+            "password",
+            "is required (or ask for generated passwords with ?generate_passwords=true)",
+        )),
+    }
+    if row
+        .display_name
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 100)
+    {
+        errors.push(FieldError::new(
+            "display_name",
+            "must be at most 100 characters long",
+        ));
+    }
+    let keep = match row.redirect_keep.as_deref() {
+        None | Some("0") => true,
+        Some("1") => false,
+        Some(other) => {
+            errors.push(FieldError::new(
+                "redirect_keep",
+                format!("must be 0 (keep a copy) or 1 (delete after redirecting), not {other:?}"),
+            ));
+            true
+        }
+    };
+    let redirect = match &row.redirect_to {
+        Some(target) => match EmailAddress::parse(target) {
+            Ok(target) if target.as_str() == address => {
+                errors.push(FieldError::new(
+                    "redirect_to",
+                    "cannot be the address itself",
+                ));
+                None
+            }
+            Ok(target) => Some((target.to_string(), keep)),
+            Err(e) => {
+                errors.push(FieldError::new("redirect_to", e.to_string()));
+                None
+            }
+        },
+        None if row.redirect_keep.is_some() => {
+            errors.push(FieldError::new(
+                "redirect_keep",
+                "needs a redirect_to target",
+            ));
+            None
+        }
+        None => None,
+    };
+    match local {
+        Some(local) if errors.is_empty() => Ok(ValidRow {
+            line: row.line,
+            local_part: local.as_str().to_string(),
+            domain,
+            address,
+            password: row.password.clone(),
+            display_name: row.display_name.clone(),
+            redirect,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// Marks later rows that repeat an earlier row's address.
+pub fn duplicates(rows: &[(u64, String)]) -> HashMap<u64, u64> {
+    let mut first: HashMap<&str, u64> = HashMap::new();
+    let mut dups = HashMap::new();
+    for (line, address) in rows {
+        match first.get(address.as_str()) {
+            Some(earlier) => {
+                dups.insert(*line, *earlier);
+            }
+            None => {
+                first.insert(address, *line);
+            }
+        }
+    }
+    dups
+}
+
+/// A strong random password for rows that asked for one (20 characters, ~120 bits).
+pub fn generate_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789-_.!";
+    let mut rng = rand::rngs::OsRng;
+    (0..20)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: PasswordPolicy = PasswordPolicy { min_length: 12 };
+
+    #[test]
+    fn the_template_with_semicolons_and_a_bom_is_read_by_position() {
+        let csv = "\u{feff}Adresse;Mot de passe;Redirection;Conserver\r\njulie;correct horse battery staple;julie@home.example;1\r\n\r\n;;;\r\nmarc;violet umbrella marching north\r\n";
+        let parsed = parse_csv(csv.as_bytes(), 10).unwrap();
+        assert_eq!(parsed.layout, Layout::Template);
+        assert_eq!(parsed.delimiter, ';');
+        assert_eq!(parsed.rows.len(), 2);
+        assert_eq!(parsed.rows[0].line, 2);
+        assert_eq!(parsed.rows[0].redirect_keep.as_deref(), Some("1"));
+        assert_eq!(parsed.rows[1].line, 5);
+        assert_eq!(parsed.rows[1].redirect_to, None);
+    }
+
+    #[test]
+    fn named_headers_in_any_order_are_read_and_unknown_ones_named() {
+        let csv = "password,local_part,display_name\n\"correct horse battery staple\",julie,\"Julie, compta\"\n";
+        let parsed = parse_csv(csv.as_bytes(), 10).unwrap();
+        assert_eq!(parsed.layout, Layout::Named);
+        assert_eq!(
+            parsed.rows[0].display_name.as_deref(),
+            Some("Julie, compta")
+        );
+        let err = parse_csv(b"local_part,passwd\n", 10).unwrap_err();
+        assert_eq!(
+            err,
+            CsvError::UnknownColumn {
+                position: 2,
+                name: "passwd".into()
+            }
+        );
+        assert!(err.to_string().contains("passwd"));
+        assert_eq!(
+            parse_csv(b"password,display_name\n", 10).unwrap_err(),
+            CsvError::MissingAddressColumn
+        );
+        assert_eq!(parse_csv(b"", 10).unwrap_err(), CsvError::Empty);
+        assert_eq!(
+            parse_csv(b"a;b;c;d;e\n", 10).unwrap_err(),
+            CsvError::TemplateWidth(5)
+        );
+    }
+
+    #[test]
+    fn row_count_is_bounded() {
+        let mut csv = String::from("local_part,password\n");
+        for i in 0..11 {
+            csv.push_str(&format!("u{i},x\n"));
+        }
+        assert_eq!(
+            parse_csv(csv.as_bytes(), 10).unwrap_err(),
+            CsvError::TooManyRows(10)
+        );
+    }
+
+    #[test]
+    fn rows_are_validated_field_by_field() {
+        let domains = vec!["famille.example".to_string()];
+        let row = RawRow {
+            line: 2,
+            local_part: Some("ju%lie".into()),
+            password: Some("short".into()),
+            redirect_keep: Some("2".into()),
+            ..RawRow::default()
+        };
+        let errors = validate_row(&row, "famille.example", &domains, &POLICY, false).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            vec!["local_part", "password", "redirect_keep", "redirect_keep"]
+        );
+        let row = RawRow {
+            line: 3,
+            address: Some("Julie@Famille.Example".into()),
+            redirect_to: Some("julie@home.example".into()),
+            redirect_keep: Some("1".into()),
+            ..RawRow::default()
+        };
+        let valid = validate_row(&row, "famille.example", &domains, &POLICY, true).unwrap();
+        assert_eq!(valid.address, "julie@famille.example");
+        assert_eq!(valid.redirect, Some(("julie@home.example".into(), false)));
+        assert!(valid.password.is_none());
+    }
+
+    #[test]
+    fn later_duplicates_point_at_the_first_line() {
+        let rows = vec![
+            (2, "a@x.example".to_string()),
+            (3, "b@x.example".into()),
+            (4, "a@x.example".into()),
+        ];
+        assert_eq!(duplicates(&rows), HashMap::from([(4, 2)]));
+    }
+
+    #[test]
+    fn generated_passwords_pass_the_policy() {
+        let password = generate_password();
+        assert_eq!(password.len(), 20);
+        POLICY.check(&password, &["julie@famille.example"]).unwrap();
+    }
+}
+
+/// What happened to one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RowOutcome {
+    Created,
+    /// Valid; a dry run writes nothing.
+    WouldCreate,
+    Invalid,
+    /// Valid but not created: the import is atomic and another row failed, or the pack's or
+    /// the daily limit left no room for it.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RowReport {
+    pub line: u64,
+    /// The address this row names, when it could be read.
+    pub address: Option<String>,
+    pub outcome: RowOutcome,
+    pub errors: Vec<FieldError>,
+    /// Shown once, when the password was generated for this row.
+    pub generated_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct ImportSummary {
+    pub rows: u64,
+    pub valid: u64,
+    pub invalid: u64,
+    pub created: u64,
+    pub skipped: u64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImportReport {
+    pub layout: Layout,
+    pub dry_run: bool,
+    pub atomic: bool,
+    /// Whether anything was written.
+    pub committed: bool,
+    /// Why nothing (or not everything) was written.
+    pub message: Option<String>,
+    pub summary: ImportSummary,
+    pub rows: Vec<RowReport>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ImportOptions {
+    pub dry_run: bool,
+    pub atomic: bool,
+    pub generate_passwords: bool,
+}
+
+/// Validates every row, then (unless a dry run) hashes the passwords in parallel on the
+/// bounded pool and writes the addresses in one transaction, after re-checking the limits
+/// under the service lock.
+pub async fn run(
+    state: &crate::state::AppState,
+    service: &crate::entity::mail_service::Model,
+    actor: &crate::repo::events::Actor,
+    parsed: ParsedCsv,
+    options: ImportOptions,
+) -> crate::error::ApiResult<ImportReport> {
+    use crate::repo;
+
+    let policy = state.password_policy();
+    let mut domains = vec![service.domain.clone()];
+    domains.extend(
+        repo::mail_services::list_domains(&state.db, service.id)
+            .await?
+            .into_iter()
+            .map(|d| d.name),
+    );
+    let mut reports: Vec<RowReport> = Vec::with_capacity(parsed.rows.len());
+    let mut valid: Vec<(usize, ValidRow)> = Vec::new();
+    for row in &parsed.rows {
+        let index = reports.len();
+        match validate_row(
+            row,
+            &service.domain,
+            &domains,
+            &policy,
+            options.generate_passwords,
+        ) {
+            Ok(v) => {
+                reports.push(RowReport {
+                    line: row.line,
+                    address: Some(v.address.clone()),
+                    outcome: RowOutcome::WouldCreate,
+                    errors: Vec::new(),
+                    generated_password: None,
+                });
+                valid.push((index, v));
+            }
+            Err(errors) => reports.push(RowReport {
+                line: row.line,
+                address: row.address.clone().or_else(|| {
+                    row.local_part
+                        .as_ref()
+                        .map(|l| format!("{}@{}", l.to_lowercase(), service.domain))
+                }),
+                outcome: RowOutcome::Invalid,
+                errors,
+                generated_password: None,
+            }),
+        }
+    }
+    // Duplicates inside the file, then against existing addresses and aliases.
+    let dups = duplicates(
+        &valid
+            .iter()
+            .map(|(_, v)| (v.line, v.address.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let names: Vec<String> = valid.iter().map(|(_, v)| v.address.clone()).collect();
+    let taken: std::collections::HashSet<String> = repo::addresses::taken_among(&state.db, &names)
+        .await?
+        .into_iter()
+        .collect();
+    valid.retain(|(index, v)| {
+        let problem = if let Some(first) = dups.get(&v.line) {
+            Some(format!("repeats line {first}"))
+        } else if taken.contains(&v.address) {
+            Some("exists already".to_string())
+        } else {
+            None
+        };
+        match problem {
+            Some(message) => {
+                let report = &mut reports[*index];
+                report.outcome = RowOutcome::Invalid;
+                report.errors.push(FieldError::new("address", message));
+                false
+            }
+            None => true,
+        }
+    });
+    let invalid = reports
+        .iter()
+        .filter(|r| r.outcome == RowOutcome::Invalid)
+        .count() as u64;
+    let mut report = ImportReport {
+        layout: parsed.layout,
+        dry_run: options.dry_run,
+        atomic: options.atomic,
+        committed: false,
+        message: None,
+        summary: ImportSummary {
+            rows: reports.len() as u64,
+            valid: valid.len() as u64,
+            invalid,
+            ..ImportSummary::default()
+        },
+        rows: reports,
+    };
+    let skip_all = |report: &mut ImportReport, message: String| {
+        for r in &mut report.rows {
+            if r.outcome == RowOutcome::WouldCreate {
+                r.outcome = RowOutcome::Skipped;
+            }
+        }
+        report.summary.skipped = report.summary.valid;
+        report.message = Some(message);
+    };
+    let now = state.clock.now();
+    if options.dry_run {
+        let (by_pack, by_day, _) = crate::service::addresses::remaining_capacity(
+            &state.db,
+            service,
+            state.config.daily_address_creations,
+            now,
+        )
+        .await?;
+        let room = by_pack.unwrap_or(u64::MAX).min(by_day);
+        if report.summary.valid > room {
+            report.message = Some(format!(
+                "{} valid rows but room for {room} more addresses now (pack and daily limits)",
+                report.summary.valid
+            ));
+        }
+        return Ok(report);
+    }
+    if options.atomic && invalid > 0 {
+        skip_all(
+            &mut report,
+            format!("{invalid} invalid row(s): nothing was created (atomic import)"),
+        );
+        return Ok(report);
+    }
+    if valid.is_empty() {
+        report.message = Some("no valid row to create".into());
+        return Ok(report);
+    }
+    // Hash outside the transaction: it is the slow part, bounded by the password pool.
+    let mut generated = HashMap::new();
+    let passwords: Vec<String> = valid
+        .iter()
+        .map(|(index, v)| {
+            v.password.clone().unwrap_or_else(|| {
+                let password = generate_password();
+                generated.insert(*index, password.clone());
+                password
+            })
+        })
+        .collect();
+    let hashes = state.passwords.hash_all(passwords).await?;
+    let txn = crate::db::begin_write(&state.db).await?;
+    if !repo::mail_services::lock(&txn, service.id).await? {
+        return Err(crate::error::ApiError::not_found("mail service"));
+    }
+    let (by_pack, by_day, _) = crate::service::addresses::remaining_capacity(
+        &txn,
+        service,
+        state.config.daily_address_creations,
+        now,
+    )
+    .await?;
+    let room = usize::try_from(by_pack.unwrap_or(u64::MAX).min(by_day)).unwrap_or(usize::MAX);
+    if valid.len() > room {
+        let message = format!(
+            "{} valid rows but the pack's address limit and the daily creation limit leave room for {room}",
+            valid.len()
+        );
+        if options.atomic {
+            drop(txn);
+            skip_all(
+                &mut report,
+                format!("{message}: nothing was created (atomic import)"),
+            );
+            return Ok(report);
+        }
+        for (index, _) in &valid[room..] {
+            report.rows[*index].outcome = RowOutcome::Skipped;
+            report.rows[*index].errors.push(FieldError::new(
+                "address",
+                "no room left in the pack or the daily limit",
+            ));
+        }
+        report.summary.skipped = (valid.len() - room) as u64;
+        report.message = Some(message);
+    }
+    let mut models = Vec::new();
+    let mut created = Vec::new();
+    for ((index, v), hash) in valid.iter().zip(hashes).take(room) {
+        let id = uuid::Uuid::now_v7();
+        models.push(crate::entity::address::ActiveModel {
+            id: sea_orm::Set(id),
+            mail_service_id: sea_orm::Set(service.id),
+            address: sea_orm::Set(v.address.clone()),
+            local_part: sea_orm::Set(v.local_part.clone()),
+            domain: sea_orm::Set(v.domain.clone()),
+            kind: sea_orm::Set(crate::domain::AddressKind::Personal.as_str().to_string()),
+            display_name: sea_orm::Set(v.display_name.clone()),
+            password_hash: sea_orm::Set(Some(hash)),
+            unified: sea_orm::Set(false),
+            created_by: sea_orm::Set(actor.account_id),
+            created_at: sea_orm::Set(now),
+            updated_at: sea_orm::Set(now),
+        });
+        created.push((*index, id, v));
+    }
+    repo::addresses::insert_many(&txn, models)
+        .await
+        .map_err(|e| {
+            if crate::db::is_unique_violation(&e) {
+                crate::error::ApiError::conflict(
+                    crate::error::ErrorCode::AddressAlreadyExists,
+                    "an address of the file was created meanwhile; run the import again",
+                )
+            } else {
+                e.into()
+            }
+        })?;
+    for (index, id, v) in &created {
+        if let Some((target, keep)) = &v.redirect {
+            repo::addresses::add_forward(&txn, *id, target, *keep, now).await?;
+        }
+        repo::events::record(
+            &txn,
+            now,
+            actor,
+            repo::events::Scope {
+                organization_id: Some(service.organization_id),
+                mail_service_id: Some(service.id),
+                address_id: Some(*id),
+            },
+            "address.created",
+            v.address.as_str(),
+            Some(serde_json::json!({ "kind": "personal", "import": true })),
+        )
+        .await?;
+        let row = &mut report.rows[*index];
+        row.outcome = RowOutcome::Created;
+        row.generated_password = generated.remove(index);
+    }
+    crate::service::addresses::count_creations(&txn, service, created.len() as u64, now).await?;
+    txn.commit().await?;
+    report.committed = true;
+    report.summary.created = created.len() as u64;
+    Ok(report)
+}

@@ -1,0 +1,327 @@
+//! Bulk CSV import of addresses.
+
+use serde_json::Value;
+
+use crate::addresses::premium;
+use crate::helpers::{
+    into_test_response, spawn_app, spawn_app_with, Backend, TestApp, TestResponse, TestUser,
+};
+use crate::mail_services::create_service;
+use crate::on_both_backends;
+
+on_both_backends!(
+    the_template_with_semicolons_and_a_bom_creates_every_row,
+    named_headers_report_every_row_and_atomic_writes_nothing_on_error,
+    partial_import_creates_the_valid_rows_and_reports_the_others,
+    dry_run_validates_everything_and_writes_nothing,
+    generated_passwords_are_returned_once,
+    limits_are_checked_before_writing,
+    bad_files_get_problems_naming_the_column,
+    racing_imports_never_exceed_the_pack,
+);
+
+pub async fn import(
+    app: &TestApp,
+    user: &TestUser,
+    service: &str,
+    query: &str,
+    csv: &str,
+) -> TestResponse {
+    let res = app
+        .client
+        .post(app.url(&format!(
+            "/v1/mail-services/{service}/addresses/import{query}"
+        )))
+        .bearer_auth(&user.token)
+        .header("content-type", "text/csv; charset=utf-8")
+        .body(csv.to_string())
+        .send()
+        .await
+        .unwrap();
+    into_test_response(res).await
+}
+
+fn outcomes(report: &Value) -> Vec<(u64, String)> {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn the_template_with_semicolons_and_a_bom_creates_every_row(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let csv = "\u{feff}Adresse;Mot de passe;Redirection;Conserver une copie\r\njulie;violet umbrella marching north;julie@home.example;1\r\nmarc;orange kettle singing loudly;;\r\nelise;lemon tree dancing slowly\r\n";
+    let res = import(&app, &alice, &service, "", csv).await;
+    let report = res.assert_status(201).clone();
+    assert_eq!(report["layout"], "template");
+    assert_eq!(report["committed"], true);
+    assert_eq!(report["summary"]["created"], 3);
+    assert_eq!(
+        outcomes(&report),
+        vec![
+            (2, "created".into()),
+            (3, "created".into()),
+            (4, "created".into())
+        ]
+    );
+    assert_eq!(report["rows"][0]["address"], "julie@famille.example");
+    assert!(report["rows"][0]["generated_password"].is_null());
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 3);
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM forwards WHERE target = 'julie@home.example' AND keep_copy = false").await,
+        1
+    );
+    // Passwords are real argon2id hashes: attaching with one works.
+    app.post(
+        "/v1/me/addresses",
+        &alice.token,
+        serde_json::json!({ "address": "marc@famille.example", "password": "orange kettle singing loudly" }),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM events WHERE action = 'address.created'")
+            .await,
+        3
+    );
+}
+
+async fn named_headers_report_every_row_and_atomic_writes_nothing_on_error(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    crate::addresses::create_for_me(&app, &alice, &service, "taken").await;
+    let csv = "display_name,address,password\n\"Julie, compta\",julie@famille.example,violet umbrella marching north\nX,jo%hn@famille.example,violet umbrella marching north\nY,taken@famille.example,violet umbrella marching north\nZ,julie@famille.example,orange kettle singing loudly\nW,weak@famille.example,password123\nV,far@elsewhere.example,violet umbrella marching north\n";
+    let res = import(&app, &alice, &service, "", csv).await;
+    let report = res.assert_status(200).clone();
+    assert_eq!(report["layout"], "named");
+    assert_eq!(report["committed"], false);
+    assert!(report["message"].as_str().unwrap().contains("atomic"));
+    assert_eq!(
+        outcomes(&report),
+        vec![
+            (2, "skipped".into()),
+            (3, "invalid".into()),
+            (4, "invalid".into()),
+            (5, "invalid".into()),
+            (6, "invalid".into()),
+            (7, "invalid".into()),
+        ]
+    );
+    let rows = report["rows"].as_array().unwrap();
+    assert!(rows[1]["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("'%' at position 3"));
+    assert_eq!(rows[2]["errors"][0]["message"], "exists already");
+    assert_eq!(rows[3]["errors"][0]["message"], "repeats line 2");
+    assert_eq!(rows[4]["errors"][0]["field"], "password");
+    assert!(rows[5]["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not a domain"));
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 1);
+}
+
+async fn partial_import_creates_the_valid_rows_and_reports_the_others(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let csv = "local_part,password\njulie,violet umbrella marching north\nbad..dots,violet umbrella marching north\nmarc,orange kettle singing loudly\n";
+    let res = import(&app, &alice, &service, "?atomic=false", csv).await;
+    let report = res.assert_status(201).clone();
+    assert_eq!(report["committed"], true);
+    assert_eq!(
+        outcomes(&report),
+        vec![
+            (2, "created".into()),
+            (3, "invalid".into()),
+            (4, "created".into())
+        ]
+    );
+    assert_eq!(report["summary"]["created"], 2);
+    assert_eq!(report["summary"]["invalid"], 1);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 2);
+}
+
+async fn dry_run_validates_everything_and_writes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let csv = "local_part;password\njulie;violet umbrella marching north\nmarc;\n";
+    let res = import(&app, &alice, &service, "?dry_run=true", csv).await;
+    let report = res.assert_status(200).clone();
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["committed"], false);
+    assert_eq!(
+        outcomes(&report),
+        vec![(2, "would_create".into()), (3, "invalid".into())]
+    );
+    assert_eq!(report["rows"][1]["errors"][0]["field"], "password");
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 0);
+}
+
+async fn generated_passwords_are_returned_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let csv = "local_part,password\njulie,\npaul,violet umbrella marching north\n";
+    let res = import(&app, &alice, &service, "?generate_passwords=true", csv).await;
+    let report = res.assert_status(201).clone();
+    let generated = report["rows"][0]["generated_password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(generated.len(), 20);
+    assert!(report["rows"][1]["generated_password"].is_null());
+    app.post(
+        "/v1/me/addresses",
+        &alice.token,
+        serde_json::json!({ "address": "julie@famille.example", "password": generated }),
+    )
+    .await
+    .assert_status(200);
+    // Never stored or logged in clear.
+    assert_eq!(
+        app.scalar_i64(&format!(
+            "SELECT COUNT(*) FROM events WHERE CAST(details AS TEXT) LIKE '%{generated}%'"
+        ))
+        .await,
+        0
+    );
+}
+
+async fn limits_are_checked_before_writing(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.daily_address_creations = 3).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let csv = "local_part,password\na,violet umbrella marching north\nb,violet umbrella marching north\nc,violet umbrella marching north\nd,violet umbrella marching north\n";
+    let res = import(&app, &alice, &service, "", csv).await;
+    let report = res.assert_status(200).clone();
+    assert_eq!(report["committed"], false);
+    assert!(report["message"].as_str().unwrap().contains("room for 3"));
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 0);
+    let res = import(&app, &alice, &service, "?atomic=false", csv).await;
+    let report = res.assert_status(201).clone();
+    assert_eq!(
+        outcomes(&report),
+        vec![
+            (2, "created".into()),
+            (3, "created".into()),
+            (4, "created".into()),
+            (5, "skipped".into())
+        ]
+    );
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 3);
+    // The starter pack's single address.
+    let starter = create_service(&app, &alice, Some("starter.example"), "starter").await;
+    let starter = starter["id"].as_str().unwrap();
+    let res = import(
+        &app,
+        &alice,
+        starter,
+        "",
+        "local_part,password\nx,violet umbrella marching north\ny,violet umbrella marching north\n",
+    )
+    .await;
+    assert_eq!(res.assert_status(200)["committed"], false);
+}
+
+async fn bad_files_get_problems_naming_the_column(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.import_max_rows = 5;
+        c.import_max_bytes = 4096;
+    })
+    .await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let res = import(&app, &alice, &service, "", "local_part,passwd\nx,y\n").await;
+    res.assert_problem(422, "validation_failed");
+    assert_eq!(res.error_fields(), vec!["header.passwd"]);
+    assert!(res.body["detail"].as_str().unwrap().contains("passwd"));
+    import(&app, &alice, &service, "", "")
+        .await
+        .assert_problem(422, "validation_failed");
+    let mut many = String::from("local_part,password\n");
+    for i in 0..6 {
+        many.push_str(&format!("u{i},violet umbrella marching north\n"));
+    }
+    import(&app, &alice, &service, "", &many)
+        .await
+        .assert_problem(413, "payload_too_large");
+    let huge = format!("local_part,password\n{}\n", "x".repeat(5000));
+    import(&app, &alice, &service, "", &huge)
+        .await
+        .assert_problem(413, "payload_too_large");
+    let res = app
+        .client
+        .post(app.url(&format!("/v1/mail-services/{service}/addresses/import")))
+        .bearer_auth(&alice.token)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    into_test_response(res)
+        .await
+        .assert_problem(415, "unsupported_media_type");
+    let res = app
+        .client
+        .post(app.url(&format!("/v1/mail-services/{service}/addresses/import")))
+        .bearer_auth(&alice.token)
+        .header("content-type", "text/csv")
+        .body(b"local_part,password\n\xff\xfe,x\n".to_vec())
+        .send()
+        .await
+        .unwrap();
+    into_test_response(res)
+        .await
+        .assert_problem(400, "malformed_request");
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 0);
+}
+
+async fn racing_imports_never_exceed_the_pack(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.daily_address_creations = 5).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let tasks: Vec<_> = (0..4)
+        .map(|n| {
+            let client = app.client.clone();
+            let url = app.url(&format!(
+                "/v1/mail-services/{service}/addresses/import?atomic=false"
+            ));
+            let token = alice.token.clone();
+            let mut csv = String::from("local_part,password\n");
+            for i in 0..3 {
+                csv.push_str(&format!("f{n}u{i},violet umbrella marching north\n"));
+            }
+            tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .header("content-type", "text/csv")
+                    .body(csv)
+                    .send()
+                    .await
+                    .unwrap();
+                let body: Value = res.json().await.unwrap();
+                body["summary"]["created"].as_u64().unwrap()
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for t in tasks {
+        created += t.await.unwrap();
+    }
+    assert_eq!(created, 5);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 5);
+}
