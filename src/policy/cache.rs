@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use crate::domain::Pack;
+use crate::domain::{AddressKind, Pack};
 use crate::repo::counters::{self, BUCKET_SECS};
 use crate::repo::sending::SendingIdentity;
 
@@ -46,23 +46,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// What kind of sender an address is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SenderKind {
-    /// `personal` or `shared`: a mailbox people send from.
-    Mailbox,
-    /// `no_reply`: sends, never receives.
-    NoReply,
-    /// `catchall`: receives what no other address does, never sends.
-    Catchall,
-}
-
 /// A hosted address as the policy service sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sender {
     pub address_id: Uuid,
     pub address: String,
-    pub kind: SenderKind,
+    pub kind: AddressKind,
     pub pack: Pack,
     pub recipients_per_message: u32,
     pub recipients_per_24h: u32,
@@ -79,11 +68,14 @@ impl Sender {
             );
             Pack::Free
         });
-        let kind = match identity.kind.as_str() {
-            "catchall" => SenderKind::Catchall,
-            "no_reply" => SenderKind::NoReply,
-            _ => SenderKind::Mailbox,
-        };
+        let kind = AddressKind::parse(&identity.kind).unwrap_or_else(|| {
+            tracing::warn!(
+                kind = %identity.kind,
+                address_id = %identity.address_id,
+                "unknown address kind; treating it as personal"
+            );
+            AddressKind::Personal
+        });
         let limits = pack.limits(0);
         Sender {
             address_id: identity.address_id,
@@ -456,9 +448,9 @@ mod tests {
             aliases: vec![],
         };
         let s = Sender::new(identity.clone());
-        assert_eq!((s.pack, s.kind), (Pack::Free, SenderKind::Catchall));
+        assert_eq!((s.pack, s.kind), (Pack::Free, AddressKind::Catchall));
         identity.kind = "no_reply".into();
-        assert_eq!(Sender::new(identity).kind, SenderKind::NoReply);
+        assert_eq!(Sender::new(identity).kind, AddressKind::NoReply);
     }
 
     #[test]

@@ -32,12 +32,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use super::cache::{
-    Budget, Budgets, Instance, Instances, Recipient, Sender, SenderCache, SenderKind, WINDOW_SECS,
+    Budget, Budgets, Instance, Instances, Recipient, Sender, SenderCache, WINDOW_SECS,
 };
 use super::protocol::{Action, Request, Stage};
 use super::recorder::Recorder;
 use crate::clock::Clock;
 use crate::config::{Config, PolicyCountStage, PolicyFailMode};
+use crate::domain::AddressKind;
 use crate::repo::{counters, sending};
 
 /// Longest a database call may take before the fail mode applies (Postfix's own
@@ -174,7 +175,7 @@ impl Engine {
         let Some(sender) = self.sender(&login, now).await? else {
             return Ok(Action::Dunno);
         };
-        if sender.kind == SenderKind::Catchall {
+        if sender.kind == AddressKind::Catchall {
             return Ok(catchall_cannot_send());
         }
         if !sender.may_send_as(&normalise(&request.sender)) {

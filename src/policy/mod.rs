@@ -30,9 +30,9 @@ pub use decide::{counter_key, normalise, Engine};
 pub use protocol::{Action, Request, Stage};
 pub use server::PolicyServer;
 
-use crate::domain::Pack;
+use crate::domain::{AddressKind, Pack};
 use crate::repo::{counters, sending};
-use cache::{Budget, Sender, SenderKind, WINDOW_SECS};
+use cache::{Budget, Sender, WINDOW_SECS};
 
 /// An address's sending limits and what it sent over the sliding 24 h.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -74,7 +74,7 @@ pub async fn usage(
     let sent = u64::try_from(budget.total()).unwrap_or(0);
     Ok(SendingUsage {
         pack: sender.pack,
-        can_send: sender.kind != SenderKind::Catchall,
+        can_send: sender.kind != AddressKind::Catchall,
         recipients_per_message: sender.recipients_per_message,
         messages_per_24h: sender.recipients_per_24h,
         sent_last_24h: sent,

@@ -6,15 +6,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use postier::config::{PolicyCountStage, PolicyFailMode};
-use postier::entity::{address, alias, mail_service, organization};
 use postier::policy::cache::leaves_window_at;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app_with, Backend, TestApp};
+use crate::addresses::{create_for_me, STRONG};
+use crate::helpers::{spawn_app_with, Backend, TestApp, TestUser};
+use crate::mail_services::create_service;
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -49,77 +50,57 @@ async fn policy_app_with(
     .await
 }
 
-// --- Fixtures -------------------------------------------------------------------------------
-// FIXTURE (issue 7): rows inserted with the entities because `main` has no address endpoints
-// yet. Replace with `POST /v1/organizations/{org_id}/mail-services` and
-// `POST /v1/mail-services/{id}/addresses` calls once they exist.
+// --- Fixtures: made through the API, as an organization owner would -----------------------
 
-async fn mail_service(app: &TestApp, pack: &str, domain: &str) -> Uuid {
-    let now = Utc::now();
-    let org = organization::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        name: Set(format!("{domain} org")),
-        personal: Set(false),
-        created_at: Set(now),
-    }
-    .insert(app.db())
-    .await
-    .unwrap();
-    let service = mail_service::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        organization_id: Set(org.id),
-        pack: Set(pack.into()),
-        domain: Set(domain.into()),
-        default_permissions: Set(0),
-        revision: Set(0),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(app.db())
-    .await
-    .unwrap();
-    service.id
+/// The account that owns every mail service of a test.
+async fn new_owner(app: &TestApp) -> TestUser {
+    app.user("owner@isp.test").await
 }
 
-async fn hosted_address(app: &TestApp, service_id: Uuid, address: &str, kind: &str) -> Uuid {
+/// A new mail service of `pack` on `domain` (the provider's free domain on the free pack).
+async fn service(app: &TestApp, owner: &TestUser, pack: &str, domain: &str) -> String {
+    let domain = (pack != "free").then_some(domain);
+    create_service(app, owner, domain, pack).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn id_of(created: &Value) -> Uuid {
+    created["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// The personal address `address` on a new mail service of `pack`.
+async fn sender_on(app: &TestApp, owner: &TestUser, pack: &str, address: &str) -> Uuid {
     let (local, domain) = address.split_once('@').unwrap();
-    let now = Utc::now();
-    let row = address::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        mail_service_id: Set(service_id),
-        address: Set(address.into()),
-        local_part: Set(local.into()),
-        domain: Set(domain.into()),
-        kind: Set(kind.into()),
-        display_name: Set(None),
-        password_hash: Set(None),
-        unified: Set(false),
-        created_by: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(app.db())
-    .await
-    .unwrap();
-    row.id
+    let service = service(app, owner, pack, domain).await;
+    let created = create_for_me(app, owner, &service, local).await;
+    assert_eq!(created["address"], address);
+    id_of(&created)
 }
 
-async fn add_alias(app: &TestApp, alias_address: &str, address_id: Uuid) {
-    alias::ActiveModel {
-        alias: Set(alias_address.into()),
-        address_id: Set(address_id),
-        created_at: Set(Utc::now()),
-    }
-    .insert(app.db())
-    .await
-    .unwrap();
+/// A shared address (`for: several_users`) on `service`.
+async fn shared_address(app: &TestApp, owner: &TestUser, service: &str, local: &str) -> Uuid {
+    let res = app
+        .post(
+            &format!("/v1/mail-services/{service}/addresses"),
+            &owner.token,
+            json!({ "local_part": local, "for": "several_users", "password": STRONG }),
+        )
+        .await;
+    id_of(res.assert_status(201))
 }
 
-/// A personal address on a new mail service of `pack`.
-async fn sender_on(app: &TestApp, pack: &str, address: &str) -> Uuid {
-    let domain = address.split_once('@').unwrap().1;
-    let service = mail_service(app, pack, domain).await;
-    hosted_address(app, service, address, "personal").await
+/// A generic address (`no_reply` or `catchall`) on `service`.
+async fn generic_address(app: &TestApp, owner: &TestUser, service: &str, kind: &str) -> Uuid {
+    let res = app
+        .post(
+            &format!("/v1/mail-services/{service}/addresses/generic"),
+            &owner.token,
+            json!({ "type": kind, "password": STRONG }),
+        )
+        .await;
+    id_of(res.assert_status(201))
 }
 
 /// Recipients counted in the database for an address over all time.
@@ -351,7 +332,8 @@ async fn a_persistent_connection_answers_many_requests_and_ignores_unknown_attri
     backend: Backend,
 ) {
     let app = policy_app(backend).await;
-    let alice = sender_on(&app, "premium", "alice@example.test").await;
+    let owner = new_owner(&app).await;
+    let alice = sender_on(&app, &owner, "premium", "alice@example.test").await;
     let mut client = Policy::to(&app).await;
 
     // 100 messages of 3 recipients on one connection: 500 requests, all accepted.
@@ -410,13 +392,14 @@ async fn recipients_per_message_follow_the_pack_and_a_refused_message_stays_refu
     backend: Backend,
 ) {
     let app = policy_app(backend).await;
+    let owner = new_owner(&app).await;
     let mut client = Policy::to(&app).await;
     for (pack, address, limit) in [
         ("free", "f@free.example", 10),
         ("starter", "s@starter.test", 100),
         ("premium", "p@premium.test", 100),
     ] {
-        let id = sender_on(&app, pack, address).await;
+        let id = sender_on(&app, &owner, pack, address).await;
         // Exactly the limit: delivered.
         let outcome = send(&mut client, address, address, &recipients(limit)).await;
         assert!(outcome.delivered(), "{pack}: {outcome:?}");
@@ -464,7 +447,8 @@ async fn recipients_per_message_follow_the_pack_and_a_refused_message_stays_refu
 
 async fn mixed_case_recipients_logins_and_senders_are_normalised(backend: Backend) {
     let app = policy_app(backend).await;
-    let id = sender_on(&app, "free", "alice@free.example").await;
+    let owner = new_owner(&app).await;
+    let id = sender_on(&app, &owner, "free", "alice@free.example").await;
     let mut client = Policy::to(&app).await;
 
     // Ten recipients, one of them twice in another case: still ten recipients.
@@ -487,7 +471,8 @@ async fn mixed_case_recipients_logins_and_senders_are_normalised(backend: Backen
 
 async fn the_24h_budget_defers_with_the_time_it_frees_up_and_slides(backend: Backend) {
     let app = policy_app(backend).await;
-    let id = sender_on(&app, "free", "budget@free.example").await;
+    let owner = new_owner(&app).await;
+    let id = sender_on(&app, &owner, "free", "budget@free.example").await;
     let login = "budget@free.example";
     let mut client = Policy::to(&app).await;
 
@@ -569,13 +554,14 @@ async fn the_24h_budget_defers_with_the_time_it_frees_up_and_slides(backend: Bac
 
 async fn the_24h_budget_per_pack_counts_what_the_database_holds(backend: Backend) {
     let app = policy_app(backend).await;
+    let owner = new_owner(&app).await;
     let mut client = Policy::to(&app).await;
     for (pack, address, budget) in [
         ("free", "a@free.example", 500),
         ("starter", "b@starter.test", 500),
         ("premium", "c@premium.test", 1440),
     ] {
-        let id = sender_on(&app, pack, address).await;
+        let id = sender_on(&app, &owner, pack, address).await;
         // Counted an hour ago by another instance: 5 short of the budget.
         let earlier = app.clock.now() - chrono::Duration::hours(1);
         postier::repo::counters::add(app.db(), &format!("send:{id}"), earlier, budget - 5)
@@ -603,10 +589,17 @@ async fn the_24h_budget_per_pack_counts_what_the_database_holds(backend: Backend
 
 async fn the_sender_must_be_the_address_or_one_of_its_aliases(backend: Backend) {
     let app = policy_app(backend).await;
-    let service = mail_service(&app, "premium", "example.test").await;
-    let alice = hosted_address(&app, service, "alice@example.test", "personal").await;
-    hosted_address(&app, service, "team@example.test", "shared").await;
-    add_alias(&app, "info@example.test", alice).await;
+    let owner = new_owner(&app).await;
+    let service = service(&app, &owner, "premium", "example.test").await;
+    let alice = id_of(&create_for_me(&app, &owner, &service, "alice").await);
+    shared_address(&app, &owner, &service, "team").await;
+    app.post(
+        &format!("/v1/addresses/{alice}/aliases"),
+        &owner.token,
+        json!({ "local_part": "info" }),
+    )
+    .await
+    .assert_status(201);
     let mut client = Policy::to(&app).await;
     let login = "alice@example.test";
 
@@ -650,10 +643,12 @@ async fn the_sender_must_be_the_address_or_one_of_its_aliases(backend: Backend) 
     assert!(outcome.delivered());
 
     // Removing the alias takes effect once the cache entry expires (5 s).
-    alias::Entity::delete_by_id("info@example.test".to_string())
-        .exec(app.db())
-        .await
-        .unwrap();
+    app.delete(
+        &format!("/v1/addresses/{alice}/aliases/info@example.test"),
+        &owner.token,
+    )
+    .await
+    .assert_status(204);
     app.clock.advance(Duration::from_secs(6));
     let outcome = send(&mut client, login, "info@example.test", &recipients(1)).await;
     assert!(outcome.rcpt[0].starts_with("REJECT 5.7.1 "), "{outcome:?}");
@@ -661,9 +656,10 @@ async fn the_sender_must_be_the_address_or_one_of_its_aliases(backend: Backend) 
 
 async fn a_catchall_cannot_send_and_a_no_reply_address_can(backend: Backend) {
     let app = policy_app(backend).await;
-    let service = mail_service(&app, "premium", "shop.test").await;
-    let catchall = hosted_address(&app, service, "catchall@shop.test", "catchall").await;
-    let no_reply = hosted_address(&app, service, "no-reply@shop.test", "no_reply").await;
+    let owner = new_owner(&app).await;
+    let service = service(&app, &owner, "premium", "shop.test").await;
+    let catchall = generic_address(&app, &owner, &service, "catchall").await;
+    let no_reply = generic_address(&app, &owner, &service, "no_reply").await;
     let mut client = Policy::to(&app).await;
 
     let outcome = send(
@@ -696,7 +692,8 @@ async fn a_catchall_cannot_send_and_a_no_reply_address_can(backend: Backend) {
 
 async fn garbage_closes_that_connection_only(backend: Backend) {
     let app = policy_app(backend).await;
-    sender_on(&app, "premium", "alice@example.test").await;
+    let owner = new_owner(&app).await;
+    sender_on(&app, &owner, "premium", "alice@example.test").await;
     let login = "alice@example.test";
     let mut good = Policy::to(&app).await;
     assert!(send(&mut good, login, login, &recipients(1))
@@ -737,7 +734,8 @@ async fn garbage_closes_that_connection_only(backend: Backend) {
 
 async fn a_restart_keeps_the_count_and_instances_share_it(backend: Backend) {
     let app = policy_app(backend).await;
-    let id = sender_on(&app, "free", "daily@free.example").await;
+    let owner = new_owner(&app).await;
+    let id = sender_on(&app, &owner, "free", "daily@free.example").await;
     let login = "daily@free.example";
     let mut client = Policy::to(&app).await;
     for _ in 0..20 {
@@ -782,7 +780,8 @@ async fn counting_at_data_when_configured(backend: Backend) {
         config.policy_count_at = PolicyCountStage::Data;
     })
     .await;
-    let id = sender_on(&app, "starter", "data@starter.test").await;
+    let owner = new_owner(&app).await;
+    let id = sender_on(&app, &owner, "starter", "data@starter.test").await;
     let login = "data@starter.test";
     let mut client = Policy::to(&app).await;
     let instance = new_instance();
@@ -815,8 +814,9 @@ async fn counting_at_data_when_configured(backend: Backend) {
 
 async fn when_the_database_is_down_the_fail_mode_closed_defers(backend: Backend) {
     let app = policy_app(backend).await;
+    let owner = new_owner(&app).await;
     assert_eq!(app.state.config.policy_fail_mode, PolicyFailMode::Closed);
-    sender_on(&app, "premium", "alice@example.test").await;
+    sender_on(&app, &owner, "premium", "alice@example.test").await;
     let login = "alice@example.test";
     let mut client = Policy::to(&app).await;
     assert!(send(&mut client, login, login, &recipients(2))
@@ -858,7 +858,8 @@ async fn when_the_database_is_down_the_fail_mode_open_lets_mail_through(backend:
         config.policy_fail_mode = PolicyFailMode::Open;
     })
     .await;
-    sender_on(&app, "free", "alice@free.example").await;
+    let owner = new_owner(&app).await;
+    sender_on(&app, &owner, "free", "alice@free.example").await;
     let login = "alice@free.example";
     let mut client = Policy::to(&app).await;
     assert!(send(&mut client, login, login, &recipients(2))
@@ -874,7 +875,8 @@ async fn when_the_database_is_down_the_fail_mode_open_lets_mail_through(backend:
 
 async fn stopping_closes_idle_connections_and_the_listener(backend: Backend) {
     let app = policy_app(backend).await;
-    sender_on(&app, "starter", "alice@example.test").await;
+    let owner = new_owner(&app).await;
+    sender_on(&app, &owner, "starter", "alice@example.test").await;
     let engine = std::sync::Arc::new(postier::policy::Engine::new(
         app.db().clone(),
         app.clock.clone(),
