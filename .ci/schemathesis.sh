@@ -13,7 +13,7 @@ cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -
 trap cleanup EXIT
 (
   cd "$work"
-  env -i PATH="$PATH" HOME="$HOME" \
+  exec env -i PATH="$PATH" HOME="$HOME" \
     POSTIER_LISTEN="127.0.0.1:$port" \
     POSTIER_ARGON2__MEMORY_KIB=256 POSTIER_ARGON2__ITERATIONS=1 \
     POSTIER_THROTTLE__SIGNUPS_PER_IP=100000 \
@@ -48,6 +48,8 @@ domain = "fuzz.example"
 id = "$invitation_id"
 TOML
 status=0
+# Schemathesis keeps a cache in the working directory: keep it out of the repository.
+cd "$work"
 "$st" --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \

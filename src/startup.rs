@@ -103,6 +103,7 @@ impl Application {
             state.clone(),
             state.outbox_wake.clone(),
         ));
+        tokio::spawn(prune_counters(state.clone()));
         let spec = Arc::new(openapi::build());
         let routes = web::Data::new(RouteTable::new(&spec));
         let server_state = state.clone();
@@ -162,6 +163,22 @@ impl Application {
             policy.stop(grace).await;
         }
         result
+    }
+}
+
+/// Deletes counter buckets that no window reaches any more (the longest is 24 h), every ten
+/// minutes; harmless when several instances do it at once.
+async fn prune_counters(state: web::Data<AppState>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        let oldest_useful = crate::repo::counters::bucket_of(state.clock.now())
+            - 2 * 24 * 3600 / crate::repo::counters::BUCKET_SECS;
+        match crate::repo::counters::prune(&state.db, oldest_useful).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(buckets = n, "old counter buckets pruned"),
+            Err(e) => tracing::warn!(error = %e, "pruning counters failed"),
+        }
     }
 }
 

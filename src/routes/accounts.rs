@@ -35,6 +35,7 @@ pub struct SignUpRequest {
     #[schema(value_type = String, format = Password)]
     pub password: Secret,
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub display_name: Option<String>,
 }
 
@@ -123,6 +124,7 @@ pub async fn get_me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<Htt
 pub struct UpdateMeRequest {
     /// The new display name; `null` or empty clears it.
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     pub display_name: Option<String>,
 }
 

@@ -99,14 +99,17 @@ pub async fn address_response(
 pub struct ListAddressesQuery {
     /// Items per page, 1 to 200 (default 50).
     #[validate(range(min = 1, max = 200))]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     #[validate(length(min = 1, max = 512))]
+    #[param(min_length = 1, max_length = 512)]
     pub cursor: Option<String>,
     /// Only addresses of this kind.
     pub kind: Option<AddressKind>,
     /// Only addresses starting with this text (case-insensitive).
     #[validate(length(min = 1, max = 320))]
+    #[param(min_length = 1, max_length = 320)]
     pub prefix: Option<String>,
 }
 
@@ -218,12 +221,15 @@ pub struct CreateAddressRequest {
     /// The part before `@`: printable ASCII except space and `( ) < > @ , ; : " [ ] | % &`,
     /// 1–64 characters, no leading, trailing or double dot.
     #[validate(length(max = 256))]
+    #[schema(max_length = 256)]
     #[schema(example = "compta")]
     pub local_part: String,
     /// A domain of the mail service; its main domain when omitted.
     #[validate(length(min = 1, max = 253))]
+    #[schema(min_length = 1, max_length = 253)]
     pub domain: Option<String>,
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub display_name: Option<String>,
     #[serde(rename = "for")]
     #[schema(rename = "for")]
@@ -530,6 +536,7 @@ pub struct CreateGenericAddressRequest {
     pub type_: GenericType,
     /// A domain of the mail service; its main domain when omitted.
     #[validate(length(min = 1, max = 253))]
+    #[schema(min_length = 1, max_length = 253)]
     pub domain: Option<String>,
     /// Lets mail clients log in (to send as no-reply, to read the catchall).
     #[schema(value_type = Option<String>, format = Password)]
@@ -674,6 +681,7 @@ pub async fn get_address(
 pub struct UpdateAddressRequest {
     /// The name shown to recipients; `null` or empty clears it.
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     pub display_name: Option<String>,
 }
 
@@ -939,6 +947,7 @@ pub async fn list_my_addresses(
 #[serde(deny_unknown_fields)]
 pub struct AttachAddressRequest {
     #[validate(length(max = 320))]
+    #[schema(max_length = 320)]
     #[schema(example = "compta@entreprise-familiale.xyz")]
     pub address: String,
     /// The address password (not the account password).
@@ -1056,9 +1065,11 @@ pub async fn list_aliases(
 pub struct CreateAliasRequest {
     /// Same rules as an address's local part.
     #[validate(length(max = 256))]
+    #[schema(max_length = 256)]
     pub local_part: String,
     /// A domain of the mail service; the address's own when omitted.
     #[validate(length(min = 1, max = 253))]
+    #[schema(min_length = 1, max_length = 253)]
     pub domain: Option<String>,
 }
 

@@ -93,6 +93,7 @@ pub async fn list_domains(
 #[serde(deny_unknown_fields)]
 pub struct LinkDomainRequest {
     #[validate(length(min = 1, max = 253))]
+    #[schema(min_length = 1, max_length = 253)]
     #[schema(example = "famille.example")]
     pub domain: String,
 }

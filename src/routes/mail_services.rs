@@ -161,6 +161,7 @@ pub struct CreateMailServiceRequest {
     /// The customer's domain (internationalised names accepted); omitted on the free pack,
     /// which uses the provider's shared domain.
     #[validate(length(min = 1, max = 253))]
+    #[schema(min_length = 1, max_length = 253)]
     #[schema(example = "entreprise-familiale.xyz")]
     pub domain: Option<String>,
     pub pack: Pack,
@@ -456,6 +457,7 @@ async fn pack_misfits(
 pub struct ConfirmQuery {
     /// The exact name being deleted (the main domain, the domain or the full address).
     #[validate(length(min = 1, max = 320))]
+    #[param(min_length = 1, max_length = 320)]
     pub confirm: Option<String>,
 }
 

@@ -69,9 +69,11 @@ impl<T: ToSchema> Page<T> {
 pub struct PageQuery {
     /// Items per page, 1 to 200 (default 50).
     #[validate(range(min = 1, max = 200))]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     #[validate(length(min = 1, max = 512))]
+    #[param(min_length = 1, max_length = 512)]
     pub cursor: Option<String>,
 }
 

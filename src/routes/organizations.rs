@@ -58,6 +58,7 @@ impl OrganizationResponse {
 #[serde(deny_unknown_fields)]
 pub struct OrganizationRequest {
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 
@@ -266,6 +267,7 @@ pub async fn list_members(
 pub struct AddMemberRequest {
     /// Login of an existing account.
     #[validate(length(max = 320))]
+    #[schema(max_length = 320)]
     pub login: String,
     pub role: Role,
 }

@@ -26,6 +26,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 pub struct LoginRequest {
     #[schema(example = "famille.munster@la-fibre.xyz")]
     #[validate(length(max = 320))]
+    #[schema(max_length = 320)]
     pub login: String,
     #[schema(value_type = String, format = Password)]
     pub password: Secret,

@@ -690,9 +690,11 @@ pub struct CreateShareLinkRequest {
     pub permissions: Vec<Permission>,
     /// Hours before the link expires: 1 to 720 (30 days), default 72.
     #[validate(range(min = 1, max = 720))]
+    #[schema(minimum = 1, maximum = 720)]
     pub expires_in_hours: Option<i64>,
     /// How many accounts may redeem it: 1 to 1000, default 1.
     #[validate(range(min = 1, max = 1000))]
+    #[schema(minimum = 1, maximum = 1000)]
     pub max_uses: Option<i32>,
 }
 
