@@ -437,13 +437,6 @@ impl Engine {
         self.instances.sweep(now);
         self.budgets.sweep(now);
     }
-
-    /// Deletes sending counts no window reaches any more.
-    pub async fn prune(&self) -> Result<u64, DbErr> {
-        let now = self.clock.now();
-        let first = counters::first_bucket(now, WINDOW_SECS);
-        counters::prune_prefix(&self.db, "send:", first).await
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The policy service's TCP listener: one task per Postfix connection, each reading requests
 //! one after the other on its persistent connection and writing one reply per request. A
 //! connection that breaks the protocol is logged and closed; the others carry on. Also runs
-//! the janitor (cache sweeps, pruning old counts). Owns no decision logic.
+//! the janitor that sweeps the caches (old counts are pruned with every other counter by
+//! `startup`). Owns no decision logic.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,8 +24,6 @@ pub const MAX_CONNECTIONS: usize = 4096;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// How often caches are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
-/// How often counts older than the window are deleted.
-const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// A running policy service.
 pub struct PolicyServer {
@@ -174,16 +173,10 @@ async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
 
 async fn janitor(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
-    let mut prune = tokio::time::interval(PRUNE_EVERY);
     loop {
         tokio::select! {
             _ = stop_requested(&mut stopped) => return,
             _ = sweep.tick() => engine.sweep(),
-            _ = prune.tick() => match engine.prune().await {
-                Ok(0) => {}
-                Ok(deleted) => tracing::debug!(deleted, "policy service: old sending counts pruned"),
-                Err(e) => tracing::warn!(error = %e, "policy service: cannot prune old sending counts"),
-            },
         }
     }
 }

@@ -167,21 +167,6 @@ pub async fn clear(conn: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> 
         .map(|_| ())
 }
 
-/// Deletes the buckets before `before_bucket` of the keys starting with `prefix` (a family of
-/// counters whose window is known, e.g. the policy service's `send:`).
-pub async fn prune_prefix(
-    conn: &impl ConnectionTrait,
-    prefix: &str,
-    before_bucket: i64,
-) -> Result<u64, DbErr> {
-    counter::Entity::delete_many()
-        .filter(counter::Column::Bucket.lt(before_bucket))
-        .filter(counter::Column::Key.starts_with(prefix))
-        .exec(conn)
-        .await
-        .map(|r| r.rows_affected)
-}
-
 /// Deletes buckets no window can reach any more.
 pub async fn prune(conn: &impl ConnectionTrait, before_bucket: i64) -> Result<u64, DbErr> {
     counter::Entity::delete_many()

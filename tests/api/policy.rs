@@ -32,7 +32,6 @@ on_both_backends!(
     when_the_database_is_down_the_fail_mode_closed_defers,
     when_the_database_is_down_the_fail_mode_open_lets_mail_through,
     stopping_closes_idle_connections_and_the_listener,
-    counts_older_than_the_window_are_pruned_and_other_counters_kept,
 );
 
 async fn policy_app(backend: Backend) -> TestApp {
@@ -895,35 +894,4 @@ async fn stopping_closes_idle_connections_and_the_listener(backend: Backend) {
     server.stop(Duration::from_secs(5)).await;
     assert!(client.closed_by_server().await);
     assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
-}
-
-async fn counts_older_than_the_window_are_pruned_and_other_counters_kept(backend: Backend) {
-    // No policy listener, hence no janitor racing this test's own prune.
-    let app = crate::helpers::spawn_app(backend).await;
-    let now = app.clock.now();
-    let old = now - chrono::Duration::hours(25);
-    let recent = now - chrono::Duration::hours(23);
-    for (key, at) in [
-        ("send:old", old),
-        ("send:recent", recent),
-        ("fail:login:someone", old),
-    ] {
-        postier::repo::counters::add(app.db(), key, at, 1)
-            .await
-            .unwrap();
-    }
-    let engine =
-        postier::policy::Engine::new(app.db().clone(), app.clock.clone(), &app.state.config);
-    assert_eq!(engine.prune().await.unwrap(), 1);
-    let left = app
-        .scalar_i64(
-            "SELECT COUNT(*) FROM counters WHERE key IN ('send:recent', 'fail:login:someone')",
-        )
-        .await;
-    assert_eq!(left, 2);
-    assert_eq!(
-        app.scalar_i64("SELECT COUNT(*) FROM counters WHERE key = 'send:old'")
-            .await,
-        0
-    );
 }
