@@ -220,9 +220,9 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         // Variables that configure tooling around Postier, not Postier itself.
-        let env = Env::prefixed("POSTIER_")
-            .split("__")
-            .filter(|key| key != "config" && !key.as_str().starts_with("test_"));
+        let env = Env::prefixed("POSTIER_").split("__").filter(|key| {
+            key != "config" && !key.as_str().to_ascii_lowercase().starts_with("test_")
+        });
         let config: Config = figment.merge(env).extract().map_err(|e| {
             let path = e.path.join(".");
             let setting = if path.is_empty() {

@@ -25,6 +25,9 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document.
     Openapi,
+    /// Write a Postfix + Dovecot configuration reading Postier's mail views (or, with
+    /// --print-role-sql, the SQL of their read-only database role).
+    MailstackConfig(Box<postier::mailstack::MailstackArgs>),
 }
 
 #[tokio::main]
@@ -39,6 +42,15 @@ async fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("cannot render the OpenAPI document: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Command::MailstackConfig(args) = &command {
+        return match postier::mailstack::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("postier mailstack-config: {e}");
                 ExitCode::FAILURE
             }
         };

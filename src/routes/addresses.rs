@@ -889,13 +889,9 @@ pub struct MyAddressResponse {
     pub since: DateTime<Utc>,
 }
 
-/// The caller's view of an address it reaches through `x`.
-pub fn my_address_response(a: address::Model, x: access::Model) -> MyAddressResponse {
-    MyAddressResponse::new(a, x)
-}
-
 impl MyAddressResponse {
-    fn new(a: address::Model, x: access::Model) -> Self {
+    /// The caller's view of an address it reaches through `x`.
+    pub fn new(a: address::Model, x: access::Model) -> Self {
         Self {
             id: a.id,
             mail_service_id: a.mail_service_id,

@@ -493,11 +493,7 @@ async fn my_address(
     let access = repo::sharing::find_access(&state.db, address_id, user.account_id)
         .await?
         .ok_or_else(|| ApiError::internal("the access just granted is missing"))?;
-    Ok(
-        HttpResponse::Ok().json(crate::routes::addresses::my_address_response(
-            address, access,
-        )),
-    )
+    Ok(HttpResponse::Ok().json(MyAddressResponse::new(address, access)))
 }
 
 /// Decline an invitation (as the invited member)

@@ -73,7 +73,7 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    async fn create() -> Self {
+    pub async fn create() -> Self {
         let admin_url = postgres_url().expect("POSTIER_TEST_POSTGRES_URL");
         let name = format!("postier_test_{}", Uuid::new_v4().simple());
         let admin = Database::connect(&admin_url)

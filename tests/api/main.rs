@@ -3,12 +3,15 @@
 
 mod dns_server;
 mod helpers;
+mod mail_stack;
 
 mod accounts;
 mod addresses;
 mod dns;
 mod imports;
 mod mail_services;
+mod mail_views;
+mod mailstack;
 mod operations;
 mod organizations;
 mod policy;

@@ -1,0 +1,676 @@
+//! `postier mailstack-config`: writes a working Postfix + Dovecot configuration that reads
+//! Postier's mail views (migration `create_mail_views`) through a read-only PostgreSQL role,
+//! prepares the folders the daemons need, and prints the SQL that creates that role. It never
+//! connects to the database and never starts a daemon (the generated `start.sh` does).
+
+mod render;
+
+use std::net::IpAddr;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub use render::{DbTarget, Outbound, Ports, Stack, POSTFIX_MAPS};
+
+/// Options of `postier mailstack-config` (README "Running a real mail server on Postier").
+#[derive(Debug, Clone, clap::Args)]
+pub struct MailstackArgs {
+    /// Folder that receives the configuration, the queue, the sockets and the logs.
+    #[arg(long, required_unless_present = "print_role_sql")]
+    pub dir: Option<PathBuf>,
+    /// The mail servers' read-only role: `postgres://ROLE:PASSWORD@HOST:PORT/DATABASE`.
+    #[arg(long)]
+    pub database_url: String,
+    /// Host name of the mail server (`myhostname`, the TLS certificate's name).
+    #[arg(long, default_value = "mail.example")]
+    pub mail_host: String,
+    /// Address every listener binds to (`0.0.0.0` for all).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub listen_address: IpAddr,
+    /// SMTP port for mail from other servers (0: off).
+    #[arg(long, default_value_t = 25)]
+    pub smtp_port: u16,
+    /// Submission port, STARTTLS + AUTH (0: off).
+    #[arg(long, default_value_t = 587)]
+    pub submission_port: u16,
+    /// Submission over implicit TLS (0: off).
+    #[arg(long, default_value_t = 465)]
+    pub submissions_port: u16,
+    /// IMAP port, STARTTLS (0: off).
+    #[arg(long, default_value_t = 143)]
+    pub imap_port: u16,
+    /// IMAP over implicit TLS (0: off).
+    #[arg(long, default_value_t = 993)]
+    pub imaps_port: u16,
+    /// `host:port` of Postier's policy service (`POSTIER_POLICY_LISTEN`).
+    #[arg(long, default_value = "127.0.0.1:10040")]
+    pub policy: String,
+    /// System user owning the mailboxes (its uid and gid are used).
+    #[arg(long, default_value = "vmail")]
+    pub vmail_user: String,
+    /// Owner uid of the mailboxes, instead of `--vmail-user`.
+    #[arg(long, requires = "vmail_gid")]
+    pub vmail_uid: Option<u32>,
+    /// Owner gid of the mailboxes, instead of `--vmail-user`.
+    #[arg(long, requires = "vmail_uid")]
+    pub vmail_gid: Option<u32>,
+    /// Where the mailboxes live (`DIR/vmail` when unset).
+    #[arg(long)]
+    pub mail_root: Option<PathBuf>,
+    /// TLS certificate chain (PEM).
+    #[arg(long, requires = "tls_key", conflicts_with = "self_signed")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM, not encrypted).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Instead of `--tls-cert`: make a self-signed certificate for `--mail-host` in
+    /// `DIR/tls` with openssl(1) (kept when it exists).
+    #[arg(long)]
+    pub self_signed: bool,
+    /// Mail for other domains: `direct` (through their MX), `none` (refused), or a relay
+    /// `[host]:port`.
+    #[arg(long, default_value = "direct")]
+    pub outbound: String,
+    /// Turn off Dovecot's failed-login delay and penalty (test stacks only: there every
+    /// client is the same address).
+    #[arg(long)]
+    pub no_auth_penalty: bool,
+    /// Dovecot's instance name (`doveadm -i`), for several stacks on one host.
+    #[arg(long, default_value = "postier")]
+    pub instance_name: String,
+    /// Print the SQL that creates the read-only role of `--database-url` with SELECT on the
+    /// mail views only, and exit.
+    #[arg(long)]
+    pub print_role_sql: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailstackError {
+    #[error("{option}: {message}")]
+    Invalid {
+        option: &'static str,
+        message: String,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Command(String),
+}
+
+fn invalid(option: &'static str, message: impl Into<String>) -> MailstackError {
+    MailstackError::Invalid {
+        option,
+        message: message.into(),
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> MailstackError + '_ {
+    move |source| MailstackError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// What `generate` did, for the operator.
+#[derive(Debug)]
+pub struct Generated {
+    pub stack: Stack,
+    pub files: Vec<PathBuf>,
+    /// False when not run as root: ownership was left to the operator.
+    pub owned: bool,
+}
+
+/// Runs the command: prints the role SQL, or writes the stack and prints what to do next.
+pub fn run(args: &MailstackArgs) -> Result<(), MailstackError> {
+    let db = parse_database_url(&args.database_url)?;
+    if args.print_role_sql {
+        print!("{}", role_sql(&db)?);
+        return Ok(());
+    }
+    let generated = generate(args)?;
+    let dir = generated.stack.dir.display();
+    for file in &generated.files {
+        println!("wrote {}", file.display());
+    }
+    if !generated.owned {
+        eprintln!(
+            "warning: not running as root, so nothing was chowned; see README \"Running a real mail server on Postier\""
+        );
+    }
+    println!("start: {dir}/start.sh    stop: {dir}/stop.sh");
+    println!(
+        "the role {} needs SELECT on the mail views: postier mailstack-config --database-url ... --print-role-sql | psql <admin URL of {}>",
+        db.user, db.dbname
+    );
+    Ok(())
+}
+
+/// Splits `postgres://ROLE:PASSWORD@HOST:PORT/DATABASE`. The values end up unquoted in
+/// libpq's, Postfix's and Dovecot's syntaxes, so only plain characters are accepted.
+pub fn parse_database_url(input: &str) -> Result<DbTarget, MailstackError> {
+    const OPTION: &str = "--database-url";
+    let url = url::Url::parse(input).map_err(|e| invalid(OPTION, e.to_string()))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(invalid(
+            OPTION,
+            "must be a postgres:// URL (the mail stack reads PostgreSQL; README explains why not SQLite)",
+        ));
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| invalid(OPTION, "is not UTF-8 once decoded"))
+    };
+    let plain = |what: &str, value: &str, extra: &str| {
+        if !value.is_empty()
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c) || extra.contains(c))
+        {
+            Ok(())
+        } else {
+            Err(invalid(
+                OPTION,
+                format!("the {what} must be non-empty letters, digits, '.', '_', '-'{extra}"),
+            ))
+        }
+    };
+    let host = url
+        .host_str()
+        .ok_or_else(|| invalid(OPTION, "needs a host (the daemons connect over TCP)"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    plain("host", &host, ":")?;
+    let user = decode(url.username())?;
+    if user.is_empty()
+        || user.len() > 63
+        || !user.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        || !user
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(invalid(
+            OPTION,
+            "the role name must be lower-case letters, digits and '_' (a PostgreSQL identifier)",
+        ));
+    }
+    let password = url.password().map(decode).transpose()?;
+    if let Some(password) = &password {
+        plain("password", password, "~+")?;
+    }
+    let dbname = decode(url.path().trim_start_matches('/'))?;
+    plain("database name", &dbname, "")?;
+    if url.query().is_some() {
+        return Err(invalid(OPTION, "takes no query parameters"));
+    }
+    Ok(DbTarget {
+        host,
+        port: url.port().unwrap_or(5432),
+        dbname,
+        user,
+        password,
+    })
+}
+
+/// SQL (run by a superuser, connected to the database) creating or updating the read-only
+/// role of `db` with SELECT on the mail views and nothing else. Idempotent; run it again
+/// after a migration that recreates the views.
+pub fn role_sql(db: &DbTarget) -> Result<String, MailstackError> {
+    let password = match &db.password {
+        Some(p) => format!("PASSWORD '{p}'"),
+        None => "PASSWORD NULL".to_string(),
+    };
+    let role = &db.user;
+    let views = migration::MAIL_VIEWS.join(", ");
+    Ok(format!(
+        "-- The mail servers' read-only role: SELECT on Postier's mail views only (the views\n\
+         -- run with their owner's rights, so no table is readable). Run as a superuser,\n\
+         -- connected to database \"{dbname}\"; run again after migrations recreate the views.\n\
+         DO $postier$\n\
+         BEGIN\n\
+         \x20 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN\n\
+         \x20   CREATE ROLE \"{role}\" LOGIN {password};\n\
+         \x20 ELSE\n\
+         \x20   ALTER ROLE \"{role}\" LOGIN {password};\n\
+         \x20 END IF;\n\
+         END\n\
+         $postier$;\n\
+         ALTER ROLE \"{role}\" SET default_transaction_read_only = on;\n\
+         GRANT CONNECT ON DATABASE \"{dbname}\" TO \"{role}\";\n\
+         GRANT USAGE ON SCHEMA public TO \"{role}\";\n\
+         GRANT SELECT ON {views} TO \"{role}\";\n",
+        dbname = db.dbname,
+    ))
+}
+
+/// Validates the options into a [`Stack`] (no side effect).
+pub fn resolve(args: &MailstackArgs) -> Result<Stack, MailstackError> {
+    let db = parse_database_url(&args.database_url)?;
+    let dir = args
+        .dir
+        .clone()
+        .ok_or_else(|| invalid("--dir", "is required"))?;
+    let dir = absolute(&dir, "--dir")?;
+    // Dovecot's deepest socket is `login/imap-urlauth` under its base dir; a unix socket
+    // path holds at most 107 bytes.
+    if dir.as_os_str().len() + "/run/dovecot/login/imap-urlauth-worker".len() > 107 {
+        return Err(invalid(
+            "--dir",
+            "is too long for unix socket paths (keep it under ~65 characters)",
+        ));
+    }
+    let mail_host = crate::domain::DomainName::parse(&args.mail_host)
+        .map_err(|e| invalid("--mail-host", e.to_string()))?
+        .to_string();
+    let policy = args.policy.trim().to_string();
+    let valid_policy = policy.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-[]:".contains(c))
+            && port.parse::<u16>().is_ok_and(|p| p != 0)
+    });
+    if !valid_policy {
+        return Err(invalid("--policy", "must be host:port"));
+    }
+    let (vmail_uid, vmail_gid) = match (args.vmail_uid, args.vmail_gid) {
+        (Some(uid), Some(gid)) => (uid, gid),
+        _ => lookup_user(&args.vmail_user).ok_or_else(|| {
+            invalid(
+                "--vmail-user",
+                format!(
+                    "no system user {:?} (useradd --system --no-create-home --shell /usr/sbin/nologin {})",
+                    args.vmail_user, args.vmail_user
+                ),
+            )
+        })?,
+    };
+    if vmail_uid == 0 || vmail_gid == 0 {
+        return Err(invalid("--vmail-user", "mailboxes cannot be owned by root"));
+    }
+    let mail_root = match &args.mail_root {
+        Some(path) => absolute(path, "--mail-root")?,
+        None => dir.join("vmail"),
+    };
+    let (tls_cert, tls_key) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => (absolute(cert, "--tls-cert")?, absolute(key, "--tls-key")?),
+        _ if args.self_signed => (dir.join("tls/cert.pem"), dir.join("tls/key.pem")),
+        _ => {
+            return Err(invalid(
+                "--tls-cert",
+                "give --tls-cert and --tls-key, or --self-signed",
+            ))
+        }
+    };
+    let outbound = match args.outbound.as_str() {
+        "none" => Outbound::None,
+        "direct" => Outbound::Direct,
+        relay
+            if relay.contains(':')
+                && relay
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-[]:".contains(c)) =>
+        {
+            Outbound::Relay(relay.to_string())
+        }
+        _ => {
+            return Err(invalid(
+                "--outbound",
+                "must be none, direct or a relay [host]:port",
+            ))
+        }
+    };
+    let instance_name = args.instance_name.clone();
+    if instance_name.is_empty()
+        || !instance_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+    {
+        return Err(invalid(
+            "--instance-name",
+            "must be letters, digits, '_' or '-'",
+        ));
+    }
+    Ok(Stack {
+        dir,
+        db,
+        mail_host,
+        listen: args.listen_address,
+        ports: Ports {
+            smtp: args.smtp_port,
+            submission: args.submission_port,
+            submissions: args.submissions_port,
+            imap: args.imap_port,
+            imaps: args.imaps_port,
+        },
+        policy,
+        vmail_uid,
+        vmail_gid,
+        mail_root,
+        tls_cert,
+        tls_key,
+        outbound,
+        auth_penalty: !args.no_auth_penalty,
+        instance_name,
+    })
+}
+
+/// An absolute path of plain characters: it is written unquoted into every file.
+fn absolute(path: &Path, option: &'static str) -> Result<PathBuf, MailstackError> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| invalid(option, e.to_string()))?
+            .join(path)
+    };
+    let text = path.to_str().unwrap_or_default();
+    if text.is_empty()
+        || !text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
+        || text.split('/').any(|part| part == "..")
+    {
+        return Err(invalid(
+            option,
+            "must be a path of letters, digits, '/', '.', '_' and '-' without '..'",
+        ));
+    }
+    Ok(path)
+}
+
+/// Writes the configuration and prepares the folders (owners and modes when run as root).
+pub fn generate(args: &MailstackArgs) -> Result<Generated, MailstackError> {
+    let stack = resolve(args)?;
+    let owned = running_as_root();
+    let ids = |user: &str| -> Result<(u32, u32), MailstackError> {
+        let (uid, _) = lookup_user(user).ok_or_else(|| {
+            MailstackError::Command(format!(
+                "no system user {user}: install postfix and dovecot-core first"
+            ))
+        })?;
+        let gid = lookup_group(user)
+            .ok_or_else(|| MailstackError::Command(format!("no system group {user}")))?;
+        Ok((uid, gid))
+    };
+    let (postfix_uid, postfix_gid) = ids("postfix")?;
+    let (_, dovecot_gid) = ids("dovecot")?;
+    let s = &stack;
+    let root = (0, 0);
+    // Postfix must be able to traverse every parent folder to reach Dovecot's sockets.
+    let dirs: [(PathBuf, u32, (u32, u32)); 9] = [
+        (s.dir.clone(), 0o755, root),
+        (s.postfix_dir(), 0o755, root),
+        (s.dovecot_dir(), 0o755, root),
+        (s.queue_dir(), 0o755, root),
+        // master.lock lives here and must be writable by postfix.
+        (s.data_dir(), 0o700, (postfix_uid, postfix_gid)),
+        (s.dir.join("run"), 0o755, root),
+        (s.log_dir(), 0o755, root),
+        (s.dir.join("tls"), 0o755, root),
+        (s.mail_root.clone(), 0o770, (s.vmail_uid, s.vmail_gid)),
+    ];
+    for (path, mode, (uid, gid)) in &dirs {
+        std::fs::create_dir_all(path).map_err(io_error(path))?;
+        set_mode(path, *mode)?;
+        if owned {
+            std::os::unix::fs::chown(path, Some(*uid), Some(*gid)).map_err(io_error(path))?;
+        }
+    }
+    if args.self_signed && !(s.tls_cert.exists() && s.tls_key.exists()) {
+        self_signed(s)?;
+    }
+    let mut files = Vec::new();
+    let mut write = |path: PathBuf, text: String, mode: u32, group: Option<u32>| {
+        std::fs::write(&path, text).map_err(io_error(&path))?;
+        set_mode(&path, mode)?;
+        if owned {
+            std::os::unix::fs::chown(&path, Some(0), Some(group.unwrap_or(0)))
+                .map_err(io_error(&path))?;
+        }
+        files.push(path);
+        Ok::<(), MailstackError>(())
+    };
+    // Files holding the database password: readable by root and the daemon's group only.
+    write(
+        s.dovecot_dir().join("dovecot.conf"),
+        render::dovecot_conf(s),
+        0o644,
+        None,
+    )?;
+    write(
+        s.dovecot_dir().join("dovecot-sql.conf.ext"),
+        render::dovecot_sql(s),
+        0o640,
+        Some(dovecot_gid),
+    )?;
+    write(
+        s.postfix_dir().join("main.cf"),
+        render::postfix_main_cf(s),
+        0o644,
+        None,
+    )?;
+    write(
+        s.postfix_dir().join("master.cf"),
+        render::postfix_master_cf(s),
+        0o644,
+        None,
+    )?;
+    for (file, query) in POSTFIX_MAPS {
+        write(
+            s.postfix_dir().join(file),
+            render::postfix_map(s, query),
+            0o640,
+            Some(postfix_gid),
+        )?;
+    }
+    write(s.dir.join("start.sh"), render::start_sh(s), 0o755, None)?;
+    write(s.dir.join("stop.sh"), render::stop_sh(s), 0o755, None)?;
+    Ok(Generated {
+        stack,
+        files,
+        owned,
+    })
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), MailstackError> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io_error(path))
+}
+
+/// A self-signed certificate for the mail host (and the listen address) with openssl(1).
+fn self_signed(s: &Stack) -> Result<(), MailstackError> {
+    let san = format!("subjectAltName=DNS:{},IP:{}", s.mail_host, s.listen);
+    let output = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825",
+        ])
+        .arg("-keyout")
+        .arg(&s.tls_key)
+        .arg("-out")
+        .arg(&s.tls_cert)
+        .args(["-subj", &format!("/CN={}", s.mail_host), "-addext", &san])
+        .output()
+        .map_err(|e| MailstackError::Command(format!("cannot run openssl: {e}")))?;
+    if !output.status.success() {
+        return Err(MailstackError::Command(format!(
+            "openssl failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    set_mode(&s.tls_key, 0o600)?;
+    set_mode(&s.tls_cert, 0o644)
+}
+
+fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// uid and primary gid of a system user, from /etc/passwd.
+pub fn lookup_user(name: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        match fields.as_slice() {
+            [user, _, uid, gid, ..] if *user == name => {
+                Some((uid.parse().ok()?, gid.parse().ok()?))
+            }
+            _ => None,
+        }
+    })
+}
+
+/// gid of a system group, from /etc/group.
+pub fn lookup_group(name: &str) -> Option<u32> {
+    let group = std::fs::read_to_string("/etc/group").ok()?;
+    group.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        match fields.as_slice() {
+            [group, _, gid, ..] if *group == name => gid.parse().ok(),
+            _ => None,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_url_is_split_for_the_daemons() {
+        let db =
+            parse_database_url("postgres://postier_mail:s3cret@127.0.0.1:5433/postier").unwrap();
+        assert_eq!(
+            db,
+            DbTarget {
+                host: "127.0.0.1".into(),
+                port: 5433,
+                dbname: "postier".into(),
+                user: "postier_mail".into(),
+                password: Some("s3cret".into()),
+            }
+        );
+        let db = parse_database_url("postgresql://mail@db.internal/postier").unwrap();
+        assert_eq!((db.port, db.password), (5432, None));
+    }
+
+    #[test]
+    fn database_urls_the_files_cannot_hold_are_refused() {
+        for url in [
+            "sqlite://data/postier.db",
+            "postgres://mail:pa%20ss@127.0.0.1/postier",
+            "postgres://mail:pa'ss@127.0.0.1/postier",
+            "postgres://Mail@127.0.0.1/postier",
+            "postgres://mail@127.0.0.1/",
+            "postgres://mail@127.0.0.1/postier?sslmode=require",
+        ] {
+            assert!(parse_database_url(url).is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn the_role_may_select_the_mail_views_and_nothing_else() {
+        let db = parse_database_url("postgres://postier_mail:s3cret@127.0.0.1/postier").unwrap();
+        let sql = role_sql(&db).unwrap();
+        assert!(sql.contains("CREATE ROLE \"postier_mail\" LOGIN PASSWORD 's3cret';"));
+        assert!(sql.contains(
+            "GRANT SELECT ON mail_domains, mail_mailboxes, mail_send_only, mail_aliases, mail_senders, mail_passwords TO \"postier_mail\";"
+        ));
+        assert!(sql.contains("default_transaction_read_only = on"));
+        assert_eq!(sql.matches("GRANT SELECT").count(), 1);
+        assert!(!sql.contains("ALL TABLES"));
+    }
+
+    fn args(extra: &[&str]) -> MailstackArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: MailstackArgs,
+        }
+        let dir: &[&str] = if extra.contains(&"--dir") {
+            &[]
+        } else {
+            &["--dir", "/var/tmp/ms"]
+        };
+        let base = [
+            "postier",
+            "--database-url",
+            "postgres://postier_mail:s3cret@127.0.0.1/postier",
+            "--vmail-uid",
+            "999",
+            "--vmail-gid",
+            "995",
+        ];
+        Cli::try_parse_from(base.iter().chain(dir).chain(extra))
+            .unwrap()
+            .args
+    }
+
+    #[test]
+    fn options_resolve_into_a_stack_with_production_defaults() {
+        let stack = resolve(&args(&["--self-signed"])).unwrap();
+        assert_eq!(stack.ports.smtp, 25);
+        assert_eq!(stack.ports.submission, 587);
+        assert_eq!(stack.ports.imaps, 993);
+        assert_eq!(stack.outbound, Outbound::Direct);
+        assert!(stack.auth_penalty);
+        assert_eq!(stack.mail_root, PathBuf::from("/var/tmp/ms/vmail"));
+        assert_eq!(stack.tls_cert, PathBuf::from("/var/tmp/ms/tls/cert.pem"));
+        let stack = resolve(&args(&[
+            "--tls-cert",
+            "/etc/ssl/m/cert.pem",
+            "--tls-key",
+            "/etc/ssl/m/key.pem",
+            "--outbound",
+            "[relay.example.test]:587",
+            "--no-auth-penalty",
+        ]))
+        .unwrap();
+        assert_eq!(stack.tls_key, PathBuf::from("/etc/ssl/m/key.pem"));
+        assert_eq!(
+            stack.outbound,
+            Outbound::Relay("[relay.example.test]:587".into())
+        );
+        assert!(!stack.auth_penalty);
+    }
+
+    #[test]
+    fn options_the_files_cannot_hold_are_refused() {
+        let long = format!("/var/tmp/{}", "d".repeat(70));
+        for (extra, option) in [
+            (vec![], "--tls-cert"),
+            (vec!["--self-signed", "--dir", long.as_str()], "--dir"),
+            (vec!["--self-signed", "--dir", "/var/tmp/my stack"], "--dir"),
+            (
+                vec!["--self-signed", "--outbound", "smtp.example"],
+                "--outbound",
+            ),
+            (vec!["--self-signed", "--policy", "127.0.0.1"], "--policy"),
+            (
+                vec!["--self-signed", "--mail-host", "localhost"],
+                "--mail-host",
+            ),
+            (
+                vec!["--self-signed", "--instance-name", "a b"],
+                "--instance-name",
+            ),
+        ] {
+            match resolve(&args(&extra)) {
+                Err(MailstackError::Invalid { option: got, .. }) => assert_eq!(got, option),
+                other => panic!("{extra:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn system_users_are_read_from_etc_passwd() {
+        assert_eq!(lookup_user("root"), Some((0, 0)));
+        assert_eq!(lookup_group("root"), Some(0));
+        assert_eq!(lookup_user("no-such-user-here"), None);
+    }
+}
