@@ -6,8 +6,8 @@
 //! 1. no login (inbound mail on port 25), a login that is not a hosted address, or a stage
 //!    other than `MAIL`, `RCPT`, `DATA`, `END-OF-MESSAGE` → `DUNNO`;
 //! 2. a catchall address → `REJECT 5.7.1` at every stage: it receives, it never sends;
-//! 3. the envelope sender must be the address, one of its aliases (or either with a
-//!    `+extension`), or `<>` → else `REJECT 5.7.1`;
+//! 3. the envelope sender must be the address, one of its aliases, or `<>` → else
+//!    `REJECT 5.7.1`;
 //! 4. recipients per message: distinct recipients (normalised) counted per `instance` at
 //!    `RCPT`; the one past the pack's limit is `REJECT 5.5.3`, and so is every later request of
 //!    that transaction (`DATA`, `END-OF-MESSAGE`), so that nothing is delivered to the first

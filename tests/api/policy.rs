@@ -602,17 +602,17 @@ async fn the_sender_must_be_the_address_or_one_of_its_aliases(backend: Backend) 
     let mut client = Policy::to(&app).await;
     let login = "alice@example.test";
 
-    for sender in [
-        "alice@example.test",
-        "Info@Example.TEST",
-        "alice+news@example.test",
-        "info+orders@example.test",
-        "",
-    ] {
+    for sender in ["alice@example.test", "Info@Example.TEST", ""] {
         let outcome = send(&mut client, login, sender, &recipients(2)).await;
         assert!(outcome.delivered(), "{sender:?}: {outcome:?}");
     }
-    for sender in ["team@example.test", "alice@elsewhere.test", "ceo@bank.test"] {
+    // `+` is an ordinary character of local parts: alice+news@ is another address.
+    for sender in [
+        "team@example.test",
+        "alice+news@example.test",
+        "alice@elsewhere.test",
+        "ceo@bank.test",
+    ] {
         let instance = new_instance();
         for stage in ["RCPT", "DATA", "END-OF-MESSAGE"] {
             let action = client
