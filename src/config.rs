@@ -41,6 +41,9 @@ pub struct Config {
     pub policy_listen: Option<SocketAddr>,
     /// What the policy service answers when its database is unreachable.
     pub policy_fail_mode: PolicyFailMode,
+    /// The last stage Postfix asks the policy service at, where a message's recipients are
+    /// added to the sender's 24 h count.
+    pub policy_count_at: PolicyCountStage,
     /// Resolver used for DNS checks (`ip:port`); the system's when unset.
     pub dns_server: Option<SocketAddr>,
     /// Seconds a live DNS check may take in total.
@@ -113,6 +116,16 @@ pub enum PolicyFailMode {
     Closed,
 }
 
+/// Where the policy service counts a message: `end_of_message` when Postfix has
+/// `smtpd_end_of_data_restrictions = check_policy_service …` (recommended: a message whose
+/// transfer fails is not counted), `data` when the policy service is only asked up to `DATA`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyCountStage {
+    Data,
+    EndOfMessage,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -130,6 +143,7 @@ impl Default for Config {
             daily_address_creations: 50,
             policy_listen: None,
             policy_fail_mode: PolicyFailMode::Closed,
+            policy_count_at: PolicyCountStage::EndOfMessage,
             dns_server: None,
             dns_timeout_secs: 5,
             log: "info".into(),

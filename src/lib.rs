@@ -5,6 +5,7 @@
 //! validated types every layer shares; `auth` the caller's identity; `error` the problem
 //! documents; `startup` mounts everything; `openapi` documents it. `dns` (DKIM keys, expected
 //! records, live checks) is a library for the routes, free of HTTP and database types.
+//! `policy` is the Postfix policy service (a second listener) that enforces sending limits.
 //!
 //! `mailstack` (the `mailstack-config` command) writes the Postfix + Dovecot configuration
 //! that reads Postier's mail views; it shares nothing with the server at run time.
@@ -21,6 +22,7 @@ pub mod extract;
 pub mod mailer;
 pub mod mailstack;
 pub mod openapi;
+pub mod policy;
 pub mod repo;
 pub mod routes;
 pub mod service;

@@ -19,12 +19,14 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{ApiError, ErrorCode};
 use crate::openapi::{self, RouteTable};
+use crate::policy::{Engine, PolicyServer};
 use crate::state::AppState;
 
 pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    policy: Option<PolicyServer>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,19 @@ impl Application {
             config.workers
         };
         let shutdown_timeout = config.shutdown_timeout_secs;
+        let policy = match config.policy_listen {
+            Some(addr) => {
+                let engine = Arc::new(Engine::new(db.clone(), clock.clone(), &config));
+                let server = PolicyServer::start(addr, engine).await.map_err(|source| {
+                    StartupError::Listen {
+                        addr: addr.to_string(),
+                        source,
+                    }
+                })?;
+                Some(server)
+            }
+            None => None,
+        };
         let dns = crate::dns::DnsChecker::from_config(&config);
         let state = web::Data::new(AppState {
             db,
@@ -122,6 +137,7 @@ impl Application {
             port: local.port(),
             server,
             state,
+            policy,
         })
     }
 
@@ -129,13 +145,24 @@ impl Application {
         self.port
     }
 
+    /// The port of the Postfix policy service, when `policy_listen` is set.
+    pub fn policy_port(&self) -> Option<u16> {
+        self.policy.as_ref().map(|p| p.local_addr().port())
+    }
+
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
     }
 
     /// Serves until SIGTERM/SIGINT; in-flight requests get `shutdown_timeout_secs` to finish.
+    /// The policy service stops with the HTTP server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        if let Some(policy) = self.policy {
+            let grace = std::time::Duration::from_secs(self.state.config.shutdown_timeout_secs);
+            policy.stop(grace).await;
+        }
+        result
     }
 }
 

@@ -2,8 +2,11 @@
 //! sign-ups), daily address creations and policy sending budgets. Shared by every instance.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::sea_query::{Expr, OnConflict, PostgresQueryBuilder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Set,
+};
 
 use crate::entity::counter;
 
@@ -57,6 +60,72 @@ pub async fn add(
     .exec(conn)
     .await
     .map(|_| ())
+}
+
+/// Adds several `(key, bucket, n)` in one statement. Each `(key, bucket)` pair must appear
+/// once (PostgreSQL refuses to update one row twice in a statement): coalesce first.
+pub async fn add_many(
+    conn: &impl ConnectionTrait,
+    rows: &[(String, i64, i64)],
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    upsert(rows).exec_without_returning(conn).await.map(|_| ())
+}
+
+/// [`add_many`] without waiting for the database's disk flush: on PostgreSQL with
+/// `synchronous_commit = off` (committed and visible to every instance at once; a crash of the
+/// database server itself may lose the last fraction of a second), on SQLite as is (WAL with
+/// `synchronous = NORMAL` already commits without an fsync). For counts that are many, small
+/// and worth less than the latency of a flush each.
+pub async fn add_many_without_flush(
+    db: &DatabaseConnection,
+    rows: &[(String, i64, i64)],
+) -> Result<(), DbErr> {
+    if rows.is_empty() || crate::db::is_sqlite(db) {
+        return add_many(db, rows).await;
+    }
+    // One round trip: the statements of one simple query run as one implicit transaction
+    // block, which `SET LOCAL` applies to. Values are inlined (and escaped) by sea-query.
+    let insert = upsert(rows).into_query().to_string(PostgresQueryBuilder);
+    db.execute_unprepared(&format!("SET LOCAL synchronous_commit = off; {insert}"))
+        .await
+        .map(|_| ())
+}
+
+fn upsert(rows: &[(String, i64, i64)]) -> sea_orm::Insert<counter::ActiveModel> {
+    counter::Entity::insert_many(rows.iter().map(|(key, bucket, n)| counter::ActiveModel {
+        key: Set(key.clone()),
+        bucket: Set(*bucket),
+        count: Set(*n),
+    }))
+    .on_conflict(
+        OnConflict::columns([counter::Column::Key, counter::Column::Bucket])
+            .value(
+                counter::Column::Count,
+                Expr::cust("\"counters\".\"count\" + excluded.\"count\""),
+            )
+            .to_owned(),
+    )
+}
+
+/// The non-empty buckets of `key` from `first_bucket` on, oldest first, as `(bucket, count)`.
+pub async fn buckets(
+    conn: &impl ConnectionTrait,
+    key: &str,
+    first_bucket: i64,
+) -> Result<Vec<(i64, i64)>, DbErr> {
+    counter::Entity::find()
+        .select_only()
+        .column(counter::Column::Bucket)
+        .column(counter::Column::Count)
+        .filter(counter::Column::Key.eq(key))
+        .filter(counter::Column::Bucket.gte(first_bucket))
+        .order_by_asc(counter::Column::Bucket)
+        .into_tuple()
+        .all(conn)
+        .await
 }
 
 /// The total of `key` over the last `window_secs` (whole buckets) up to `now`.

@@ -7,6 +7,7 @@ pub mod counters;
 pub mod events;
 pub mod mail_services;
 pub mod organizations;
+pub mod sending;
 pub mod sessions;
 pub mod sharing;
 

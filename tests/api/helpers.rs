@@ -127,6 +127,8 @@ pub struct TestApp {
     pub backend: Backend,
     pub address: String,
     pub port: u16,
+    /// The Postfix policy service's port, when the test configured `policy_listen`.
+    pub policy_port: Option<u16>,
     pub client: reqwest::Client,
     pub state: actix_web::web::Data<AppState>,
     pub clock: Clock,
@@ -174,12 +176,14 @@ pub async fn spawn_app_with(backend: Backend, customise: impl FnOnce(&mut Config
         .await
         .expect("build the application");
     let port = app.port();
+    let policy_port = app.policy_port();
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         backend,
         address: format!("http://127.0.0.1:{port}"),
         port,
+        policy_port,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -257,7 +261,32 @@ impl TestResponse {
     }
 }
 
+/// Another Postier instance on a test app's database and data dir (a restart, or a second
+/// instance behind the same load balancer): fresh in-memory state, the same clock.
+pub struct OtherInstance {
+    pub port: u16,
+    pub policy_port: Option<u16>,
+    pub state: actix_web::web::Data<AppState>,
+}
+
 impl TestApp {
+    /// Builds and starts another instance on this app's database, configured like a fresh
+    /// test app and then by `customise`.
+    pub async fn spawn_instance(&self, customise: impl FnOnce(&mut Config)) -> OtherInstance {
+        let mut config = test_config(self.backend, self.dir.path(), self.pg.as_ref());
+        customise(&mut config);
+        let app = Application::build_with_clock(config, self.clock.clone())
+            .await
+            .expect("build another instance");
+        let instance = OtherInstance {
+            port: app.port(),
+            policy_port: app.policy_port(),
+            state: app.state(),
+        };
+        tokio::spawn(app.run_until_stopped());
+        instance
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

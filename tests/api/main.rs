@@ -14,6 +14,7 @@ mod mail_views;
 mod mailstack;
 mod operations;
 mod organizations;
+mod policy;
 mod sessions;
 mod sharing;
 mod smtp_server;
