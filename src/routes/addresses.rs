@@ -42,7 +42,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(list_aliases)
         .service(create_alias)
         .service(delete_alias)
-        .service(list_address_events);
+        .service(list_address_events)
+        .service(get_address_sending);
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -1196,4 +1197,32 @@ pub async fn list_address_events(
     )
     .await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// Sending limits and rolling 24 h usage of an address
+///
+/// The pack's limits that apply to the address (recipients per message, messages per
+/// sliding 24 h, each recipient counting), what it sent over the last 24 h as counted by the
+/// policy service, and when the oldest counted recipients free up. Visible to whoever sees
+/// the address.
+#[utoipa::path(
+    tag = "addresses",
+    security(("bearer" = [])),
+    params(("address_id" = Uuid, Path, description = "Address id")),
+    responses((status = 200, description = "Limits and usage", body = crate::policy::SendingUsage))
+)]
+#[get("/v1/addresses/{address_id}/sending")]
+pub async fn get_address_sending(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let ctx = authz::address(&state.db, path.into_inner(), user.account_id).await?;
+    let usage = crate::policy::usage(&state.db, ctx.address.id, state.clock.now())
+        .await
+        .map_err(|e| match e {
+            sea_orm::DbErr::RecordNotFound(_) => ApiError::not_found("address"),
+            other => other.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(usage))
 }

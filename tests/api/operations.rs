@@ -367,7 +367,10 @@ async fn serve_with_no_configuration_keeps_database_and_secret_in_data_dir() {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        let mode = std::fs::metadata(dir.path().join("data")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("data"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o700, "the data dir is private");
     }
 

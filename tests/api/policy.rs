@@ -537,6 +537,32 @@ async fn the_24h_budget_defers_with_the_time_it_frees_up_and_slides(backend: Bac
     assert_eq!((usage.sent_last_24h, usage.remaining), (500, 0));
     assert_eq!(usage.frees_at, Some(retry));
     assert!(usage.can_send);
+    // The same figures through the API, for whoever sees the address; 404 for a stranger.
+    let token = app.login(&owner.login, &owner.password).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = app
+        .get(&format!("/v1/addresses/{id}/sending"), &token)
+        .await;
+    let body = res.assert_status(200);
+    assert_eq!(body["pack"], "free");
+    assert_eq!(body["recipients_per_message"], 10);
+    assert_eq!(body["messages_per_24h"], 500);
+    assert_eq!(body["sent_last_24h"], 500);
+    assert_eq!(body["remaining"], 0);
+    assert_eq!(
+        body["frees_at"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap(),
+        retry
+    );
+    let stranger = app.user("stranger@isp.test").await;
+    app.get(&format!("/v1/addresses/{id}/sending"), &stranger.token)
+        .await
+        .assert_problem(404, "not_found");
 
     // A second before: still deferred. At that moment: the oldest recipients have left.
     advance_to(&app, retry - chrono::Duration::seconds(1));
