@@ -1,0 +1,41 @@
+//! How long one argon2id hash and one verification take with the configured (by default
+//! production) parameters, on one core: the unit behind every login, attach and address
+//! creation. `cargo run --release --example argon2_cost`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Instant;
+
+use postier::auth::PasswordHasher;
+use postier::config::Argon2Config;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let config = Argon2Config {
+        max_concurrent: 1,
+        ..Argon2Config::default()
+    };
+    let hasher = PasswordHasher::new(&config).expect("parameters");
+    let runs = 30;
+    let mut hash_ms = Vec::new();
+    let mut verify_ms = Vec::new();
+    let mut hash = String::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        hash = hasher.hash("correct horse battery staple".into()).await.unwrap();
+        hash_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        let started = Instant::now();
+        assert!(hasher
+            .verify("correct horse battery staple".into(), Some(hash.clone()))
+            .await
+            .unwrap());
+        verify_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    hash_ms.sort_by(f64::total_cmp);
+    verify_ms.sort_by(f64::total_cmp);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let verify = verify_ms[runs / 2];
+    println!("argon2id m={} KiB t={} p={} ({})", config.memory_kib, config.iterations, config.parallelism, &hash[..30]);
+    println!("hash: median {:.1} ms (min {:.1}, max {:.1})", hash_ms[runs / 2], hash_ms[0], hash_ms[runs - 1]);
+    println!("verify: median {:.1} ms (min {:.1}, max {:.1})", verify, verify_ms[0], verify_ms[runs - 1]);
+    println!("bound: {cores} cores / {verify:.1} ms = {:.0} verifications per second", cores as f64 * 1000.0 / verify);
+}
