@@ -21,7 +21,10 @@ async fn main() {
     let mut hash = String::new();
     for _ in 0..runs {
         let started = Instant::now();
-        hash = hasher.hash("correct horse battery staple".into()).await.unwrap();
+        hash = hasher
+            .hash("correct horse battery staple".into())
+            .await
+            .unwrap();
         hash_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         let started = Instant::now();
         assert!(hasher
@@ -34,8 +37,27 @@ async fn main() {
     verify_ms.sort_by(f64::total_cmp);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let verify = verify_ms[runs / 2];
-    println!("argon2id m={} KiB t={} p={} ({})", config.memory_kib, config.iterations, config.parallelism, &hash[..30]);
-    println!("hash: median {:.1} ms (min {:.1}, max {:.1})", hash_ms[runs / 2], hash_ms[0], hash_ms[runs - 1]);
-    println!("verify: median {:.1} ms (min {:.1}, max {:.1})", verify, verify_ms[0], verify_ms[runs - 1]);
-    println!("bound: {cores} cores / {verify:.1} ms = {:.0} verifications per second", cores as f64 * 1000.0 / verify);
+    println!(
+        "argon2id m={} KiB t={} p={} ({})",
+        config.memory_kib,
+        config.iterations,
+        config.parallelism,
+        &hash[..30]
+    );
+    println!(
+        "hash: median {:.1} ms (min {:.1}, max {:.1})",
+        hash_ms[runs / 2],
+        hash_ms[0],
+        hash_ms[runs - 1]
+    );
+    println!(
+        "verify: median {:.1} ms (min {:.1}, max {:.1})",
+        verify,
+        verify_ms[0],
+        verify_ms[runs - 1]
+    );
+    println!(
+        "bound: {cores} cores / {verify:.1} ms = {:.0} verifications per second",
+        cores as f64 * 1000.0 / verify
+    );
 }

@@ -166,20 +166,15 @@ pub fn parse_csv(input: &[u8], max_rows: usize) -> Result<ParsedCsv, CsvError> {
         (Layout::Template, TEMPLATE[..width].to_vec())
     };
     let mut rows = Vec::new();
+    let mut lines = LineCounter::new(input);
     for record in records {
         let record = record.map_err(|e| malformed(&e, rows.len() as u64 + 2))?;
-        // The line where the record starts, counted from its byte offset (the reader's own
-        // line count does not follow `\r\n` endings).
-        let line = record.position().map_or(rows.len() as u64 + 2, |p| {
-            let mut offset = usize::try_from(p.byte())
-                .unwrap_or(usize::MAX)
-                .min(input.len());
-            // After a `\r`, a record "starts" on the `\n` that completes the line ending.
-            if input.get(offset) == Some(&b'\n') {
-                offset += 1;
-            }
-            1 + input[..offset].iter().filter(|b| **b == b'\n').count() as u64
-        });
+        // The line where the record starts, from its byte offset: the reader's own line
+        // count does not follow `\r\n` or lone `\r` endings, which it accepts.
+        let line = match record.position() {
+            Some(p) => lines.line_at(usize::try_from(p.byte()).unwrap_or(usize::MAX)),
+            None => rows.len() as u64 + 2,
+        };
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
@@ -213,6 +208,47 @@ pub fn parse_csv(input: &[u8], max_rows: usize) -> Result<ParsedCsv, CsvError> {
         delimiter: char::from(delimiter),
         rows,
     })
+}
+
+/// Line numbers of increasing byte offsets, counting `\n`, `\r\n` and lone `\r` as one line
+/// ending each (as the CSV reader does), in one pass over the input.
+struct LineCounter<'a> {
+    input: &'a [u8],
+    pos: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(input: &'a [u8]) -> Self {
+        Self {
+            input,
+            pos: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the record whose reading started at `offset`: the reader starts a record
+    /// on the line ending it skipped (blank lines, the `\n` of a `\r\n`), so skip those first.
+    fn line_at(&mut self, offset: usize) -> u64 {
+        let mut offset = offset.min(self.input.len());
+        while matches!(self.input.get(offset), Some(b'\r' | b'\n')) {
+            offset += 1;
+        }
+        while self.pos < offset {
+            match self.input[self.pos] {
+                b'\n' => self.line += 1,
+                b'\r' => {
+                    self.line += 1;
+                    if self.input.get(self.pos + 1) == Some(&b'\n') {
+                        self.pos += 1;
+                    }
+                }
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        self.line
+    }
 }
 
 fn malformed(e: &csv::Error, fallback_line: u64) -> CsvError {
@@ -448,6 +484,16 @@ mod tests {
             parse_csv(b"a;b;c;d;e\n", 10).unwrap_err(),
             CsvError::TemplateWidth(5)
         );
+    }
+
+    #[test]
+    fn line_numbers_follow_lf_crlf_and_lone_cr_endings() {
+        for ending in ["\n", "\r\n", "\r"] {
+            let csv = ["local_part,password", "a,x", "", "b,y"].join(ending);
+            let parsed = parse_csv(csv.as_bytes(), 10).unwrap();
+            let lines: Vec<u64> = parsed.rows.iter().map(|r| r.line).collect();
+            assert_eq!(lines, vec![2, 4], "{ending:?}");
+        }
     }
 
     #[test]
