@@ -120,30 +120,58 @@ fn is_json_media_type(mt: &str) -> bool {
     mt == "application/json" || (mt.starts_with("application/") && mt.ends_with("+json"))
 }
 
-/// Parses JSON keeping the path of the failing field.
+/// Parses JSON keeping the path of the failing field. Strings may not hold NUL characters
+/// (`\u0000`): no field has a use for them and PostgreSQL cannot store them in text.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = strip_position(&inner.to_string());
-                ApiError::validation(vec![FieldError::new(field_of(&path, &message), message)])
-            }
-            _ => ApiError::new(
-                ErrorCode::MalformedRequest,
-                format!("the body is not valid JSON: {inner}"),
-            ),
-        }
-    })?;
-    de.end().map_err(|e| {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::new(
             ErrorCode::MalformedRequest,
             format!("the body is not valid JSON: {e}"),
         )
     })?;
-    Ok(value)
+    if let Some(path) = find_nul(&value, String::new()) {
+        return Err(ApiError::invalid_field(
+            path,
+            "must not contain NUL characters (\\u0000)",
+        ));
+    }
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
+        let path = err.path().to_string();
+        let message = strip_position(&err.into_inner().to_string());
+        ApiError::validation(vec![FieldError::new(field_of(&path, &message), message)])
+    })
+}
+
+/// The path of the first string (or key) holding a NUL character.
+fn find_nul(value: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value;
+    let here = || {
+        if path.is_empty() {
+            "body".to_string()
+        } else {
+            path.clone()
+        }
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => Some(here()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| find_nul(v, format!("{}[{i}]", here()))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let child = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if k.contains('\0') {
+                Some(child)
+            } else {
+                find_nul(v, child)
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// serde reports unknown and missing fields on the parent; name the field itself.
@@ -229,6 +257,14 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ApiQuery<T> {
 }
 
 pub fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, ApiError> {
+    if let Some((name, _)) =
+        form_urlencoded::parse(query.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(ApiError::invalid_field(
+            name.replace('\0', ""),
+            "must not contain NUL characters",
+        ));
+    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     let value: T = serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();

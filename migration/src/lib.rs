@@ -10,16 +10,18 @@ mod m20261127_000003_create_addresses;
 mod m20261127_000004_create_events;
 mod m20261127_000005_create_forwards;
 mod m20261128_000001_create_mail_views;
+mod m20261128_000002_create_address_settings;
 
 /// The views the mail servers read (and the only objects their database role may SELECT),
 /// in creation order. README "Running a real mail server on Postier" documents each one.
-pub const MAIL_VIEWS: [&str; 6] = [
+pub const MAIL_VIEWS: [&str; 7] = [
     "mail_domains",
     "mail_mailboxes",
     "mail_send_only",
     "mail_aliases",
     "mail_senders",
     "mail_passwords",
+    "mail_auto_replies",
 ];
 
 pub struct Migrator;
@@ -34,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_create_events::Migration),
             Box::new(m20261127_000005_create_forwards::Migration),
             Box::new(m20261128_000001_create_mail_views::Migration),
+            Box::new(m20261128_000002_create_address_settings::Migration),
         ]
     }
 }

@@ -15,53 +15,77 @@ fn ip_key(ip: &str) -> String {
     format!("fail:ip:{ip}")
 }
 
-/// 429 with `Retry-After` when `login` or `ip` failed too often recently.
-pub async fn check_failures(state: &AppState, login: &str, ip: Option<&str>) -> ApiResult<()> {
+/// A password proof under way, counted before the argon2 verification so that parallel
+/// requests cannot all pass the check before any failure is recorded.
+#[must_use = "settle the attempt with succeeded() or failed()"]
+pub struct Attempt {
+    login_key: String,
+    ip_key: Option<String>,
+}
+
+/// Counts an attempt for `subject` (a login, or `address:<address>`) and `ip`; 429 with
+/// `Retry-After` when either is over its limit (a refused attempt is not counted).
+pub async fn begin_attempt(
+    state: &AppState,
+    subject: &str,
+    ip: Option<&str>,
+) -> ApiResult<Attempt> {
     let cfg = &state.config.throttle;
     let window = i64::try_from(cfg.window_secs).unwrap_or(i64::MAX / 2);
     let now = state.clock.now();
-    let mut checks = vec![(login_key(login), cfg.failures_per_login)];
-    if let Some(ip) = ip {
-        checks.push((ip_key(ip), cfg.failures_per_ip));
+    let attempt = Attempt {
+        login_key: login_key(subject),
+        ip_key: ip.map(ip_key),
+    };
+    let mut keys = vec![(attempt.login_key.as_str(), cfg.failures_per_login)];
+    if let Some(key) = &attempt.ip_key {
+        keys.push((key.as_str(), cfg.failures_per_ip));
     }
-    for (key, limit) in checks {
-        let seen = counters::window(&state.db, &key, now, window).await?;
-        if seen.total >= i64::from(limit) {
+    for (key, _) in &keys {
+        counters::add(&state.db, key, now, 1).await?;
+    }
+    for (key, limit) in &keys {
+        let seen = counters::window(&state.db, key, now, window).await?;
+        if seen.total > i64::from(*limit) {
+            for (key, _) in &keys {
+                counters::add(&state.db, key, now, -1).await?;
+            }
             let retry = seen.frees_in_secs(now, window).unwrap_or(window);
             return Err(ApiError::throttled(u64::try_from(retry).unwrap_or(1)));
         }
     }
-    Ok(())
+    Ok(attempt)
 }
 
-pub async fn record_failure(state: &AppState, login: &str, ip: Option<&str>) -> ApiResult<()> {
-    let now = state.clock.now();
-    counters::add(&state.db, &login_key(login), now, 1).await?;
-    if let Some(ip) = ip {
-        counters::add(&state.db, &ip_key(ip), now, 1).await?;
+impl Attempt {
+    /// The proof held: the login's failures are forgotten, and this attempt no longer counts
+    /// against the client address (a busy office behind one address is not a guesser).
+    pub async fn succeeded(self, state: &AppState) -> ApiResult<()> {
+        counters::clear(&state.db, &self.login_key).await?;
+        if let Some(key) = &self.ip_key {
+            counters::add(&state.db, key, state.clock.now(), -1).await?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// The proof failed: it stays counted.
+    pub fn failed(self) {}
 }
 
-/// A successful proof clears the login's failures (not the address's: a guesser must not
-/// reset its own counter by logging into an account it owns).
-pub async fn clear_failures(state: &AppState, login: &str) -> ApiResult<()> {
-    counters::clear(&state.db, &login_key(login)).await?;
-    Ok(())
-}
-
-/// Counts a sign-up attempt from `ip`; 429 beyond the configured rate.
+/// Counts a sign-up attempt from `ip`; 429 beyond the configured rate (counted first, so
+/// that parallel sign-ups cannot all slip under the limit).
 pub async fn count_signup(state: &AppState, ip: Option<&str>) -> ApiResult<()> {
     let Some(ip) = ip else { return Ok(()) };
     let cfg = &state.config.throttle;
     let window = i64::try_from(cfg.signup_window_secs).unwrap_or(i64::MAX / 2);
     let now = state.clock.now();
     let key = format!("signup:ip:{ip}");
+    counters::add(&state.db, &key, now, 1).await?;
     let seen = counters::window(&state.db, &key, now, window).await?;
-    if seen.total >= i64::from(cfg.signups_per_ip) {
+    if seen.total > i64::from(cfg.signups_per_ip) {
+        counters::add(&state.db, &key, now, -1).await?;
         let retry = seen.frees_in_secs(now, window).unwrap_or(window);
         return Err(ApiError::throttled(u64::try_from(retry).unwrap_or(1)));
     }
-    counters::add(&state.db, &key, now, 1).await?;
     Ok(())
 }

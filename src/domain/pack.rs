@@ -32,6 +32,8 @@ pub struct PackLimits {
     pub storage_gb: Option<u32>,
     /// Addresses the service may create per sliding 24 h.
     pub address_creations_per_24h: u32,
+    /// Forwarding targets per address.
+    pub forwards_per_address: u32,
 }
 
 impl Pack {
@@ -51,10 +53,10 @@ impl Pack {
 
     /// The pack table. `daily_creations` is configurable (`POSTIER_DAILY_ADDRESS_CREATIONS`).
     pub fn limits(self, daily_creations: u32) -> PackLimits {
-        let (recipients, messages, max, per_account, catchall, storage) = match self {
-            Pack::Free => (10, 500, None, Some(1), false, Some(20)),
-            Pack::Starter => (100, 500, Some(1), None, false, Some(20)),
-            Pack::Premium => (100, 1440, None, None, true, None),
+        let (recipients, messages, max, per_account, catchall, storage, forwards) = match self {
+            Pack::Free => (10, 500, None, Some(1), false, Some(20), 100),
+            Pack::Starter => (100, 500, Some(1), None, false, Some(20), 10),
+            Pack::Premium => (100, 1440, None, None, true, None, 100),
         };
         PackLimits {
             recipients_per_message: recipients,
@@ -64,6 +66,7 @@ impl Pack {
             catchall,
             storage_gb: storage,
             address_creations_per_24h: daily_creations,
+            forwards_per_address: forwards,
         }
     }
 

@@ -11,6 +11,8 @@ pub struct Model {
     /// Keep a copy in the mailbox (`false`: delete after forwarding).
     pub keep_copy: bool,
     pub confirmed_at: Option<DateTimeUtc>,
+    /// SHA-256 of the token e-mailed to the target to confirm it.
+    pub token_hash: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

@@ -5,6 +5,7 @@ pub mod access;
 pub mod account;
 pub mod address;
 pub mod alias;
+pub mod auto_reply;
 pub mod counter;
 pub mod domain;
 pub mod event;

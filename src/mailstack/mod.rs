@@ -578,7 +578,7 @@ mod tests {
         let sql = role_sql(&db).unwrap();
         assert!(sql.contains("CREATE ROLE \"postier_mail\" LOGIN PASSWORD 's3cret';"));
         assert!(sql.contains(
-            "GRANT SELECT ON mail_domains, mail_mailboxes, mail_send_only, mail_aliases, mail_senders, mail_passwords TO \"postier_mail\";"
+            "GRANT SELECT ON mail_domains, mail_mailboxes, mail_send_only, mail_aliases, mail_senders, mail_passwords, mail_auto_replies TO \"postier_mail\";"
         ));
         assert!(sql.contains("default_transaction_read_only = on"));
         assert_eq!(sql.matches("GRANT SELECT").count(), 1);

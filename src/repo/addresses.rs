@@ -9,7 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::domain::AddressKind;
-use crate::entity::{access, address, alias, forward};
+use crate::entity::{access, address, alias, auto_reply, forward};
 
 pub struct NewAddress<'a> {
     pub mail_service_id: Uuid,
@@ -237,38 +237,150 @@ pub async fn count_in_service(
         .await
 }
 
+/// A new, unconfirmed forwarding target; `token_hash` is what its confirmation link carries.
 pub async fn add_forward(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
     target: &str,
     keep_copy: bool,
+    token_hash: &str,
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    forward::Entity::insert(forward::ActiveModel {
+) -> Result<forward::Model, DbErr> {
+    forward::ActiveModel {
         id: Set(Uuid::now_v7()),
         address_id: Set(address_id),
         target: Set(target.to_string()),
         keep_copy: Set(keep_copy),
         confirmed_at: Set(None),
+        token_hash: Set(Some(token_hash.to_string())),
         created_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::columns([forward::Column::AddressId, forward::Column::Target])
-            .update_column(forward::Column::KeepCopy)
-            .to_owned(),
-    )
-    .exec_without_returning(conn)
+    }
+    .insert(conn)
     .await
-    .map(|_| ())
 }
 
+pub async fn count_forwards(conn: &impl ConnectionTrait, address_id: Uuid) -> Result<u64, DbErr> {
+    forward::Entity::find()
+        .filter(forward::Column::AddressId.eq(address_id))
+        .count(conn)
+        .await
+}
+
+pub async fn find_forward(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+    id: Uuid,
+) -> Result<Option<forward::Model>, DbErr> {
+    forward::Entity::find_by_id(id)
+        .filter(forward::Column::AddressId.eq(address_id))
+        .one(conn)
+        .await
+}
+
+pub async fn find_forward_by_token_hash(
+    conn: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<forward::Model>, DbErr> {
+    forward::Entity::find()
+        .filter(forward::Column::TokenHash.eq(token_hash))
+        .one(conn)
+        .await
+}
+
+/// Confirms a target once: the token is spent. True for exactly one caller.
+pub async fn confirm_forward(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    forward::Entity::update_many()
+        .col_expr(forward::Column::ConfirmedAt, Expr::value(now))
+        .col_expr(
+            forward::Column::TokenHash,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(forward::Column::Id.eq(id))
+        .filter(forward::Column::TokenHash.eq(token_hash))
+        .exec(conn)
+        .await
+        .map(|r| r.rows_affected == 1)
+}
+
+pub async fn set_forward_keep_copy(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    keep_copy: bool,
+) -> Result<(), DbErr> {
+    forward::Entity::update_many()
+        .col_expr(forward::Column::KeepCopy, Expr::value(keep_copy))
+        .filter(forward::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn delete_forward(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    forward::Entity::delete_by_id(id)
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn find_auto_reply(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+) -> Result<Option<auto_reply::Model>, DbErr> {
+    auto_reply::Entity::find_by_id(address_id).one(conn).await
+}
+
+pub async fn save_auto_reply(
+    conn: &impl ConnectionTrait,
+    reply: auto_reply::Model,
+) -> Result<(), DbErr> {
+    let active: auto_reply::ActiveModel = reply.into();
+    auto_reply::Entity::insert(active.reset_all())
+        .on_conflict(
+            OnConflict::column(auto_reply::Column::AddressId)
+                .update_columns([
+                    auto_reply::Column::Enabled,
+                    auto_reply::Column::Subject,
+                    auto_reply::Column::Body,
+                    auto_reply::Column::StartsAt,
+                    auto_reply::Column::EndsAt,
+                    auto_reply::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn delete_auto_reply(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+) -> Result<bool, DbErr> {
+    auto_reply::Entity::delete_by_id(address_id)
+        .exec(conn)
+        .await
+        .map(|r| r.rows_affected == 1)
+}
+
+/// Forwarding targets ordered by target, after `after`.
 pub async fn list_forwards(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
+    after: Option<&str>,
+    limit: u64,
 ) -> Result<Vec<forward::Model>, DbErr> {
-    forward::Entity::find()
-        .filter(forward::Column::AddressId.eq(address_id))
+    let mut query = forward::Entity::find().filter(forward::Column::AddressId.eq(address_id));
+    if let Some(after) = after {
+        query = query.filter(forward::Column::Target.gt(after));
+    }
+    query
         .order_by_asc(forward::Column::Target)
+        .limit(limit)
         .all(conn)
         .await
 }
@@ -288,14 +400,33 @@ pub async fn add_alias(
     .await
 }
 
+/// Aliases ordered by alias, after `after`.
 pub async fn list_aliases(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
+    after: Option<&str>,
+    limit: u64,
 ) -> Result<Vec<alias::Model>, DbErr> {
-    alias::Entity::find()
-        .filter(alias::Column::AddressId.eq(address_id))
+    let mut query = alias::Entity::find().filter(alias::Column::AddressId.eq(address_id));
+    if let Some(after) = after {
+        query = query.filter(alias::Column::Alias.gt(after));
+    }
+    query
         .order_by_asc(alias::Column::Alias)
+        .limit(limit)
         .all(conn)
+        .await
+}
+
+/// Aliases on `domain`, whatever address they point to.
+pub async fn count_aliases_on_domain(
+    conn: &impl ConnectionTrait,
+    domain: &str,
+) -> Result<u64, DbErr> {
+    // Domains hold no LIKE wildcard: '_' and '%' are not valid in DNS names here.
+    alias::Entity::find()
+        .filter(alias::Column::Alias.like(format!("%@{domain}")))
+        .count(conn)
         .await
 }
 

@@ -214,10 +214,24 @@ pub async fn list_domains(
     conn: &impl ConnectionTrait,
     mail_service_id: Uuid,
 ) -> Result<Vec<domain::Model>, DbErr> {
-    domain::Entity::find()
-        .filter(domain::Column::MailServiceId.eq(mail_service_id))
-        .order_by_desc(domain::Column::IsMain)
+    page_domains(conn, mail_service_id, None, u64::from(u32::MAX)).await
+}
+
+/// Domains of a service ordered by name, after `after`.
+pub async fn page_domains(
+    conn: &impl ConnectionTrait,
+    mail_service_id: Uuid,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<domain::Model>, DbErr> {
+    let mut query =
+        domain::Entity::find().filter(domain::Column::MailServiceId.eq(mail_service_id));
+    if let Some(after) = after {
+        query = query.filter(domain::Column::Name.gt(after));
+    }
+    query
         .order_by_asc(domain::Column::Name)
+        .limit(limit)
         .all(conn)
         .await
 }

@@ -214,6 +214,23 @@ pub async fn list_invitations_for_address(
         .await
 }
 
+/// Whether a pending, unexpired invitation to `account_id` exists for the address.
+pub async fn has_pending_invitation(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+    account_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    Ok(invitation::Entity::find()
+        .filter(invitation::Column::AddressId.eq(address_id))
+        .filter(invitation::Column::InviteeAccountId.eq(account_id))
+        .filter(invitation::Column::Status.eq(InvitationStatus::Pending.as_str()))
+        .filter(invitation::Column::ExpiresAt.gt(now))
+        .one(conn)
+        .await?
+        .is_some())
+}
+
 /// Pending, unexpired invitations addressed to an account.
 pub async fn list_pending_for_account(
     conn: &impl ConnectionTrait,

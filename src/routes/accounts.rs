@@ -224,17 +224,17 @@ pub async fn verify_own_password(
     password: Secret,
     ip: Option<&str>,
 ) -> ApiResult<()> {
-    throttle::check_failures(state, &account.login, ip).await?;
+    let attempt = throttle::begin_attempt(state, &account.login, ip).await?;
     let ok = state
         .passwords
         .verify(password.into_inner(), Some(account.password_hash.clone()))
         .await?;
     if !ok {
-        throttle::record_failure(state, &account.login, ip).await?;
+        attempt.failed();
         return Err(ApiError::new(
             ErrorCode::PasswordIncorrect,
             "the password is not correct",
         ));
     }
-    Ok(())
+    attempt.succeeded(state).await
 }

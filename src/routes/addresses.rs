@@ -260,8 +260,10 @@ pub fn parse_local_part(input: &str) -> ApiResult<LocalPart> {
 }
 
 /// The domain an address goes on: one of the service's domains (its main one by default).
+/// Call inside the creating transaction, after locking the service, so that an unlink cannot
+/// slip in between.
 pub async fn service_domain(
-    state: &AppState,
+    conn: &impl sea_orm::ConnectionTrait,
     service: &mail_service::Model,
     requested: Option<&str>,
 ) -> ApiResult<String> {
@@ -273,7 +275,7 @@ pub async fn service_domain(
     if domain.as_str() == service.domain {
         return Ok(service.domain.clone());
     }
-    match repo::mail_services::find_domain(&state.db, domain.as_str()).await? {
+    match repo::mail_services::find_domain(conn, domain.as_str()).await? {
         Some(d) if d.mail_service_id == service.id => Ok(d.name),
         _ => Err(ApiError::invalid_field(
             "domain",
@@ -332,7 +334,7 @@ pub async fn create_address(
             "catchall is reserved: create it with POST …/addresses/generic",
         ));
     }
-    let domain = service_domain(&state, &service, body.domain.as_deref()).await?;
+    let domain = service_domain(&state.db, &service, body.domain.as_deref()).await?;
     let full = format!("{}@{}", local.as_str(), domain);
     let (kind, invitee) = match body.for_ {
         AddressFor::Me | AddressFor::SeveralUsers => {
@@ -403,6 +405,7 @@ pub async fn create_address(
     if !repo::mail_services::lock(&txn, service.id).await? {
         return Err(ApiError::not_found("mail service"));
     }
+    service_domain(&txn, &service, Some(domain.as_str())).await?;
     flows::check_capacity(&txn, &service, state.config.daily_address_creations, 1, now).await?;
     if repo::addresses::is_taken(&txn, &full).await? {
         return Err(address_taken(&full));
@@ -585,7 +588,7 @@ pub async fn create_generic_address(
     let body = body.0;
     let service =
         authz::managed_mail_service(&state.db, path.into_inner(), user.account_id).await?;
-    let domain = service_domain(&state, &service, body.domain.as_deref()).await?;
+    let domain = service_domain(&state.db, &service, body.domain.as_deref()).await?;
     let (local, kind) = match body.type_ {
         GenericType::NoReply => ("no-reply", AddressKind::NoReply),
         GenericType::Catchall => ("catchall", AddressKind::Catchall),
@@ -616,6 +619,7 @@ pub async fn create_generic_address(
     if !repo::mail_services::lock(&txn, service.id).await? {
         return Err(ApiError::not_found("mail service"));
     }
+    service_domain(&txn, &service, Some(domain.as_str())).await?;
     if repo::addresses::is_taken(&txn, &full).await? {
         return Err(address_taken(&full));
     }
@@ -785,14 +789,19 @@ pub struct ChangeAddressPasswordRequest {
     /// `true` to unify with the password of the account whose login is this address (only
     /// that account, when eligible); `false` to end a unification.
     pub unify: Option<bool>,
+    /// The caller's account password: required when the change also changes it (`unify:
+    /// true`, or a unified address changed by its account), like `PUT /v1/me/password`.
+    #[schema(value_type = Option<String>, format = Password)]
+    pub current_password: Option<Secret>,
 }
 
 /// Change an address password
 ///
 /// Owners and admins, or users holding `change_password`. With `unify: true`, from the
 /// account whose login is this address and when eligible (see `password_unification`), the
-/// account password becomes the same, and from then on changing either changes both. A
-/// change by someone else ends the unification.
+/// account password becomes the same, and from then on changing either changes both; such a
+/// change needs `current_password`, the account's. A change by someone else ends the
+/// unification.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),
@@ -844,6 +853,20 @@ pub async fn change_address_password(
         // (an owner or admin) ends the unification rather than changing an account password.
         None => address.unified && is_login_account,
     };
+    if unify {
+        // This also changes the account password: prove it, as for PUT /v1/me/password.
+        let current = body.current_password.ok_or_else(|| {
+            ApiError::invalid_field(
+                "current_password",
+                "is required: this change also changes your account password",
+            )
+        })?;
+        let account = repo::accounts::find(&state.db, user.account_id)
+            .await?
+            .ok_or_else(|| ApiError::unauthenticated("the account no longer exists"))?;
+        crate::routes::accounts::verify_own_password(&state, &account, current, user.ip.as_deref())
+            .await?;
+    }
     let hash = state.passwords.hash(body.new_password.into_inner()).await?;
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
@@ -976,7 +999,7 @@ pub async fn attach_address(
     let body = body.0;
     let wanted = body.address.trim().to_lowercase();
     let subject = format!("address:{wanted}");
-    throttle::check_failures(&state, &subject, user.ip.as_deref()).await?;
+    let attempt = throttle::begin_attempt(&state, &subject, user.ip.as_deref()).await?;
     let found = repo::addresses::find_by_address(&state.db, &wanted).await?;
     let ok = state
         .passwords
@@ -986,13 +1009,13 @@ pub async fn attach_address(
         )
         .await?;
     let Some(address) = found.filter(|_| ok) else {
-        throttle::record_failure(&state, &subject, user.ip.as_deref()).await?;
+        attempt.failed();
         return Err(ApiError::new(
             ErrorCode::PasswordIncorrect,
             "the address or its password is wrong",
         ));
     };
-    throttle::clear_failures(&state, &subject).await?;
+    attempt.succeeded(&state).await?;
     let service = repo::mail_services::find(&state.db, address.mail_service_id)
         .await?
         .ok_or_else(|| ApiError::not_found("address"))?;
@@ -1036,25 +1059,36 @@ pub struct AliasResponse {
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),
-    params(("address_id" = Uuid, Path, description = "Address id")),
-    responses((status = 200, description = "Aliases", body = Vec<AliasResponse>))
+    params(("address_id" = Uuid, Path, description = "Address id"), PageQuery),
+    responses((status = 200, description = "Aliases, by alias", body = Page<AliasResponse>))
 )]
 #[get("/v1/addresses/{address_id}/aliases")]
 pub async fn list_aliases(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
+    query: ApiQuery<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let ctx = authz::address(&state.db, path.into_inner(), user.account_id).await?;
-    let aliases = repo::addresses::list_aliases(&state.db, ctx.address.id).await?;
-    let body: Vec<AliasResponse> = aliases
-        .into_iter()
-        .map(|a| AliasResponse {
+    let after = query
+        .cursor
+        .as_deref()
+        .map(repo::decode_cursor)
+        .transpose()?;
+    let limit = query.limit();
+    let rows =
+        repo::addresses::list_aliases(&state.db, ctx.address.id, after.as_deref(), limit + 1)
+            .await?;
+    let page = Page::from_rows(
+        rows,
+        limit,
+        |a| a.alias.clone(),
+        |a| AliasResponse {
             alias: a.alias,
             created_at: a.created_at,
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(body))
+        },
+    );
+    Ok(HttpResponse::Ok().json(page))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -1098,11 +1132,15 @@ pub async fn create_alias(
     let local = parse_local_part(&body.local_part)?;
     let domain = match body.domain.as_deref() {
         None => ctx.address.domain.clone(),
-        Some(d) => service_domain(&state, &ctx.service, Some(d)).await?,
+        Some(d) => service_domain(&state.db, &ctx.service, Some(d)).await?,
     };
     let alias = format!("{}@{}", local.as_str(), domain);
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
+    // Serialises with address creation and domain unlinking on this service.
+    if !repo::mail_services::lock(&txn, ctx.service.id).await? {
+        return Err(ApiError::not_found("address"));
+    }
     if repo::addresses::is_taken(&txn, &alias).await? {
         return Err(address_taken(&alias));
     }

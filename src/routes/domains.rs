@@ -18,6 +18,7 @@ use crate::repo::{self, events::Scope};
 use crate::routes::mail_services::{
     check_confirmation, domain_conflict, reject_reserved, ConfirmQuery,
 };
+use crate::routes::{Page, PageQuery};
 use crate::service::authz;
 use crate::state::AppState;
 
@@ -52,41 +53,61 @@ pub fn scope_of(service: &mail_service::Model) -> Scope {
 
 /// Domains of a mail service
 ///
-/// The main domain first. A free service has the provider's shared domain only.
+/// By name; the main one is marked. A free service has the provider's shared domain only.
 #[utoipa::path(
     tag = "mail-services",
     security(("bearer" = [])),
-    params(("service_id" = Uuid, Path, description = "Mail service id")),
-    responses((status = 200, description = "Domains", body = Vec<DomainResponse>))
+    params(("service_id" = Uuid, Path, description = "Mail service id"), PageQuery),
+    responses((status = 200, description = "Domains", body = Page<DomainResponse>))
 )]
 #[get("/v1/mail-services/{service_id}/domains")]
 pub async fn list_domains(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
+    query: ApiQuery<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let (service, _) = authz::mail_service(&state.db, path.into_inner(), user.account_id).await?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(repo::decode_cursor)
+        .transpose()?;
+    let limit = query.limit();
     if Pack::parse(&service.pack) == Some(Pack::Free) {
-        return Ok(HttpResponse::Ok().json(vec![DomainResponse {
-            name: service.domain,
+        let provider = DomainResponse {
+            name: service.domain.clone(),
             is_main: true,
             managed_by_provider: true,
             dkim_selector: None,
             created_at: service.created_at,
-        }]));
+        };
+        let items = if after.is_some() {
+            Vec::new()
+        } else {
+            vec![provider]
+        };
+        return Ok(HttpResponse::Ok().json(Page {
+            items,
+            next_cursor: None,
+        }));
     }
-    let domains = repo::mail_services::list_domains(&state.db, service.id).await?;
-    let body: Vec<DomainResponse> = domains
-        .into_iter()
-        .map(|d| DomainResponse {
+    let rows =
+        repo::mail_services::page_domains(&state.db, service.id, after.as_deref(), limit + 1)
+            .await?;
+    let page = Page::from_rows(
+        rows,
+        limit,
+        |d| d.name.clone(),
+        |d| DomainResponse {
             name: d.name,
             is_main: d.is_main,
             managed_by_provider: false,
             dkim_selector: Some(d.dkim_selector),
             created_at: d.created_at,
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(body))
+        },
+    );
+    Ok(HttpResponse::Ok().json(page))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -196,7 +217,7 @@ pub async fn domain_of(
     responses(
         (status = 204, description = "Unlinked"),
         (status = 403, description = "Not an owner or admin, or no recent password proof (`reauthentication_required`)", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 409, description = "The main domain (`domain_is_main`) or a domain in use (`domain_has_addresses`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The main domain (`domain_is_main`) or a domain addresses or aliases use (`domain_has_addresses`)", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, description = "`confirm` does not name the domain (`confirmation_required`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
@@ -223,11 +244,18 @@ pub async fn unlink_domain(
     }
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
-    let in_use = repo::mail_services::count_addresses_on_domain(&txn, &domain.name).await?;
-    if in_use > 0 {
+    if !repo::mail_services::lock(&txn, service.id).await? {
+        return Err(ApiError::not_found("mail service"));
+    }
+    let addresses = repo::mail_services::count_addresses_on_domain(&txn, &domain.name).await?;
+    let aliases = repo::addresses::count_aliases_on_domain(&txn, &domain.name).await?;
+    if addresses + aliases > 0 {
         return Err(ApiError::conflict(
             ErrorCode::DomainHasAddresses,
-            format!("{in_use} addresses use {}; delete them first", domain.name),
+            format!(
+                "{addresses} addresses and {aliases} aliases use {}; delete them first",
+                domain.name
+            ),
         ));
     }
     repo::mail_services::delete_domain(&txn, &domain.name).await?;

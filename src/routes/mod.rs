@@ -10,6 +10,7 @@ pub mod imports;
 pub mod mail_services;
 pub mod organizations;
 pub mod sessions;
+pub mod settings;
 pub mod sharing;
 
 use serde::Serialize;
@@ -27,7 +28,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .configure(devices::configure)
         .configure(addresses::configure)
         .configure(imports::configure)
-        .configure(sharing::configure);
+        .configure(sharing::configure)
+        .configure(settings::configure);
 }
 
 /// A page of a list (SPEC §11): the items and the cursor of the next page, if any.

@@ -81,7 +81,7 @@ pub async fn create_session(
     let body = body.0;
     let login = body.login.trim().to_lowercase();
     let ip = ip.0;
-    throttle::check_failures(&state, &login, ip.as_deref()).await?;
+    let attempt = throttle::begin_attempt(&state, &login, ip.as_deref()).await?;
     let account = repo::accounts::find_by_login(&state.db, &login).await?;
     let ok = state
         .passwords
@@ -91,10 +91,10 @@ pub async fn create_session(
         )
         .await?;
     let Some(account) = account.filter(|_| ok) else {
-        throttle::record_failure(&state, &login, ip.as_deref()).await?;
+        attempt.failed();
         return Err(invalid_credentials());
     };
-    throttle::clear_failures(&state, &login).await?;
+    attempt.succeeded(&state).await?;
     let now = state.clock.now();
     let expires_at = now
         + Duration::seconds(
@@ -214,7 +214,6 @@ pub async fn reauthenticate(
         .ok_or_else(|| ApiError::unauthenticated("the account no longer exists"))?;
     super::accounts::verify_own_password(&state, &account, body.0.password, user.ip.as_deref())
         .await?;
-    throttle::clear_failures(&state, &account.login).await?;
     let now = state.clock.now();
     repo::sessions::set_auth_time(&state.db, user.session_id, now).await?;
     let access = state

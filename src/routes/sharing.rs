@@ -141,7 +141,14 @@ pub async fn update_address_user(
     let txn = crate::db::begin_write(&state.db).await?;
     if !repo::sharing::set_permissions(&txn, address_id, account_id, permissions, now).await? {
         return Err(ApiError::not_found("user of the address"));
+    } // Unification needs the login account to hold change_password (SPEC §5).
+    if ctx.address.unified && !permissions.contains(Permission::ChangePassword) {
+        let login_account = repo::accounts::find_by_login(&txn, &ctx.address.address).await?;
+        if login_account.is_some_and(|a| a.id == account_id) {
+            repo::addresses::set_unified(&txn, address_id, false).await?;
+        }
     }
+
     repo::events::record(
         &txn,
         now,
@@ -387,8 +394,8 @@ pub async fn create_invitation(
     Ok(HttpResponse::Created().json(InvitationResponse::load(&state, created).await?))
 }
 
-/// The invitation if the caller may see it: its invitee, its inviter, or a manager of the
-/// address's organization.
+/// The invitation if the caller may see it: its invitee, or an owner or admin of the
+/// address's organization (an inviter who lost that role loses its invitations too).
 async fn visible_invitation(
     state: &AppState,
     id: Uuid,
@@ -399,12 +406,11 @@ async fn visible_invitation(
         .await?
         .ok_or_else(not_found)?;
     let is_invitee = invitation.invitee_account_id == Some(user.account_id);
-    let is_inviter = invitation.created_by == Some(user.account_id);
     let manages = match authz::address(&state.db, invitation.address_id, user.account_id).await {
         Ok(ctx) => ctx.manages(),
         Err(_) => false,
     };
-    if !(is_invitee || is_inviter || manages) {
+    if !(is_invitee || manages) {
         return Err(not_found());
     }
     Ok((invitation, is_invitee))
@@ -412,14 +418,14 @@ async fn visible_invitation(
 
 /// Revoke an invitation
 ///
-/// Its inviter, or an owner or admin of the organization; pending invitations only.
+/// Owners and admins of the organization (inviters are); pending invitations only.
 #[utoipa::path(
     tag = "sharing",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Invitation id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 403, description = "Neither its inviter nor an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Not an owner or admin (the invitee declines instead)", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "Not pending any more (`invitation_not_pending`)", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 410, description = "Expired (`invitation_expired`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
@@ -431,18 +437,17 @@ pub async fn revoke_invitation(
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let (invitation, is_invitee) = visible_invitation(&state, path.into_inner(), &user).await?;
-    let allowed = invitation.created_by == Some(user.account_id)
-        || authz::address(&state.db, invitation.address_id, user.account_id)
-            .await
-            .is_ok_and(|ctx| ctx.manages());
-    if !allowed {
+    let manages = authz::address(&state.db, invitation.address_id, user.account_id)
+        .await
+        .is_ok_and(|ctx| ctx.manages());
+    if !manages {
         let hint = if is_invitee {
             "; decline it instead"
         } else {
             ""
         };
         return Err(ApiError::forbidden(format!(
-            "only its inviter or an owner or admin may revoke an invitation{hint}"
+            "only an owner or admin of the organization may revoke an invitation{hint}"
         )));
     }
     sharing::close(

@@ -352,15 +352,18 @@ pub fn validate_row(
             "is required (or ask for generated passwords with ?generate_passwords=true)",
         )),
     }
-    if row
-        .display_name
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > 100)
-    {
-        errors.push(FieldError::new(
-            "display_name",
-            "must be at most 100 characters long",
-        ));
+    if let Some(name) = &row.display_name {
+        if name.chars().count() > 100 {
+            errors.push(FieldError::new(
+                "display_name",
+                "must be at most 100 characters long",
+            ));
+        } else if name.chars().any(char::is_control) {
+            errors.push(FieldError::new(
+                "display_name",
+                "must not contain control characters",
+            ));
+        }
     }
     let keep = match row.redirect_keep.as_deref() {
         None | Some("0") => true,
@@ -830,7 +833,21 @@ pub async fn run(
         })?;
     for (index, id, v) in &created {
         if let Some((target, keep)) = &v.redirect {
-            repo::addresses::add_forward(&txn, *id, target, *keep, now).await?;
+            let address = repo::addresses::find(&txn, *id)
+                .await?
+                .ok_or_else(|| crate::error::ApiError::internal("an imported address vanished"))?;
+            let target = crate::domain::EmailAddress::parse(target)
+                .map_err(|e| crate::error::ApiError::internal(e.to_string()))?;
+            crate::service::settings::request_forward(
+                &txn,
+                state,
+                &address,
+                service,
+                (&target, *keep),
+                actor,
+                now,
+            )
+            .await?;
         }
         repo::events::record(
             &txn,
@@ -852,6 +869,7 @@ pub async fn run(
     }
     crate::service::addresses::count_creations(&txn, service, created.len() as u64, now).await?;
     txn.commit().await?;
+    state.outbox_wake.notify_one();
     report.committed = true;
     report.summary.created = created.len() as u64;
     Ok(report)

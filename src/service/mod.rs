@@ -5,4 +5,5 @@ pub mod accounts;
 pub mod addresses;
 pub mod authz;
 pub mod import;
+pub mod settings;
 pub mod sharing;

@@ -30,15 +30,20 @@ pub fn scope_of(address: &address::Model, service: &mail_service::Model) -> Scop
     }
 }
 
-/// An address that is the login of an account cannot be shared with anyone else
-/// (seed rule): only that account itself may receive an access.
+/// An address that is the login of an account cannot be shared with anyone else (seed
+/// rule): once that account holds an access to it, only that account may receive one. An
+/// account that merely signed up with the address as login (sign-up proves no ownership of
+/// it) does not lock its organization out of sharing it.
 pub async fn ensure_shareable(
     conn: &impl ConnectionTrait,
     address: &address::Model,
     recipient: Option<Uuid>,
 ) -> ApiResult<()> {
     if let Some(owner) = repo::accounts::find_by_login(conn, &address.address).await? {
-        if Some(owner.id) != recipient {
+        let holds_it = repo::sharing::find_access(conn, address.id, owner.id)
+            .await?
+            .is_some();
+        if holds_it && Some(owner.id) != recipient {
             return Err(ApiError::conflict(
                 ErrorCode::AddressIsAccountLogin,
                 format!(
@@ -94,6 +99,15 @@ pub async fn invite(
                 ErrorCode::AccessAlreadyExists,
                 format!(
                     "{} already has an access to {}",
+                    account.login, address.address
+                ),
+            ));
+        }
+        if repo::sharing::has_pending_invitation(conn, address.id, account.id, now).await? {
+            return Err(ApiError::conflict(
+                ErrorCode::InvitationAlreadyPending,
+                format!(
+                    "{} has a pending invitation to {} already; revoke it to send another",
                     account.login, address.address
                 ),
             ));
@@ -268,6 +282,17 @@ pub async fn accept(
     }
     let txn = crate::db::begin_write(db).await?;
     ensure_shareable(&txn, &address, Some(user.account_id)).await?;
+    // An invitation never changes an existing access: its permissions may have been
+    // narrowed since the invitation was sent.
+    if repo::sharing::find_access(&txn, address.id, user.account_id)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::conflict(
+            ErrorCode::AccessAlreadyExists,
+            format!("you already have an access to {}", address.address),
+        ));
+    }
     if !repo::sharing::answer_invitation(
         &txn,
         invitation.id,

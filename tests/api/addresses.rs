@@ -26,6 +26,7 @@ on_both_backends!(
     attach_by_password_gives_every_permission_and_looks_the_same_when_wrong,
     aliases_need_manage_aliases_and_must_be_free,
     another_organization_gets_404_on_every_address_endpoint,
+    narrowing_the_login_accounts_permissions_ends_the_unification,
 );
 
 pub const STRONG: &str = "violet umbrella marching north";
@@ -855,11 +856,31 @@ async fn unification_is_offered_only_when_eligible_and_then_keeps_both_in_step(b
     .await
     .assert_problem(409, "unification_not_eligible");
     let unified_pw = "shared horse battery staple";
+    // Unifying changes the account password too: the account's current one is needed.
     let res = app
         .put(
             &format!("/v1/addresses/{id}/password"),
             &julie.token,
             json!({ "new_password": unified_pw, "unify": true }),
+        )
+        .await;
+    res.assert_problem(422, "validation_failed");
+    assert_eq!(res.error_fields(), vec!["current_password"]);
+    app.put(
+        &format!("/v1/addresses/{id}/password"),
+        &julie.token,
+        json!({ "new_password": unified_pw, "unify": true, "current_password": "not my password" }),
+    )
+    .await
+    .assert_problem(403, "password_incorrect");
+    app.login("julie@famille.example", crate::helpers::PASSWORD)
+        .await
+        .assert_status(200);
+    let res = app
+        .put(
+            &format!("/v1/addresses/{id}/password"),
+            &julie.token,
+            json!({ "new_password": unified_pw, "unify": true, "current_password": crate::helpers::PASSWORD }),
         )
         .await;
     assert_eq!(
@@ -1024,7 +1045,7 @@ async fn aliases_need_manage_aliases_and_must_be_free(backend: Backend) {
         .get(&format!("/v1/addresses/{id}/aliases"), &alice.token)
         .await;
     assert_eq!(
-        list.assert_status(200)[0]["alias"],
+        list.assert_status(200)["items"][0]["alias"],
         "factures@famille.example"
     );
     app.delete(
@@ -1107,4 +1128,79 @@ async fn another_organization_gets_404_on_every_address_endpoint(backend: Backen
     let mine = app.get("/v1/me/addresses", t).await;
     assert_eq!(mine.assert_status(200)["items"], json!([]));
     let _ = PASSWORD;
+}
+
+async fn narrowing_the_login_accounts_permissions_ends_the_unification(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let created = app
+        .post(
+            &format!("/v1/mail-services/{service}/addresses"),
+            &alice.token,
+            json!({ "local_part": "julie", "for": "other_user", "invitee": { "email": "julie@home.example" }, "account_binding": "this_address", "permissions": ["change_password"] }),
+        )
+        .await;
+    let id = created.assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let julie = app.user("julie@famille.example").await;
+    let outbox = app
+        .get(
+            &format!("/v1/organizations/{}/outbox", alice.org_id),
+            &alice.token,
+        )
+        .await;
+    let body = outbox.body["items"][0]["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = body
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    app.post(
+        "/v1/invitations/accept",
+        &julie.token,
+        json!({ "token": token }),
+    )
+    .await
+    .assert_status(200);
+    let res = app
+        .put(
+            &format!("/v1/addresses/{id}/password"),
+            &julie.token,
+            json!({ "new_password": "shared horse battery staple", "unify": true, "current_password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(
+        res.assert_status(200)["password_unification"]["unified"],
+        true
+    );
+    app.patch(
+        &format!("/v1/addresses/{id}/users/{}", julie.account_id),
+        &alice.token,
+        json!({ "permissions": ["send_email"] }),
+    )
+    .await
+    .assert_status(200);
+    let res = app.get(&format!("/v1/addresses/{id}"), &alice.token).await;
+    assert_eq!(res.body["password_unification"]["unified"], false);
+    // Julie's account password no longer reaches the address.
+    app.put(
+        "/v1/me/password",
+        &julie.token,
+        json!({ "current_password": "shared horse battery staple", "new_password": "orange kettle singing loudly" }),
+    )
+    .await
+    .assert_status(204);
+    let same = app
+        .scalar_i64("SELECT COUNT(*) FROM addresses a JOIN accounts c ON c.login = a.address WHERE a.password_hash = c.password_hash")
+        .await;
+    assert_eq!(same, 0);
 }

@@ -18,6 +18,7 @@ on_both_backends!(
     autoconfig_answers_for_hosted_domains_only,
     another_organization_gets_404_on_every_mail_service_endpoint,
     dns_records_are_listed_and_checked_against_a_real_dns_server,
+    unlinking_a_domain_is_refused_while_aliases_use_it,
 );
 
 pub async fn create_service(
@@ -375,10 +376,11 @@ async fn domains_are_linked_and_unlinked_but_not_the_main_one(backend: Backend) 
     let list = app
         .get(&format!("/v1/mail-services/{id}/domains"), &alice.token)
         .await;
-    let list = list.assert_status(200);
+    let list = &list.assert_status(200)["items"];
     assert_eq!(list[0]["name"], "famille.example");
     assert_eq!(list[0]["is_main"], true);
     assert_eq!(list[1]["name"], "famille.org");
+    assert_eq!(list[1]["is_main"], false);
     let fresh = app.reauth(&alice).await;
     app.delete(
         &format!("/v1/mail-services/{id}/domains/famille.example?confirm=famille.example"),
@@ -676,4 +678,59 @@ async fn dns_records_are_listed_and_checked_against_a_real_dns_server(backend: B
     )
     .await
     .assert_problem(404, "not_found");
+}
+
+async fn unlinking_a_domain_is_refused_while_aliases_use_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = create_service(&app, &alice, Some("famille.example"), "premium").await;
+    let id = service["id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/mail-services/{id}/domains"),
+        &alice.token,
+        json!({ "domain": "d2.example" }),
+    )
+    .await
+    .assert_status(201);
+    let address = app
+        .post(
+            &format!("/v1/mail-services/{id}/addresses"),
+            &alice.token,
+            json!({ "local_part": "ceo", "for": "me", "password": "violet umbrella marching north" }),
+        )
+        .await;
+    let address = address.assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.post(
+        &format!("/v1/addresses/{address}/aliases"),
+        &alice.token,
+        json!({ "local_part": "boss", "domain": "d2.example" }),
+    )
+    .await
+    .assert_status(201);
+    // Otherwise the alias would keep receiving, and sending as, boss@d2.example for whoever
+    // links the domain next.
+    let fresh = app.reauth(&alice).await;
+    let res = app
+        .delete(
+            &format!("/v1/mail-services/{id}/domains/d2.example?confirm=d2.example"),
+            &fresh,
+        )
+        .await;
+    res.assert_problem(409, "domain_has_addresses");
+    assert!(res.body["detail"].as_str().unwrap().contains("1 aliases"));
+    app.delete(
+        &format!("/v1/addresses/{address}/aliases/boss@d2.example"),
+        &fresh,
+    )
+    .await
+    .assert_status(204);
+    app.delete(
+        &format!("/v1/mail-services/{id}/domains/d2.example?confirm=d2.example"),
+        &fresh,
+    )
+    .await
+    .assert_status(204);
 }

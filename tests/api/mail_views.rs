@@ -105,6 +105,7 @@ async fn forward_to(
         target: Set(target.into()),
         keep_copy: Set(keep_copy),
         confirmed_at: Set(confirmed.then(Utc::now)),
+        token_hash: Set(None),
         created_at: Set(Utc::now()),
     }
     .insert(db)

@@ -16,5 +16,6 @@ mod operations;
 mod organizations;
 mod policy;
 mod sessions;
+mod settings;
 mod sharing;
 mod smtp_server;

@@ -22,6 +22,7 @@ on_both_backends!(
     served_openapi_document_is_the_generated_one,
     docs_are_served_without_any_download,
     a_second_instance_does_not_accept_the_first_ones_tokens,
+    nul_characters_are_refused_with_422_naming_the_field,
 );
 
 async fn health_and_readiness_answer_ok(backend: Backend) {
@@ -428,4 +429,33 @@ async fn sigterm_lets_in_flight_requests_finish() {
         assert_eq!(login.await.unwrap().unwrap(), 401);
     }
     assert!(status.success());
+}
+
+async fn nul_characters_are_refused_with_422_naming_the_field(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app
+        .post_anon(
+            "/v1/sessions",
+            json!({ "login": "a\u{0}@example.com", "password": "x" }),
+        )
+        .await;
+    res.assert_problem(422, "validation_failed");
+    assert_eq!(res.error_fields(), vec!["login"]);
+    let res = app
+        .post_anon(
+            "/v1/accounts",
+            json!({ "login": "a@example.com", "password": PASSWORD, "display_name": "A\u{0}" }),
+        )
+        .await;
+    assert_eq!(res.error_fields(), vec!["display_name"]);
+    let user = app.user("b@example.com").await;
+    let res = app
+        .get(
+            &format!("/v1/organizations/{}/events?cursor=a%00", user.org_id),
+            &user.token,
+        )
+        .await;
+    res.assert_problem(422, "validation_failed");
+    assert_eq!(res.error_fields(), vec!["cursor"]);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM accounts").await, 1);
 }

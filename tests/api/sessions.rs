@@ -18,6 +18,7 @@ on_both_backends!(
     reauth_returns_a_token_with_a_fresh_auth_time,
     unknown_login_and_wrong_password_look_the_same,
     failed_logins_return_429_with_retry_after_per_login_and_per_address,
+    parallel_wrong_passwords_never_pass_more_than_the_limit,
 );
 
 fn claims(token: &str) -> (Value, Value) {
@@ -279,4 +280,36 @@ async fn failed_logins_return_429_with_retry_after_per_login_and_per_address(bac
     app.login("alice@example.com", PASSWORD)
         .await
         .assert_status(200);
+}
+
+async fn parallel_wrong_passwords_never_pass_more_than_the_limit(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.throttle.failures_per_login = 3).await;
+    app.sign_up("alice@example.com", PASSWORD)
+        .await
+        .assert_status(201);
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let client = app.client.clone();
+            let url = app.url("/v1/sessions");
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&json!({ "login": "alice@example.com", "password": "guess guess guess" }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    // Each attempt is counted before its verification: no more than 3 guesses get checked.
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(checked <= 3, "{statuses:?}");
+    assert_eq!(checked + statuses.iter().filter(|s| **s == 429).count(), 12);
+    assert!(app.state.passwords.verifications() <= 3 + 1);
 }

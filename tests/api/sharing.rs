@@ -22,6 +22,9 @@ on_both_backends!(
     address_events_need_access_logs_and_hold_no_secret,
     the_outbox_retries_when_the_relay_fails,
     a_stranger_gets_404_on_every_sharing_endpoint,
+    an_invitation_never_restores_permissions_taken_away,
+    an_inviter_who_lost_the_admin_role_can_no_longer_revoke,
+    signing_up_with_an_address_as_login_does_not_block_its_sharing,
 );
 
 async fn shared_address(app: &TestApp, owner: &TestUser) -> String {
@@ -832,4 +835,123 @@ async fn a_stranger_gets_404_on_every_sharing_endpoint(backend: Backend) {
     );
     let unused: Value = json!(null);
     let _ = unused;
+}
+
+async fn an_invitation_never_restores_permissions_taken_away(backend: Backend) {
+    let smtp = TestSmtp::start().await;
+    let app = spawn_app_with(backend, |c| c.smtp_url = Some(smtp.url())).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    add_member(&app, &alice, &bob, "user").await;
+    let id = shared_address(&app, &alice).await;
+    app.post(
+        &format!("/v1/addresses/{id}/invitations"),
+        &alice.token,
+        json!({ "invitee": { "login": "bob@example.com" }, "permissions": ["change_password"] }),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        &format!("/v1/addresses/{id}/invitations"),
+        &alice.token,
+        json!({ "invitee": { "login": "bob@example.com" } }),
+    )
+    .await
+    .assert_problem(409, "invitation_already_pending");
+    // An e-mail invitation Bob could also accept, kept for later.
+    app.post(&format!("/v1/addresses/{id}/invitations"), &alice.token, json!({ "invitee": { "email": "bob.perso@elsewhere.example" }, "permissions": ["change_password", "access_logs"] }))
+        .await
+        .assert_status(201);
+    let inv = app.get("/v1/me/invitations", &bob.token).await.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.post(
+        &format!("/v1/invitations/{inv}/accept"),
+        &bob.token,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+    app.patch(
+        &format!("/v1/addresses/{id}/users/{}", bob.account_id),
+        &alice.token,
+        json!({ "permissions": [] }),
+    )
+    .await
+    .assert_status(200);
+    let token = token_in(
+        &smtp
+            .wait_for(2)
+            .await
+            .iter()
+            .find(|m| m.to == vec!["bob.perso@elsewhere.example"])
+            .unwrap()
+            .data,
+    );
+    app.post(
+        "/v1/invitations/accept",
+        &bob.token,
+        json!({ "token": token }),
+    )
+    .await
+    .assert_problem(409, "access_already_exists");
+    let users = app
+        .get(&format!("/v1/addresses/{id}/users"), &alice.token)
+        .await;
+    assert_eq!(users.body["items"][0]["permissions"], json!([]));
+}
+
+async fn an_inviter_who_lost_the_admin_role_can_no_longer_revoke(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    add_member(&app, &alice, &bob, "admin").await;
+    let id = shared_address(&app, &alice).await;
+    let inv = app
+        .post(
+            &format!("/v1/addresses/{id}/invitations"),
+            &bob.token,
+            json!({ "invitee": { "email": "x@elsewhere.example" } }),
+        )
+        .await;
+    let inv = inv.assert_status(201)["id"].as_str().unwrap().to_string();
+    app.patch(
+        &format!(
+            "/v1/organizations/{}/members/{}",
+            alice.org_id, bob.account_id
+        ),
+        &alice.token,
+        json!({ "role": "user" }),
+    )
+    .await
+    .assert_status(200);
+    app.delete(&format!("/v1/invitations/{inv}"), &bob.token)
+        .await
+        .assert_problem(404, "not_found");
+    app.delete(&format!("/v1/invitations/{inv}"), &alice.token)
+        .await
+        .assert_status(204);
+}
+
+async fn signing_up_with_an_address_as_login_does_not_block_its_sharing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let id = shared_address(&app, &alice).await;
+    // Anyone may sign up with any login: that alone proves nothing about the address.
+    app.user("info@famille.example").await;
+    app.post(
+        &format!("/v1/addresses/{id}/share-links"),
+        &alice.token,
+        json!({ "permissions": ["send_email"] }),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        "/v1/me/addresses",
+        &alice.token,
+        json!({ "address": "info@famille.example", "password": STRONG }),
+    )
+    .await
+    .assert_status(200);
 }
