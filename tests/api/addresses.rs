@@ -814,32 +814,7 @@ async fn unification_is_offered_only_when_eligible_and_then_keeps_both_in_step(b
         .unwrap()
         .contains("no account"));
     // Julie signs up with the address as login and accepts the e-mailed invitation.
-    let julie = app.user("julie@famille.example").await;
-    let outbox = app
-        .get(
-            &format!("/v1/organizations/{}/outbox", alice.org_id),
-            &alice.token,
-        )
-        .await;
-    let body = outbox.body["items"][0]["body"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let token = body
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
-    app.post(
-        "/v1/invitations/accept",
-        &julie.token,
-        json!({ "token": token }),
-    )
-    .await
-    .assert_status(200);
+    let julie = sign_up_and_accept(&app, &alice, "julie@famille.example").await;
     let address = app.get(&format!("/v1/addresses/{id}"), &julie.token).await;
     let address = address.assert_status(200);
     assert_eq!(
@@ -1145,32 +1120,7 @@ async fn narrowing_the_login_accounts_permissions_ends_the_unification(backend: 
         .as_str()
         .unwrap()
         .to_string();
-    let julie = app.user("julie@famille.example").await;
-    let outbox = app
-        .get(
-            &format!("/v1/organizations/{}/outbox", alice.org_id),
-            &alice.token,
-        )
-        .await;
-    let body = outbox.body["items"][0]["body"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let token = body
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
-    app.post(
-        "/v1/invitations/accept",
-        &julie.token,
-        json!({ "token": token }),
-    )
-    .await
-    .assert_status(200);
+    let julie = sign_up_and_accept(&app, &alice, "julie@famille.example").await;
     let res = app
         .put(
             &format!("/v1/addresses/{id}/password"),
@@ -1203,4 +1153,36 @@ async fn narrowing_the_login_accounts_permissions_ends_the_unification(backend: 
         .scalar_i64("SELECT COUNT(*) FROM addresses a JOIN accounts c ON c.login = a.address WHERE a.password_hash = c.password_hash")
         .await;
     assert_eq!(same, 0);
+}
+
+/// Signs `login` up and accepts, with it, the latest e-mailed invitation of the organization
+/// (read from the outbox, as an owner would forward it).
+async fn sign_up_and_accept(app: &TestApp, owner: &TestUser, login: &str) -> TestUser {
+    let user = app.user(login).await;
+    let outbox = app
+        .get(
+            &format!("/v1/organizations/{}/outbox", owner.org_id),
+            &owner.token,
+        )
+        .await;
+    let body = outbox.body["items"][0]["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = body
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    app.post(
+        "/v1/invitations/accept",
+        &user.token,
+        json!({ "token": token }),
+    )
+    .await
+    .assert_status(200);
+    user
 }
