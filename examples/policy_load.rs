@@ -168,6 +168,7 @@ async fn seed(db: &sea_orm::DatabaseConnection, n: usize) -> Vec<String> {
         domain: Set(domain.clone()),
         default_permissions: Set(0),
         revision: Set(0),
+        address_count: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
     })
@@ -175,8 +176,9 @@ async fn seed(db: &sea_orm::DatabaseConnection, n: usize) -> Vec<String> {
     .await
     .unwrap();
     let addresses: Vec<String> = (0..n).map(|i| format!("user{i}@{domain}")).collect();
-    for chunk in addresses.chunks(500) {
-        address::Entity::insert_many(chunk.iter().map(|a| {
+    let rows: Vec<address::ActiveModel> = addresses
+        .iter()
+        .map(|a| {
             let (local, _) = a.split_once('@').unwrap();
             address::ActiveModel {
                 id: Set(Uuid::now_v7()),
@@ -192,11 +194,11 @@ async fn seed(db: &sea_orm::DatabaseConnection, n: usize) -> Vec<String> {
                 created_at: Set(now),
                 updated_at: Set(now),
             }
-        }))
-        .exec(db)
+        })
+        .collect();
+    postier::repo::addresses::insert_many(db, service_id, rows)
         .await
         .unwrap();
-    }
     addresses
 }
 

@@ -11,6 +11,7 @@ mod m20261127_000004_create_events;
 mod m20261127_000005_create_forwards;
 mod m20261128_000001_create_mail_views;
 mod m20261128_000002_create_address_settings;
+mod m20261128_000003_add_address_count;
 
 /// The views the mail servers read (and the only objects their database role may SELECT),
 /// in creation order. README "Running a real mail server on Postier" documents each one.
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_create_forwards::Migration),
             Box::new(m20261128_000001_create_mail_views::Migration),
             Box::new(m20261128_000002_create_address_settings::Migration),
+            Box::new(m20261128_000003_add_address_count::Migration),
         ]
     }
 }

@@ -14,6 +14,9 @@ pub struct Model {
     pub default_permissions: i64,
     /// Bumped by every transaction that must serialise with others on this service.
     pub revision: i64,
+    /// How many addresses it holds, kept by `repo::addresses` in the same statements'
+    /// transactions.
+    pub address_count: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

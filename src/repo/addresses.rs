@@ -26,7 +26,7 @@ pub async fn insert(
     new: NewAddress<'_>,
     now: DateTime<Utc>,
 ) -> Result<address::Model, DbErr> {
-    address::ActiveModel {
+    let created = address::ActiveModel {
         id: Set(Uuid::now_v7()),
         mail_service_id: Set(new.mail_service_id),
         address: Set(format!("{}@{}", new.local_part, new.domain)),
@@ -41,21 +41,25 @@ pub async fn insert(
         updated_at: Set(now),
     }
     .insert(conn)
-    .await
+    .await?;
+    crate::repo::mail_services::add_to_address_count(conn, new.mail_service_id, 1).await?;
+    Ok(created)
 }
 
-/// Inserts many addresses in one statement per chunk (bulk import).
+/// Inserts many addresses of one service in one statement per chunk (bulk import).
 pub async fn insert_many(
     conn: &impl ConnectionTrait,
+    mail_service_id: Uuid,
     rows: Vec<address::ActiveModel>,
 ) -> Result<(), DbErr> {
+    let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     // Stay far below SQLite's bound-parameter limit (12 columns per row).
     for chunk in rows.chunks(500) {
         address::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(conn)
             .await?;
     }
-    Ok(())
+    crate::repo::mail_services::add_to_address_count(conn, mail_service_id, count).await
 }
 
 pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<address::Model>, DbErr> {
@@ -220,21 +224,12 @@ pub async fn set_unified(
 }
 
 /// Deletes the address; accesses, invitations, share links, aliases and forwards cascade.
-pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
-    address::Entity::delete_by_id(id)
-        .exec(conn)
-        .await
-        .map(|_| ())
-}
-
-pub async fn count_in_service(
-    conn: &impl ConnectionTrait,
-    mail_service_id: Uuid,
-) -> Result<u64, DbErr> {
-    address::Entity::find()
-        .filter(address::Column::MailServiceId.eq(mail_service_id))
-        .count(conn)
-        .await
+pub async fn delete(conn: &impl ConnectionTrait, address: &address::Model) -> Result<(), DbErr> {
+    let deleted = address::Entity::delete_by_id(address.id).exec(conn).await?;
+    if deleted.rows_affected == 1 {
+        crate::repo::mail_services::add_to_address_count(conn, address.mail_service_id, -1).await?;
+    }
+    Ok(())
 }
 
 /// A new, unconfirmed forwarding target; `token_hash` is what its confirmation link carries.

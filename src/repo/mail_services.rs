@@ -1,7 +1,5 @@
 //! Mail services and their customer domains.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -28,6 +26,7 @@ pub async fn insert(
         domain: Set(domain.to_string()),
         default_permissions: Set(default_permissions.bits()),
         revision: Set(0),
+        address_count: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -101,34 +100,32 @@ pub async fn list_visible(
         .await
 }
 
-/// Address counts of the given services (one query for a whole page).
-pub async fn address_counts(
-    conn: &impl ConnectionTrait,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, u64>, DbErr> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(Uuid, i64)> = address::Entity::find()
+/// How many addresses the service holds (the kept counter, read fresh: call after `lock`).
+pub async fn count_addresses(conn: &impl ConnectionTrait, id: Uuid) -> Result<u64, DbErr> {
+    let count: Option<i64> = mail_service::Entity::find_by_id(id)
         .select_only()
-        .column(address::Column::MailServiceId)
-        .column_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "n")
-        .filter(address::Column::MailServiceId.is_in(ids.to_vec()))
-        .group_by(address::Column::MailServiceId)
+        .column(mail_service::Column::AddressCount)
         .into_tuple()
-        .all(conn)
+        .one(conn)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, n)| (id, u64::try_from(n).unwrap_or(0)))
-        .collect())
+    Ok(u64::try_from(count.unwrap_or(0)).unwrap_or(0))
 }
 
-pub async fn count_addresses(conn: &impl ConnectionTrait, id: Uuid) -> Result<u64, DbErr> {
-    address::Entity::find()
-        .filter(address::Column::MailServiceId.eq(id))
-        .count(conn)
+/// Moves the kept address counter by `delta` (same transaction as the change).
+pub async fn add_to_address_count(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    delta: i64,
+) -> Result<(), DbErr> {
+    mail_service::Entity::update_many()
+        .col_expr(
+            mail_service::Column::AddressCount,
+            Expr::col(mail_service::Column::AddressCount).add(delta),
+        )
+        .filter(mail_service::Column::Id.eq(id))
+        .exec(conn)
         .await
+        .map(|_| ())
 }
 
 pub async fn count_addresses_of_kind(

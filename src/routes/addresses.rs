@@ -766,7 +766,7 @@ pub async fn delete_address(
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
     let users = repo::addresses::access_count(&txn, ctx.address.id).await?;
-    repo::addresses::delete(&txn, ctx.address.id).await?;
+    repo::addresses::delete(&txn, &ctx.address).await?;
     repo::events::record(
         &txn,
         now,

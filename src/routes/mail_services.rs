@@ -76,30 +76,22 @@ impl MailServiceResponse {
     }
 }
 
-async fn page_of(
+fn page_of(
     state: &AppState,
     rows: Vec<mail_service::Model>,
     limit: u64,
-) -> ApiResult<Page<MailServiceResponse>> {
-    let ids: Vec<Uuid> = rows.iter().map(|s| s.id).collect();
-    let counts = repo::mail_services::address_counts(&state.db, &ids).await?;
-    Ok(Page::from_rows(
+) -> Page<MailServiceResponse> {
+    Page::from_rows(
         rows,
         limit,
         |s| s.id.to_string(),
-        |s| {
-            let count = counts.get(&s.id).copied().unwrap_or(0);
-            MailServiceResponse::new(state, s, count)
-        },
-    ))
+        |s| response_for(state, s),
+    )
 }
 
-pub async fn response_for(
-    state: &AppState,
-    service: mail_service::Model,
-) -> ApiResult<MailServiceResponse> {
-    let count = repo::mail_services::count_addresses(&state.db, service.id).await?;
-    Ok(MailServiceResponse::new(state, service, count))
+pub fn response_for(state: &AppState, service: mail_service::Model) -> MailServiceResponse {
+    let count = u64::try_from(service.address_count).unwrap_or(0);
+    MailServiceResponse::new(state, service, count)
 }
 
 /// The mail services of an organization
@@ -126,7 +118,7 @@ pub async fn list_organization_mail_services(
     let limit = query.limit();
     let rows =
         repo::mail_services::list_for_organization(&state.db, org_id, after, limit + 1).await?;
-    Ok(HttpResponse::Ok().json(page_of(&state, rows, limit).await?))
+    Ok(HttpResponse::Ok().json(page_of(&state, rows, limit)))
 }
 
 /// Every mail service the caller can see
@@ -152,7 +144,7 @@ pub async fn list_mail_services(
     let limit = query.limit();
     let rows =
         repo::mail_services::list_visible(&state.db, user.account_id, after, limit + 1).await?;
-    Ok(HttpResponse::Ok().json(page_of(&state, rows, limit).await?))
+    Ok(HttpResponse::Ok().json(page_of(&state, rows, limit)))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -316,7 +308,7 @@ pub async fn get_mail_service(
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let (service, _) = authz::mail_service(&state.db, path.into_inner(), user.account_id).await?;
-    Ok(HttpResponse::Ok().json(response_for(&state, service).await?))
+    Ok(HttpResponse::Ok().json(response_for(&state, service)))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -410,7 +402,7 @@ pub async fn update_mail_service(
     let service = repo::mail_services::find(&state.db, service_id)
         .await?
         .ok_or_else(|| ApiError::not_found("mail service"))?;
-    Ok(HttpResponse::Ok().json(response_for(&state, service).await?))
+    Ok(HttpResponse::Ok().json(response_for(&state, service)))
 }
 
 /// Why `service` does not fit `to` (empty when it fits).

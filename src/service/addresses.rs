@@ -30,7 +30,7 @@ pub async fn remaining_capacity(
     let members = repo::organizations::count_members(conn, service.organization_id).await?;
     let by_pack = match pack.address_capacity(members) {
         Some(capacity) => {
-            let count = repo::addresses::count_in_service(conn, service.id).await?;
+            let count = repo::mail_services::count_addresses(conn, service.id).await?;
             Some(capacity.saturating_sub(count))
         }
         None => None,

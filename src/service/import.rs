@@ -819,7 +819,7 @@ pub async fn run(
         });
         created.push((*index, id, v));
     }
-    repo::addresses::insert_many(&txn, models)
+    repo::addresses::insert_many(&txn, service.id, models)
         .await
         .map_err(|e| {
             if crate::db::is_unique_violation(&e) {

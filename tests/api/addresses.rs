@@ -691,6 +691,10 @@ async fn delete_needs_step_up_and_confirmation_and_cascades(backend: Backend) {
     app.get(&format!("/v1/addresses/{id}"), &fresh)
         .await
         .assert_problem(404, "not_found");
+    let service_now = app
+        .get(&format!("/v1/mail-services/{service}"), &fresh)
+        .await;
+    assert_eq!(service_now.assert_status(200)["address_count"], 0);
     for table in ["addresses", "accesses", "share_links", "aliases"] {
         assert_eq!(
             app.scalar_i64(&format!("SELECT COUNT(*) FROM {table}"))

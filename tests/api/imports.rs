@@ -75,6 +75,10 @@ async fn the_template_with_semicolons_and_a_bom_creates_every_row(backend: Backe
     );
     assert_eq!(report["rows"][0]["address"], "julie@famille.example");
     assert!(report["rows"][0]["generated_password"].is_null());
+    let service_now = app
+        .get(&format!("/v1/mail-services/{service}"), &alice.token)
+        .await;
+    assert_eq!(service_now.assert_status(200)["address_count"], 3);
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 3);
     assert_eq!(
         app.scalar_i64("SELECT COUNT(*) FROM forwards WHERE target = 'julie@home.example' AND keep_copy = false").await,

@@ -28,6 +28,7 @@ async fn service(db: &DatabaseConnection, org: Uuid, pack: &str, domain: &str) -
         domain: Set(domain.into()),
         default_permissions: Set(0),
         revision: Set(0),
+        address_count: Set(0),
         created_at: Set(Utc::now()),
         updated_at: Set(Utc::now()),
     }
