@@ -1,6 +1,6 @@
 //! Request extractors for the caller's identity. `AuthUser` checks the bearer token and then
 //! the session in the database on every request, so a logout or a revoked family stops the
-//! token at once, on every instance. `RecentAuth` also demands a fresh password proof.
+//! token at once, on every instance. `AuthUser::require_recent_proof` demands a fresh password proof.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -57,6 +57,25 @@ impl FromRequest for AuthUser {
 }
 
 impl AuthUser {
+    /// Demands a password proof (login or `POST /v1/sessions/reauth`) younger than
+    /// `POSTIER_REAUTH_WINDOW_SECS`. Dangerous operations call it after their authorization
+    /// check, so that a stranger learns nothing (404) whatever the age of their proof.
+    pub fn require_recent_proof(&self, state: &AppState) -> Result<(), ApiError> {
+        let window = Duration::seconds(
+            i64::try_from(state.config.reauth_window_secs).unwrap_or(i64::MAX / 1000),
+        );
+        if self.auth_time + window < state.clock.now() {
+            return Err(ApiError::new(
+                ErrorCode::ReauthenticationRequired,
+                format!(
+                    "this operation needs a password proof from the last {} seconds: POST /v1/sessions/reauth",
+                    state.config.reauth_window_secs
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The actor of the events this caller causes.
     pub fn actor(&self) -> crate::repo::events::Actor {
         crate::repo::events::Actor {
@@ -82,38 +101,6 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
         ));
     }
     Ok(token.trim().to_string())
-}
-
-/// An authenticated account whose password was proven within `POSTIER_REAUTH_WINDOW_SECS`
-/// (login or `POST /v1/sessions/reauth`); dangerous operations take this instead of `AuthUser`.
-#[derive(Debug, Clone)]
-pub struct RecentAuth(pub AuthUser);
-
-impl FromRequest for RecentAuth {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let user = AuthUser::from_request(req, payload);
-        Box::pin(async move {
-            let user = user.await?;
-            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let window = Duration::seconds(
-                i64::try_from(state.config.reauth_window_secs).unwrap_or(i64::MAX / 1000),
-            );
-            if user.auth_time + window < state.clock.now() {
-                return Err(ApiError::new(
-                    ErrorCode::ReauthenticationRequired,
-                    format!(
-                        "this operation needs a password proof from the last {} seconds: POST /v1/sessions/reauth",
-                        state.config.reauth_window_secs
-                    ),
-                ));
-            }
-            Ok(RecentAuth(user))
-        })
-    }
 }
 
 /// The client's IP address: the peer, or `X-Forwarded-For` when configured behind a proxy.

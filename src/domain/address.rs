@@ -251,6 +251,16 @@ impl EmailAddress {
         &self.0
     }
 
+    /// The key to look a typed address up by (login, attach): its parsed form when it parses,
+    /// so `x@Bücher.example.` finds the account signed up as `x@xn--bcher-kva.example`; else
+    /// the trimmed, lower-cased text, which matches nothing but keeps the answer the same as
+    /// for any unknown login.
+    pub fn lookup_key(input: &str) -> String {
+        Self::parse(input)
+            .map(|a| a.0)
+            .unwrap_or_else(|_| input.trim().to_lowercase())
+    }
+
     pub fn local_part(&self) -> &str {
         self.0.rsplit_once('@').map(|(l, _)| l).unwrap_or(&self.0)
     }

@@ -11,7 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::auth::{throttle, AuthUser, RecentAuth};
+use crate::auth::{throttle, AuthUser};
 use crate::domain::{
     AccessOrigin, AccountBinding, AddressKind, DomainName, EmailAddress, LocalPart, Pack,
     Permission, PermissionSet, Secret,
@@ -755,13 +755,13 @@ pub async fn update_address(
 #[delete("/v1/addresses/{address_id}")]
 pub async fn delete_address(
     state: web::Data<AppState>,
-    user: RecentAuth,
+    user: AuthUser,
     path: web::Path<Uuid>,
     query: ApiQuery<ConfirmQuery>,
 ) -> ApiResult<HttpResponse> {
-    let user = user.0;
     let ctx = authz::address(&state.db, path.into_inner(), user.account_id).await?;
     ctx.require_manager()?;
+    user.require_recent_proof(&state)?;
     check_confirmation(query.confirm.as_deref(), &ctx.address.address)?;
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
@@ -997,7 +997,7 @@ pub async fn attach_address(
     body: ApiJson<AttachAddressRequest>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
-    let wanted = body.address.trim().to_lowercase();
+    let wanted = EmailAddress::lookup_key(&body.address);
     let subject = format!("address:{wanted}");
     let attempt = throttle::begin_attempt(&state, &subject, user.ip.as_deref()).await?;
     let found = repo::addresses::find_by_address(&state.db, &wanted).await?;
@@ -1130,17 +1130,18 @@ pub async fn create_alias(
     let ctx = authz::address(&state.db, path.into_inner(), user.account_id).await?;
     ctx.require(Permission::ManageAliases)?;
     let local = parse_local_part(&body.local_part)?;
-    let domain = match body.domain.as_deref() {
-        None => ctx.address.domain.clone(),
-        Some(d) => service_domain(&state.db, &ctx.service, Some(d)).await?,
-    };
-    let alias = format!("{}@{}", local.as_str(), domain);
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
     // Serialises with address creation and domain unlinking on this service.
     if !repo::mail_services::lock(&txn, ctx.service.id).await? {
         return Err(ApiError::not_found("address"));
     }
+    // Under the lock, so that a domain unlinked meanwhile cannot receive the alias.
+    let domain = match body.domain.as_deref() {
+        None => ctx.address.domain.clone(),
+        Some(d) => service_domain(&txn, &ctx.service, Some(d)).await?,
+    };
+    let alias = format!("{}@{}", local.as_str(), domain);
     if repo::addresses::is_taken(&txn, &alias).await? {
         return Err(address_taken(&alias));
     }

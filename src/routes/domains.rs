@@ -9,7 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::auth::{AuthUser, RecentAuth};
+use crate::auth::AuthUser;
 use crate::domain::{DomainName, Pack};
 use crate::entity::mail_service;
 use crate::error::{ApiError, ApiResult, ErrorCode, ProblemDocument};
@@ -224,13 +224,13 @@ pub async fn domain_of(
 #[delete("/v1/mail-services/{service_id}/domains/{domain}")]
 pub async fn unlink_domain(
     state: web::Data<AppState>,
-    user: RecentAuth,
+    user: AuthUser,
     path: web::Path<(Uuid, String)>,
     query: ApiQuery<ConfirmQuery>,
 ) -> ApiResult<HttpResponse> {
-    let user = user.0;
     let (service_id, name) = path.into_inner();
     let service = authz::managed_mail_service(&state.db, service_id, user.account_id).await?;
+    user.require_recent_proof(&state)?;
     let domain = domain_of(&state, &service, &name).await?;
     check_confirmation(query.confirm.as_deref(), &domain.name)?;
     if domain.is_main {

@@ -10,7 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::auth::{AuthUser, RecentAuth};
+use crate::auth::AuthUser;
 use crate::domain::{DomainName, Pack, PackLimits, Permission, PermissionSet};
 use crate::entity::mail_service;
 use crate::error::{ApiError, ApiResult, ErrorCode, ProblemDocument};
@@ -490,13 +490,13 @@ pub fn check_confirmation(confirm: Option<&str>, expected: &str) -> ApiResult<()
 #[delete("/v1/mail-services/{service_id}")]
 pub async fn delete_mail_service(
     state: web::Data<AppState>,
-    user: RecentAuth,
+    user: AuthUser,
     path: web::Path<Uuid>,
     query: ApiQuery<ConfirmQuery>,
 ) -> ApiResult<HttpResponse> {
-    let user = user.0;
     let service =
         authz::managed_mail_service(&state.db, path.into_inner(), user.account_id).await?;
+    user.require_recent_proof(&state)?;
     check_confirmation(query.confirm.as_deref(), &service.domain)?;
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;

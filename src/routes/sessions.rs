@@ -8,7 +8,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use crate::auth::{throttle, token, AuthUser, ClientIp};
-use crate::domain::Secret;
+use crate::domain::{EmailAddress, Secret};
 use crate::error::{ApiError, ApiResult, ErrorCode, ProblemDocument};
 use crate::extract::ApiJson;
 use crate::repo;
@@ -79,7 +79,7 @@ pub async fn create_session(
     body: ApiJson<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
-    let login = body.login.trim().to_lowercase();
+    let login = EmailAddress::lookup_key(&body.login);
     let ip = ip.0;
     let attempt = throttle::begin_attempt(&state, &login, ip.as_deref()).await?;
     let account = repo::accounts::find_by_login(&state.db, &login).await?;

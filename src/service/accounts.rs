@@ -86,14 +86,35 @@ pub async fn change_password(
 ) -> ApiResult<()> {
     let txn = crate::db::begin_write(db).await?;
     repo::accounts::set_password_hash(&txn, account.id, new_hash, now).await?;
-    let unified = address::Entity::update_many()
-        .col_expr(address::Column::PasswordHash, Expr::value(new_hash))
-        .col_expr(address::Column::UpdatedAt, Expr::value(now))
+    let unified = address::Entity::find()
         .filter(address::Column::Address.eq(account.login.as_str()))
         .filter(address::Column::Unified.eq(true))
-        .exec(&txn)
-        .await?
-        .rows_affected;
+        .all(&txn)
+        .await?;
+    for address in &unified {
+        address::Entity::update_many()
+            .col_expr(address::Column::PasswordHash, Expr::value(new_hash))
+            .col_expr(address::Column::UpdatedAt, Expr::value(now))
+            .filter(address::Column::Id.eq(address.id))
+            .exec(&txn)
+            .await?;
+        // The address's own history (and its organization's) shows the change too.
+        let service = repo::mail_services::find(&txn, address.mail_service_id).await?;
+        repo::events::record(
+            &txn,
+            now,
+            actor,
+            Scope {
+                organization_id: service.map(|s| s.organization_id),
+                mail_service_id: Some(address.mail_service_id),
+                address_id: Some(address.id),
+            },
+            "address.password_changed",
+            address.address.as_str(),
+            Some(json!({ "via": "account_password", "unified": true })),
+        )
+        .await?;
+    }
     repo::sessions::revoke_others(&txn, account.id, keep_session, "password_changed", now).await?;
     let personal = repo::organizations::personal_of(&txn, account.id).await?;
     repo::events::record(
@@ -106,7 +127,7 @@ pub async fn change_password(
         },
         "account.password_changed",
         account.login.as_str(),
-        Some(json!({ "unified_addresses_updated": unified })),
+        Some(json!({ "unified_addresses_updated": unified.len() })),
     )
     .await?;
     txn.commit().await?;

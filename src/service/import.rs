@@ -611,6 +611,71 @@ pub struct ImportOptions {
     pub generate_passwords: bool,
 }
 
+/// Room for more addresses in the service now (pack and daily limits).
+async fn room_now(
+    state: &crate::state::AppState,
+    conn: &impl sea_orm::ConnectionTrait,
+    service: &crate::entity::mail_service::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::error::ApiResult<usize> {
+    let (by_pack, by_day, _) = crate::service::addresses::remaining_capacity(
+        conn,
+        service,
+        state.config.daily_address_creations,
+        now,
+    )
+    .await?;
+    Ok(usize::try_from(by_pack.unwrap_or(u64::MAX).min(by_day)).unwrap_or(usize::MAX))
+}
+
+/// Marks every row still to be created as skipped, with why.
+fn skip_all(report: &mut ImportReport, message: String) {
+    for r in &mut report.rows {
+        if r.outcome == RowOutcome::WouldCreate {
+            r.outcome = RowOutcome::Skipped;
+        }
+    }
+    report.summary.skipped = report.summary.valid;
+    report.message = Some(message);
+}
+
+/// Keeps the rows that fit in `room` and reports the others as skipped; an atomic import
+/// that does not fit skips everything and answers `false` (nothing is to be written).
+fn fit_to_room<T>(
+    report: &mut ImportReport,
+    rows: &mut Vec<T>,
+    index_of: impl Fn(&T) -> usize,
+    room: usize,
+    atomic: bool,
+) -> bool {
+    if rows.len() <= room {
+        return true;
+    }
+    let message = format!(
+        "{} valid rows but the pack's address limit and the daily creation limit leave room for {room}",
+        rows.len()
+    );
+    if atomic {
+        skip_all(
+            report,
+            format!("{message}: nothing was created (atomic import)"),
+        );
+        return false;
+    }
+    for row in &rows[room..] {
+        let r = &mut report.rows[index_of(row)];
+        r.outcome = RowOutcome::Skipped;
+        r.errors.push(FieldError::new(
+            "address",
+            "no room left in the pack or the daily limit",
+        ));
+    }
+    report.summary.skipped += (rows.len() - room) as u64;
+    report.message = Some(message);
+    rows.truncate(room);
+    true
+}
+
 /// Validates every row, then (unless a dry run) hashes the passwords in parallel on the
 /// bounded pool and writes the addresses in one transaction, after re-checking the limits
 /// under the service lock.
@@ -713,26 +778,10 @@ pub async fn run(
         },
         rows: reports,
     };
-    let skip_all = |report: &mut ImportReport, message: String| {
-        for r in &mut report.rows {
-            if r.outcome == RowOutcome::WouldCreate {
-                r.outcome = RowOutcome::Skipped;
-            }
-        }
-        report.summary.skipped = report.summary.valid;
-        report.message = Some(message);
-    };
     let now = state.clock.now();
+    let room = room_now(state, &state.db, service, now).await?;
     if options.dry_run {
-        let (by_pack, by_day, _) = crate::service::addresses::remaining_capacity(
-            &state.db,
-            service,
-            state.config.daily_address_creations,
-            now,
-        )
-        .await?;
-        let room = by_pack.unwrap_or(u64::MAX).min(by_day);
-        if report.summary.valid > room {
+        if report.summary.valid > room as u64 {
             report.message = Some(format!(
                 "{} valid rows but room for {room} more addresses now (pack and daily limits)",
                 report.summary.valid
@@ -751,6 +800,17 @@ pub async fn run(
         report.message = Some("no valid row to create".into());
         return Ok(report);
     }
+    // The limits before hashing (re-checked under the lock below): a 5,000-row file for a
+    // service with room for 50 costs 50 hashes of the pool logins share, not 5,000.
+    if !fit_to_room(
+        &mut report,
+        &mut valid,
+        |(index, _)| *index,
+        room,
+        options.atomic,
+    ) {
+        return Ok(report);
+    }
     // Hash outside the transaction: it is the slow part, bounded by the password pool.
     let mut generated = HashMap::new();
     let passwords: Vec<String> = valid
@@ -764,44 +824,62 @@ pub async fn run(
         })
         .collect();
     let hashes = state.passwords.hash_all(passwords).await?;
+    let mut hashed: Vec<((usize, ValidRow), String)> = valid.into_iter().zip(hashes).collect();
     let txn = crate::db::begin_write(&state.db).await?;
     if !repo::mail_services::lock(&txn, service.id).await? {
         return Err(crate::error::ApiError::not_found("mail service"));
     }
-    let (by_pack, by_day, _) = crate::service::addresses::remaining_capacity(
-        &txn,
-        service,
-        state.config.daily_address_creations,
-        now,
-    )
-    .await?;
-    let room = usize::try_from(by_pack.unwrap_or(u64::MAX).min(by_day)).unwrap_or(usize::MAX);
-    if valid.len() > room {
-        let message = format!(
-            "{} valid rows but the pack's address limit and the daily creation limit leave room for {room}",
-            valid.len()
-        );
+    // A domain unlinked since the rows were validated (unlinking takes the same lock).
+    let mut linked = vec![service.domain.clone()];
+    linked.extend(
+        repo::mail_services::list_domains(&txn, service.id)
+            .await?
+            .into_iter()
+            .map(|d| d.name),
+    );
+    let gone: Vec<usize> = hashed
+        .iter()
+        .filter(|((_, v), _)| !linked.contains(&v.domain))
+        .map(|((index, _), _)| *index)
+        .collect();
+    if !gone.is_empty() {
+        for index in &gone {
+            let row = &mut report.rows[*index];
+            row.outcome = RowOutcome::Invalid;
+            row.errors.push(FieldError::new(
+                "domain",
+                "was unlinked from the mail service during the import",
+            ));
+        }
+        report.summary.valid -= gone.len() as u64;
+        report.summary.invalid += gone.len() as u64;
         if options.atomic {
             drop(txn);
             skip_all(
                 &mut report,
-                format!("{message}: nothing was created (atomic import)"),
+                format!(
+                    "{} row(s) name a domain unlinked meanwhile: nothing was created (atomic import)",
+                    gone.len()
+                ),
             );
             return Ok(report);
         }
-        for (index, _) in &valid[room..] {
-            report.rows[*index].outcome = RowOutcome::Skipped;
-            report.rows[*index].errors.push(FieldError::new(
-                "address",
-                "no room left in the pack or the daily limit",
-            ));
-        }
-        report.summary.skipped = (valid.len() - room) as u64;
-        report.message = Some(message);
+        hashed.retain(|((index, _), _)| !gone.contains(index));
+    }
+    let room = room_now(state, &txn, service, now).await?;
+    if !fit_to_room(
+        &mut report,
+        &mut hashed,
+        |((index, _), _)| *index,
+        room,
+        options.atomic,
+    ) {
+        drop(txn);
+        return Ok(report);
     }
     let mut models = Vec::new();
     let mut created = Vec::new();
-    for ((index, v), hash) in valid.iter().zip(hashes).take(room) {
+    for ((index, v), hash) in &hashed {
         let id = uuid::Uuid::now_v7();
         models.push(crate::entity::address::ActiveModel {
             id: sea_orm::Set(id),
@@ -811,7 +889,7 @@ pub async fn run(
             domain: sea_orm::Set(v.domain.clone()),
             kind: sea_orm::Set(crate::domain::AddressKind::Personal.as_str().to_string()),
             display_name: sea_orm::Set(v.display_name.clone()),
-            password_hash: sea_orm::Set(Some(hash)),
+            password_hash: sea_orm::Set(Some(hash.clone())),
             unified: sea_orm::Set(false),
             created_by: sea_orm::Set(actor.account_id),
             created_at: sea_orm::Set(now),

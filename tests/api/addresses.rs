@@ -888,6 +888,13 @@ async fn unification_is_offered_only_when_eligible_and_then_keeps_both_in_step(b
         )
         .await;
     assert_eq!(hashes, 1);
+    // The address's own history shows the change made through the account.
+    let events = app
+        .get(&format!("/v1/addresses/{id}/events"), &alice.token)
+        .await;
+    let latest = &events.assert_status(200)["items"][0];
+    assert_eq!(latest["action"], "address.password_changed", "{latest}");
+    assert_eq!(latest["details"]["via"], "account_password", "{latest}");
     let mallory = app.user("mallory@example.com").await;
     app.post(
         "/v1/me/addresses",

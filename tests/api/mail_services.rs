@@ -19,6 +19,7 @@ on_both_backends!(
     another_organization_gets_404_on_every_mail_service_endpoint,
     dns_records_are_listed_and_checked_against_a_real_dns_server,
     unlinking_a_domain_is_refused_while_aliases_use_it,
+    a_stranger_gets_404_on_dangerous_operations_whatever_the_age_of_their_proof,
 );
 
 pub async fn create_service(
@@ -733,4 +734,62 @@ async fn unlinking_a_domain_is_refused_while_aliases_use_it(backend: Backend) {
     )
     .await
     .assert_status(204);
+}
+
+async fn a_stranger_gets_404_on_dangerous_operations_whatever_the_age_of_their_proof(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let mallory = app.user("mallory@example.com").await;
+    let service = create_service(&app, &alice, Some("famille.example"), "premium").await;
+    let id = service["id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/mail-services/{id}/domains"),
+        &alice.token,
+        json!({ "domain": "d2.example" }),
+    )
+    .await
+    .assert_status(201);
+    let address = app
+        .post(
+            &format!("/v1/mail-services/{id}/addresses"),
+            &alice.token,
+            json!({ "local_part": "papa", "for": "me", "password": crate::addresses::STRONG }),
+        )
+        .await
+        .assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Mallory's proof is stale: a 403 reauthentication_required here would tell him that
+    // these resources exist.
+    app.clock.advance(std::time::Duration::from_secs(601));
+    app.delete(
+        &format!("/v1/mail-services/{id}?confirm=famille.example"),
+        &mallory.token,
+    )
+    .await
+    .assert_problem(404, "not_found");
+    app.delete(
+        &format!("/v1/mail-services/{id}/domains/d2.example?confirm=d2.example"),
+        &mallory.token,
+    )
+    .await
+    .assert_problem(404, "not_found");
+    app.delete(
+        &format!("/v1/addresses/{address}?confirm=papa@famille.example"),
+        &mallory.token,
+    )
+    .await
+    .assert_problem(404, "not_found");
+    // The owner with the same stale proof is asked for a fresh one.
+    app.delete(
+        &format!("/v1/addresses/{address}?confirm=papa@famille.example"),
+        &alice.token,
+    )
+    .await
+    .assert_problem(403, "reauthentication_required");
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 1);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM domains").await, 2);
 }

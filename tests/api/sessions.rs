@@ -19,6 +19,7 @@ on_both_backends!(
     unknown_login_and_wrong_password_look_the_same,
     failed_logins_return_429_with_retry_after_per_login_and_per_address,
     parallel_wrong_passwords_never_pass_more_than_the_limit,
+    login_accepts_the_address_as_typed_at_sign_up,
 );
 
 fn claims(token: &str) -> (Value, Value) {
@@ -312,4 +313,25 @@ async fn parallel_wrong_passwords_never_pass_more_than_the_limit(backend: Backen
     assert!(checked <= 3, "{statuses:?}");
     assert_eq!(checked + statuses.iter().filter(|s| **s == 429).count(), 12);
     assert!(app.state.passwords.verifications() <= 3 + 1);
+}
+
+async fn login_accepts_the_address_as_typed_at_sign_up(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = app.sign_up("Jean@Bücher.Example.", PASSWORD).await;
+    assert_eq!(
+        account.assert_status(201)["login"],
+        "jean@xn--bcher-kva.example"
+    );
+    // The same normalisation as sign-up: Unicode domain, trailing dot, case.
+    for typed in [
+        "Jean@Bücher.Example.",
+        "jean@bücher.example",
+        " JEAN@XN--BCHER-KVA.EXAMPLE ",
+    ] {
+        app.login(typed, PASSWORD).await.assert_status(200);
+    }
+    // Text that is no address at all is an unknown login, not a validation error.
+    app.login("not an address", PASSWORD)
+        .await
+        .assert_problem(401, "invalid_credentials");
 }
