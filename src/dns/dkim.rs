@@ -38,8 +38,16 @@ pub fn dkim_selector(now: DateTime<Utc>) -> String {
     format!("postier-{}", now.format("%Y%m%d"))
 }
 
+/// One key at a time per process: a 2048-bit key takes a core for 0.1–1 s, and a burst of
+/// domain creations must queue rather than take every core from logins and the policy service.
+static KEY_GENERATION: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// A fresh 2048-bit RSA DKIM key, generated on the blocking pool (it takes a CPU for a while).
 pub async fn generate_dkim_key(now: DateTime<Utc>) -> Result<DkimKey, DnsError> {
+    let _permit = KEY_GENERATION
+        .acquire()
+        .await
+        .map_err(|e| DnsError::KeyGeneration(e.to_string()))?;
     let (private_key_pem, public_key_b64) = spawn_blocking_with_tracing(generate_rsa).await??;
     Ok(DkimKey {
         selector: dkim_selector(now),

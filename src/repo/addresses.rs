@@ -261,6 +261,31 @@ pub async fn count_forwards(conn: &impl ConnectionTrait, address_id: Uuid) -> Re
         .await
 }
 
+/// The most forwarding targets any one address of the service has (0 without any).
+pub async fn most_forwards_in_service(
+    conn: &impl ConnectionTrait,
+    mail_service_id: Uuid,
+) -> Result<u64, DbErr> {
+    let most: Option<i64> = forward::Entity::find()
+        .select_only()
+        .column_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "n")
+        .filter(
+            forward::Column::AddressId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(address::Column::Id)
+                    .from(address::Entity)
+                    .and_where(address::Column::MailServiceId.eq(mail_service_id))
+                    .to_owned(),
+            ),
+        )
+        .group_by(forward::Column::AddressId)
+        .order_by_desc(Expr::cust("COUNT(*)"))
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(u64::try_from(most.unwrap_or(0)).unwrap_or(0))
+}
+
 pub async fn find_forward(
     conn: &impl ConnectionTrait,
     address_id: Uuid,

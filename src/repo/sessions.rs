@@ -49,6 +49,10 @@ pub async fn find_active(
     })
 }
 
+pub async fn find(conn: &impl ConnectionTrait, sid: Uuid) -> Result<Option<session::Model>, DbErr> {
+    session::Entity::find_by_id(sid).one(conn).await
+}
+
 /// The session when neither revoked nor expired.
 pub async fn find_usable(
     conn: &impl ConnectionTrait,

@@ -14,7 +14,7 @@ use crate::domain::{EmailAddress, Secret};
 use crate::entity::account;
 use crate::error::{ApiError, ApiResult, ErrorCode, ProblemDocument};
 use crate::extract::ApiJson;
-use crate::repo::{self, events::Scope};
+use crate::repo;
 use crate::service;
 use crate::state::AppState;
 
@@ -145,15 +145,11 @@ pub async fn update_me(
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
     repo::accounts::set_display_name(&txn, user.account_id, display_name.clone()).await?;
-    let personal = repo::organizations::personal_of(&txn, user.account_id).await?;
-    repo::events::record(
+    service::accounts::record_account_event(
         &txn,
         now,
         &user.actor(),
-        Scope {
-            organization_id: personal.map(|o| o.id),
-            ..Scope::default()
-        },
+        user.account_id,
         "account.updated",
         user.login.as_str(),
         Some(json!({ "display_name": display_name })),

@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode, ProblemDocument};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::repo::{self, events::Scope};
 use crate::routes::mail_services::{
-    check_confirmation, domain_conflict, reject_reserved, ConfirmQuery,
+    check_confirmation, dkim_key_for_free_domain, domain_conflict, reject_reserved, ConfirmQuery,
 };
 use crate::routes::{Page, PageQuery};
 use crate::service::authz;
@@ -153,9 +153,7 @@ pub async fn link_domain(
     }
     reject_reserved(&state, &domain)?;
     let now = state.clock.now();
-    let dkim = crate::dns::generate_dkim_key(now)
-        .await
-        .map_err(ApiError::internal)?;
+    let dkim = dkim_key_for_free_domain(&state, &domain).await?;
     let txn = crate::db::begin_write(&state.db).await?;
     let linked = repo::mail_services::insert_domain(
         &txn,

@@ -213,11 +213,7 @@ pub async fn create_mail_service(
     authz::require_manager(&state.db, org_id, user.account_id).await?;
     let now = state.clock.now();
     let dkim = match &domain {
-        Some(_) => Some(
-            crate::dns::generate_dkim_key(now)
-                .await
-                .map_err(ApiError::internal)?,
-        ),
+        Some(d) => Some(dkim_key_for_free_domain(&state, d).await?),
         None => None,
     };
     let main_domain = domain
@@ -281,6 +277,27 @@ pub fn reject_reserved(state: &AppState, domain: &DomainName) -> ApiResult<()> {
         ));
     }
     Ok(())
+}
+
+/// A DKIM key for `domain`, made only once the domain is known to be free: generating one
+/// costs a core for a while, and a taken domain is answered 409 without it (the insert still
+/// catches a race through the unique index).
+pub async fn dkim_key_for_free_domain(
+    state: &AppState,
+    domain: &DomainName,
+) -> ApiResult<crate::dns::DkimKey> {
+    if repo::mail_services::find_domain(&state.db, domain.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::conflict(
+            ErrorCode::DomainAlreadyUsed,
+            format!("{domain} belongs to a mail service already"),
+        ));
+    }
+    crate::dns::generate_dkim_key(state.clock.now())
+        .await
+        .map_err(ApiError::internal)
 }
 
 pub fn domain_conflict(err: sea_orm::DbErr, domain: &str) -> ApiError {
@@ -438,6 +455,14 @@ async fn pack_misfits(
         reasons.push(format!(
             "it has a catchall address and the {} pack offers none; delete the catchall first",
             to.as_str()
+        ));
+    }
+    let forwards = repo::addresses::most_forwards_in_service(conn, service.id).await?;
+    if forwards > u64::from(limits.forwards_per_address) {
+        reasons.push(format!(
+            "an address forwards to {forwards} targets and the {} pack allows {} per address; remove forwards first",
+            to.as_str(),
+            limits.forwards_per_address
         ));
     }
     Ok(reasons)

@@ -11,7 +11,8 @@ use crate::auth::{throttle, token, AuthUser, ClientIp};
 use crate::domain::{EmailAddress, Secret};
 use crate::error::{ApiError, ApiResult, ErrorCode, ProblemDocument};
 use crate::extract::ApiJson;
-use crate::repo;
+use crate::repo::{self, events::Actor};
+use crate::service::accounts::record_account_event;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -102,8 +103,23 @@ pub async fn create_session(
         );
     let refresh = token::generate();
     let txn = crate::db::begin_write(&state.db).await?;
-    let session = repo::sessions::create(&txn, account.id, now, expires_at, ip).await?;
+    let session = repo::sessions::create(&txn, account.id, now, expires_at, ip.clone()).await?;
     repo::sessions::add_refresh_token(&txn, token::hash(&refresh), session.id, now).await?;
+    let actor = Actor {
+        account_id: Some(account.id),
+        ip,
+    };
+    let target = session.id.to_string();
+    record_account_event(
+        &txn,
+        now,
+        &actor,
+        account.id,
+        "session.created",
+        &target,
+        None,
+    )
+    .await?;
     txn.commit().await?;
     let access = state
         .jwt
@@ -139,6 +155,7 @@ pub struct RefreshRequest {
 #[post("/v1/sessions/refresh")]
 pub async fn refresh_session(
     state: web::Data<AppState>,
+    ip: ClientIp,
     body: ApiJson<RefreshRequest>,
 ) -> ApiResult<HttpResponse> {
     let presented = body.0.refresh_token;
@@ -159,7 +176,29 @@ pub async fn refresh_session(
     };
     if !repo::sessions::consume_refresh_token(&txn, &hash, now).await? {
         // A rotated token came back: whoever holds the family is not to be trusted.
-        repo::sessions::revoke(&txn, stored.session_id, "refresh_token_reuse", now).await?;
+        let revoked =
+            repo::sessions::revoke(&txn, stored.session_id, "refresh_token_reuse", now).await?;
+        let session = match revoked {
+            0 => None,
+            _ => repo::sessions::find(&txn, stored.session_id).await?,
+        };
+        if let Some(session) = session {
+            // The holder is unknown: no actor, and the session's own address for context.
+            let actor = Actor {
+                account_id: None,
+                ip: ip.0.clone(),
+            };
+            record_account_event(
+                &txn,
+                now,
+                &actor,
+                session.account_id,
+                "session.revoked",
+                &session.id.to_string(),
+                Some(serde_json::json!({ "reason": "refresh_token_reuse" })),
+            )
+            .await?;
+        }
         txn.commit().await?;
         tracing::warn!(session_id = %stored.session_id, "refresh token reused; session revoked");
         return Err(invalid());
@@ -215,7 +254,20 @@ pub async fn reauthenticate(
     super::accounts::verify_own_password(&state, &account, body.0.password, user.ip.as_deref())
         .await?;
     let now = state.clock.now();
-    repo::sessions::set_auth_time(&state.db, user.session_id, now).await?;
+    let txn = crate::db::begin_write(&state.db).await?;
+    repo::sessions::set_auth_time(&txn, user.session_id, now).await?;
+    let target = user.session_id.to_string();
+    record_account_event(
+        &txn,
+        now,
+        &user.actor(),
+        account.id,
+        "session.reauthenticated",
+        &target,
+        None,
+    )
+    .await?;
+    txn.commit().await?;
     let access = state
         .jwt
         .issue(account.id, user.session_id, now, now)
@@ -240,6 +292,20 @@ pub async fn delete_current_session(
     state: web::Data<AppState>,
     user: AuthUser,
 ) -> ApiResult<HttpResponse> {
-    repo::sessions::revoke(&state.db, user.session_id, "logout", state.clock.now()).await?;
+    let now = state.clock.now();
+    let txn = crate::db::begin_write(&state.db).await?;
+    repo::sessions::revoke(&txn, user.session_id, "logout", now).await?;
+    let target = user.session_id.to_string();
+    record_account_event(
+        &txn,
+        now,
+        &user.actor(),
+        user.account_id,
+        "session.ended",
+        &target,
+        None,
+    )
+    .await?;
+    txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }

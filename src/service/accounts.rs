@@ -116,20 +116,44 @@ pub async fn change_password(
         .await?;
     }
     repo::sessions::revoke_others(&txn, account.id, keep_session, "password_changed", now).await?;
-    let personal = repo::organizations::personal_of(&txn, account.id).await?;
-    repo::events::record(
+    record_account_event(
         &txn,
         now,
         actor,
-        Scope {
-            organization_id: personal.map(|o| o.id),
-            ..Scope::default()
-        },
+        account.id,
         "account.password_changed",
         account.login.as_str(),
         Some(json!({ "unified_addresses_updated": unified.len() })),
     )
     .await?;
     txn.commit().await?;
+    Ok(())
+}
+
+/// Records a change to the account itself (its profile, password or sessions) in the log of
+/// its personal organization, where the account, as owner, reads it.
+pub async fn record_account_event(
+    conn: &impl sea_orm::ConnectionTrait,
+    now: DateTime<Utc>,
+    actor: &Actor,
+    account_id: Uuid,
+    action: &str,
+    target: &str,
+    details: Option<serde_json::Value>,
+) -> ApiResult<()> {
+    let personal = repo::organizations::personal_of(conn, account_id).await?;
+    repo::events::record(
+        conn,
+        now,
+        actor,
+        Scope {
+            organization_id: personal.map(|o| o.id),
+            ..Scope::default()
+        },
+        action,
+        target,
+        details,
+    )
+    .await?;
     Ok(())
 }

@@ -20,6 +20,7 @@ on_both_backends!(
     dns_records_are_listed_and_checked_against_a_real_dns_server,
     unlinking_a_domain_is_refused_while_aliases_use_it,
     a_stranger_gets_404_on_dangerous_operations_whatever_the_age_of_their_proof,
+    moving_to_a_pack_with_fewer_forwards_is_refused_while_an_address_has_more,
 );
 
 pub async fn create_service(
@@ -792,4 +793,59 @@ async fn a_stranger_gets_404_on_dangerous_operations_whatever_the_age_of_their_p
     .assert_problem(403, "reauthentication_required");
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 1);
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM domains").await, 2);
+}
+
+async fn moving_to_a_pack_with_fewer_forwards_is_refused_while_an_address_has_more(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = create_service(&app, &alice, Some("famille.example"), "premium").await;
+    let id = service["id"].as_str().unwrap();
+    let address = crate::addresses::create_for_me(&app, &alice, id, "papa").await;
+    let address = address["id"].as_str().unwrap();
+    for n in 0..11 {
+        app.post(
+            &format!("/v1/addresses/{address}/forwards"),
+            &alice.token,
+            json!({ "target": format!("t{n}@home.example") }),
+        )
+        .await
+        .assert_status(201);
+    }
+    let res = app
+        .patch(
+            &format!("/v1/mail-services/{id}"),
+            &alice.token,
+            json!({ "pack": "starter" }),
+        )
+        .await;
+    res.assert_problem(409, "pack_does_not_fit");
+    let detail = res.body["detail"].as_str().unwrap();
+    assert!(detail.contains("11 targets"), "{detail}");
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM mail_services WHERE pack = 'premium'")
+            .await,
+        1
+    );
+    let forward = app
+        .get(&format!("/v1/addresses/{address}/forwards"), &alice.token)
+        .await
+        .assert_status(200)["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.delete(
+        &format!("/v1/addresses/{address}/forwards/{forward}"),
+        &alice.token,
+    )
+    .await
+    .assert_status(204);
+    app.patch(
+        &format!("/v1/mail-services/{id}"),
+        &alice.token,
+        json!({ "pack": "starter" }),
+    )
+    .await
+    .assert_status(200);
 }

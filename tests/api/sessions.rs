@@ -157,6 +157,14 @@ async fn refresh_rotates_and_reusing_a_rotated_token_revokes_the_family(backend:
         .await,
         1
     );
+    // The account sees it in its log, with no actor: whoever replayed the token is unknown.
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM events WHERE action = 'session.revoked' AND actor_account_id IS NULL"
+        )
+        .await,
+        1
+    );
     // Unknown and malformed refresh tokens.
     app.post_anon(
         "/v1/sessions/refresh",
@@ -184,6 +192,41 @@ async fn logout_stops_the_access_token_at_once(backend: Backend) {
     )
     .await
     .assert_problem(401, "refresh_token_invalid");
+    // Logging in, stepping up and out are in the account's log (no token in it).
+    let again = app.login("alice@example.com", PASSWORD).await;
+    let token = again.assert_status(200)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.post(
+        "/v1/sessions/reauth",
+        &token,
+        json!({ "password": PASSWORD }),
+    )
+    .await
+    .assert_status(200);
+    let events = app
+        .get(&format!("/v1/organizations/{}/events", user.org_id), &token)
+        .await;
+    let body = events.assert_status(200);
+    let actions: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &actions[..4],
+        [
+            "session.reauthenticated",
+            "session.created",
+            "session.ended",
+            "session.created"
+        ],
+        "{body}"
+    );
+    let text = body.to_string();
+    assert!(!text.contains(&user.token) && !text.contains(&user.refresh_token));
 }
 
 async fn reauth_returns_a_token_with_a_fresh_auth_time(backend: Backend) {
