@@ -67,6 +67,7 @@ error_codes! {
     DomainIsMain = ("domain_is_main", 409, "The main domain cannot be unlinked"),
     DomainHasAddresses = ("domain_has_addresses", 409, "Addresses still use this domain"),
     PackDoesNotFit = ("pack_does_not_fit", 409, "The mail service does not fit the requested pack"),
+    FreeServiceExists = ("free_service_exists", 409, "The organization has a free mail service already"),
     AddressAlreadyExists = ("address_already_exists", 409, "The address exists already"),
     AddressLimitReached = ("address_limit_reached", 409, "The pack allows no more addresses"),
     CatchallNotAvailable = ("catchall_not_available", 409, "The pack offers no catchall"),

@@ -12,6 +12,7 @@ mod m20261127_000005_create_forwards;
 mod m20261128_000001_create_mail_views;
 mod m20261128_000002_create_address_settings;
 mod m20261128_000003_add_address_count;
+mod m20261128_000004_one_free_service_per_organization;
 
 /// The views the mail servers read (and the only objects their database role may SELECT),
 /// in creation order. README "Running a real mail server on Postier" documents each one.
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_mail_views::Migration),
             Box::new(m20261128_000002_create_address_settings::Migration),
             Box::new(m20261128_000003_add_address_count::Migration),
+            Box::new(m20261128_000004_one_free_service_per_organization::Migration),
         ]
     }
 }

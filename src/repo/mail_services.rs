@@ -128,6 +128,19 @@ pub async fn add_to_address_count(
         .map(|_| ())
 }
 
+/// Whether the organization holds a free mail service (at most one, by a unique index).
+pub async fn has_free_service(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+) -> Result<bool, DbErr> {
+    Ok(mail_service::Entity::find()
+        .filter(mail_service::Column::OrganizationId.eq(organization_id))
+        .filter(mail_service::Column::Pack.eq(Pack::Free.as_str()))
+        .count(conn)
+        .await?
+        > 0)
+}
+
 pub async fn count_addresses_of_kind(
     conn: &impl ConnectionTrait,
     id: Uuid,

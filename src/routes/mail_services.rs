@@ -162,7 +162,8 @@ pub struct CreateMailServiceRequest {
 /// Create a mail service
 ///
 /// Owners and admins of the organization. The domain must not belong to another service;
-/// a DKIM key is generated for it.
+/// a DKIM key is generated for it. An organization holds at most one free service (on the
+/// provider's free domain), where each member may have one address.
 #[utoipa::path(
     tag = "mail-services",
     security(("bearer" = [])),
@@ -171,7 +172,7 @@ pub struct CreateMailServiceRequest {
     responses(
         (status = 201, description = "Created", body = MailServiceResponse),
         (status = 403, description = "Not an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 409, description = "The domain belongs to a mail service already (`domain_already_used`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The domain belongs to a mail service already (`domain_already_used`), or the organization has a free service already (`free_service_exists`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/organizations/{org_id}/mail-services")]
@@ -220,7 +221,17 @@ pub async fn create_mail_service(
         .as_ref()
         .map(|d| d.as_str().to_string())
         .unwrap_or(free_domain);
+    let free_exists = || {
+        ApiError::conflict(
+            ErrorCode::FreeServiceExists,
+            "this organization has a free mail service already: the free pack gives each member one address in it",
+        )
+    };
+    if body.pack == Pack::Free && repo::mail_services::has_free_service(&state.db, org_id).await? {
+        return Err(free_exists());
+    }
     let txn = crate::db::begin_write(&state.db).await?;
+    // A concurrent request that passed the check above meets the partial unique index.
     let service = repo::mail_services::insert(
         &txn,
         org_id,
@@ -229,7 +240,14 @@ pub async fn create_mail_service(
         initial_default_permissions(),
         now,
     )
-    .await?;
+    .await
+    .map_err(|e| {
+        if body.pack == Pack::Free && crate::db::is_unique_violation(&e) {
+            free_exists()
+        } else {
+            e.into()
+        }
+    })?;
     if let Some(dkim) = &dkim {
         repo::mail_services::insert_domain(
             &txn,

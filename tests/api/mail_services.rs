@@ -117,9 +117,25 @@ async fn free_services_share_the_free_domain_and_customer_domains_are_unique(bac
         .await;
     res.assert_problem(422, "validation_failed");
     assert_eq!(res.error_fields(), vec!["domain"]);
+    // One free service per organization: a second one would double its members' allowance,
+    // also when two requests race.
+    let second = json!({ "pack": "free" });
+    let path = format!("/v1/organizations/{}/mail-services", alice.org_id);
+    app.post(&path, &alice.token, second.clone())
+        .await
+        .assert_problem(409, "free_service_exists");
+    let carol = app.user("carol@example.com").await;
+    let path = format!("/v1/organizations/{}/mail-services", carol.org_id);
+    let (a, b) = tokio::join!(
+        app.post(&path, &carol.token, second.clone()),
+        app.post(&path, &carol.token, second.clone())
+    );
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409]);
     assert_eq!(
         app.scalar_i64("SELECT COUNT(*) FROM mail_services").await,
-        3
+        4
     );
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM domains").await, 1);
 }
