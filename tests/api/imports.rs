@@ -18,6 +18,8 @@ on_both_backends!(
     limits_are_checked_before_writing,
     bad_files_get_problems_naming_the_column,
     racing_imports_never_exceed_the_pack,
+    racing_imports_for_the_starter_packs_only_address_create_one,
+    racing_partial_imports_share_the_last_slot_of_a_free_service,
 );
 
 pub async fn import(
@@ -328,4 +330,159 @@ async fn racing_imports_never_exceed_the_pack(backend: Backend) {
     }
     assert_eq!(created, 5);
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 5);
+}
+
+/// Sends one CSV import of `service` without waiting in line (for races).
+async fn send_import(
+    app: &TestApp,
+    user: &TestUser,
+    service: &str,
+    query: &str,
+    csv: String,
+) -> TestResponse {
+    let res = app
+        .client
+        .post(app.url(&format!(
+            "/v1/mail-services/{service}/addresses/import{query}"
+        )))
+        .bearer_auth(&user.token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    into_test_response(res).await
+}
+
+async fn mail_service_address_count(app: &TestApp, service: &str) -> i64 {
+    use postier::entity::address;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let service: uuid::Uuid = service.parse().unwrap();
+    let rows = address::Entity::find()
+        .filter(address::Column::MailServiceId.eq(service))
+        .count(app.db())
+        .await
+        .unwrap();
+    i64::try_from(rows).unwrap()
+}
+
+async fn racing_imports_for_the_starter_packs_only_address_create_one(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let starter = create_service(&app, &alice, Some("starter.example"), "starter").await;
+    let starter = starter["id"].as_str().unwrap().to_string();
+    for round in 0..3 {
+        let first = format!("local_part,password\nfirst{round},violet umbrella marching north\n");
+        let second = format!("local_part,password\nsecond{round},violet umbrella marching north\n");
+        let (a, b) = tokio::join!(
+            send_import(&app, &alice, &starter, "", first),
+            send_import(&app, &alice, &starter, "", second),
+        );
+        if round == 0 {
+            // The slot is free: exactly one import takes it, the other writes nothing.
+            let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+            statuses.sort_unstable();
+            assert_eq!(statuses, [200, 201], "{} / {}", a.text, b.text);
+            let (won, lost) = if a.status.as_u16() == 201 {
+                (&a, &b)
+            } else {
+                (&b, &a)
+            };
+            assert_eq!(won.body["committed"], true);
+            assert_eq!(won.body["summary"]["created"], 1);
+            assert_eq!(lost.body["committed"], false);
+            assert_eq!(lost.body["summary"]["created"], 0);
+            assert_eq!(lost.body["rows"][0]["outcome"], "skipped");
+            assert!(lost.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("room for 0"));
+        } else {
+            // Full: neither writes.
+            for res in [&a, &b] {
+                assert_eq!(res.assert_status(200)["committed"], false);
+                assert_eq!(res.body["summary"]["created"], 0);
+            }
+        }
+        assert_eq!(mail_service_address_count(&app, &starter).await, 1);
+        let service = app
+            .get(&format!("/v1/mail-services/{starter}"), &alice.token)
+            .await;
+        assert_eq!(service.assert_status(200)["address_count"], 1);
+    }
+}
+
+async fn racing_partial_imports_share_the_last_slot_of_a_free_service(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    app.post(
+        &format!("/v1/organizations/{}/members", alice.org_id),
+        &alice.token,
+        serde_json::json!({ "login": bob.login, "role": "admin" }),
+    )
+    .await
+    .assert_status(201);
+    // One address per member: two, one taken already.
+    let free = create_service(&app, &alice, None, "free").await;
+    let free = free["id"].as_str().unwrap().to_string();
+    assert_eq!(free_capacity(&app, &alice, &free).await, (0, 2));
+    let res = import(
+        &app,
+        &alice,
+        &free,
+        "",
+        "local_part,password\nalice.first,violet umbrella marching north\n",
+    )
+    .await;
+    assert_eq!(res.assert_status(201)["summary"]["created"], 1);
+    assert_eq!(free_capacity(&app, &alice, &free).await, (1, 1));
+    let csv = |who: &str| {
+        format!(
+            "local_part,password\n{who}.a,violet umbrella marching north\n{who}.b,violet umbrella marching north\n"
+        )
+    };
+    let (a, b) = tokio::join!(
+        send_import(&app, &alice, &free, "?atomic=false", csv("alice")),
+        send_import(&app, &bob, &free, "?atomic=false", csv("bob")),
+    );
+    let created: Vec<u64> = [&a, &b]
+        .iter()
+        .map(|r| {
+            assert!(
+                r.status.as_u16() == 200 || r.status.as_u16() == 201,
+                "{}",
+                r.text
+            );
+            r.body["summary"]["created"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(created.iter().sum::<u64>(), 1, "{} / {}", a.text, b.text);
+    let skipped: u64 = [&a, &b]
+        .iter()
+        .map(|r| r.body["summary"]["skipped"].as_u64().unwrap())
+        .sum();
+    assert_eq!(skipped, 3);
+    assert_eq!(mail_service_address_count(&app, &free).await, 2);
+    assert_eq!(free_capacity(&app, &alice, &free).await, (2, 0));
+}
+
+/// (addresses held, slots left) of a free service, as its reader and the database see it.
+async fn free_capacity(app: &TestApp, user: &TestUser, service: &str) -> (i64, i64) {
+    let res = app
+        .get(&format!("/v1/mail-services/{service}"), &user.token)
+        .await;
+    let held = res.assert_status(200)["address_count"].as_i64().unwrap();
+    assert_eq!(held, mail_service_address_count(app, service).await);
+    let members = app
+        .get(
+            &format!("/v1/organizations/{}/members", user.org_id),
+            &user.token,
+        )
+        .await;
+    let members = members.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .len() as i64;
+    (held, members - held)
 }

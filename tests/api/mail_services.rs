@@ -21,6 +21,9 @@ on_both_backends!(
     unlinking_a_domain_is_refused_while_aliases_use_it,
     a_stranger_gets_404_on_dangerous_operations_whatever_the_age_of_their_proof,
     moving_to_a_pack_with_fewer_forwards_is_refused_while_an_address_has_more,
+    deleting_a_service_removes_its_addresses_accesses_invitations_and_share_links,
+    linking_and_unlinking_a_domain_is_audited,
+    changing_the_default_permissions_is_audited,
 );
 
 pub async fn create_service(
@@ -864,4 +867,375 @@ async fn moving_to_a_pack_with_fewer_forwards_is_refused_while_an_address_has_mo
     )
     .await
     .assert_status(200);
+}
+
+async fn deleting_a_service_removes_its_addresses_accesses_invitations_and_share_links(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let carol = app.user("carol@example.com").await;
+    app.post(
+        &format!("/v1/organizations/{}/members", alice.org_id),
+        &alice.token,
+        json!({ "login": bob.login, "role": "user" }),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        &format!("/v1/organizations/{}/members", carol.org_id),
+        &carol.token,
+        json!({ "login": bob.login, "role": "user" }),
+    )
+    .await
+    .assert_status(201);
+    let doomed = create_service(&app, &alice, Some("famille.example"), "premium").await;
+    let doomed = doomed["id"].as_str().unwrap().to_string();
+    let doomed_addresses = populate_service(&app, &alice, &bob, &carol, &doomed).await;
+    // Another organization's service, filled the same way, must come through untouched.
+    let kept = create_service(&app, &carol, Some("carol.example"), "premium").await;
+    let kept = kept["id"].as_str().unwrap().to_string();
+    let kept_addresses = populate_service(&app, &carol, &bob, &alice, &kept).await;
+    // A pending invitation by login to the doomed service, shown to its invitee.
+    let dave = app.user("dave@example.com").await;
+    app.post(
+        &format!("/v1/organizations/{}/members", alice.org_id),
+        &alice.token,
+        json!({ "login": dave.login, "role": "user" }),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        &format!("/v1/addresses/{}/invitations", doomed_addresses[1]),
+        &alice.token,
+        json!({ "invitee": { "login": dave.login } }),
+    )
+    .await
+    .assert_status(201);
+    assert_eq!(
+        app.get("/v1/me/invitations", &dave.token).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let populated = [
+        ("addresses", 2),
+        // compta: alice; info: bob (invitation) and carol (share link).
+        ("accesses", 3),
+        // bob's (accepted), the e-mailed one, dave's.
+        ("invitations", 3),
+        ("share_links", 2),
+        ("aliases", 1),
+    ];
+    assert_eq!(rows_for_addresses(&app, &doomed_addresses).await, populated);
+    let kept_before = rows_for_addresses(&app, &kept_addresses).await;
+    let fresh = app.reauth(&alice).await;
+    app.delete(
+        &format!("/v1/mail-services/{doomed}?confirm=famille.example"),
+        &fresh,
+    )
+    .await
+    .assert_status(204);
+    assert_eq!(
+        rows_for_addresses(&app, &doomed_addresses).await,
+        [
+            ("addresses", 0),
+            ("accesses", 0),
+            ("invitations", 0),
+            ("share_links", 0),
+            ("aliases", 0),
+        ]
+    );
+    assert_eq!(rows_for_addresses(&app, &kept_addresses).await, kept_before);
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM mail_services").await,
+        1
+    );
+    // Nobody sees anything of it any more.
+    for user in [&alice, &bob, &carol] {
+        let mine = app.get("/v1/me/addresses", &user.token).await;
+        let mine = mine.assert_status(200)["items"].as_array().unwrap().clone();
+        assert!(
+            mine.iter()
+                .all(|a| !a["address"].as_str().unwrap().ends_with("@famille.example")),
+            "{}: {mine:?}",
+            user.login
+        );
+    }
+    assert_eq!(
+        app.get("/v1/me/invitations", &dave.token).await.body["items"],
+        json!([])
+    );
+    let event = app
+        .get(
+            &format!("/v1/organizations/{}/events", alice.org_id),
+            &alice.token,
+        )
+        .await;
+    let event = &event.assert_status(200)["items"][0];
+    assert_eq!(event["action"], "mail_service.deleted");
+    assert_eq!(event["details"]["addresses_removed"], 2);
+}
+
+async fn linking_and_unlinking_a_domain_is_audited(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = create_service(&app, &alice, Some("famille.example"), "premium").await;
+    let id = service["id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/mail-services/{id}/domains"),
+        &alice.token,
+        json!({ "domain": "Famille.ORG" }),
+    )
+    .await
+    .assert_status(201);
+    let linked = org_events(&app, &alice).await[0].clone();
+    assert_eq!(linked["action"], "domain.linked");
+    assert_eq!(linked["target"], "famille.org");
+    assert_eq!(linked["mail_service_id"], id);
+    assert_eq!(linked["organization_id"], alice.org_id.to_string());
+    assert_eq!(linked["actor_account_id"], alice.account_id.to_string());
+    // Refusals record nothing: a taken domain, the main domain.
+    app.post(
+        &format!("/v1/mail-services/{id}/domains"),
+        &alice.token,
+        json!({ "domain": "famille.org" }),
+    )
+    .await
+    .assert_problem(409, "domain_already_used");
+    let fresh = app.reauth(&alice).await;
+    app.delete(
+        &format!("/v1/mail-services/{id}/domains/famille.example?confirm=famille.example"),
+        &fresh,
+    )
+    .await
+    .assert_problem(409, "domain_is_main");
+    app.delete(
+        &format!("/v1/mail-services/{id}/domains/famille.org?confirm=famille.org"),
+        &fresh,
+    )
+    .await
+    .assert_status(204);
+    let events = org_events(&app, &alice).await;
+    let unlinked = &events[0];
+    assert_eq!(unlinked["action"], "domain.unlinked");
+    assert_eq!(unlinked["target"], "famille.org");
+    assert_eq!(unlinked["mail_service_id"], id);
+    assert_eq!(unlinked["actor_account_id"], alice.account_id.to_string());
+    assert_eq!(events[1]["action"], "domain.linked");
+    for action in ["domain.linked", "domain.unlinked"] {
+        assert_eq!(
+            app.scalar_i64(&format!(
+                "SELECT COUNT(*) FROM events WHERE action = '{action}'"
+            ))
+            .await,
+            1,
+            "{action}"
+        );
+    }
+}
+
+async fn changing_the_default_permissions_is_audited(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = create_service(&app, &alice, Some("famille.example"), "premium").await;
+    let id = service["id"].as_str().unwrap();
+    let res = app
+        .patch(
+            &format!("/v1/mail-services/{id}"),
+            &alice.token,
+            json!({ "default_permissions": ["send_email", "change_password"] }),
+        )
+        .await;
+    res.assert_status(200);
+    let changed = org_events(&app, &alice).await[0].clone();
+    assert_eq!(
+        changed["action"],
+        "mail_service.default_permissions_changed"
+    );
+    assert_eq!(changed["target"], "famille.example");
+    assert_eq!(changed["mail_service_id"], id);
+    assert_eq!(changed["actor_account_id"], alice.account_id.to_string());
+    assert_eq!(
+        changed["details"]["default_permissions"],
+        json!(["change_password", "send_email"])
+    );
+    // A refused change records nothing.
+    app.patch(
+        &format!("/v1/mail-services/{id}"),
+        &alice.token,
+        json!({ "default_permissions": ["fly"] }),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    // Both changes in one request: one event each, the pack first.
+    app.patch(
+        &format!("/v1/mail-services/{id}"),
+        &alice.token,
+        json!({ "pack": "starter", "default_permissions": [] }),
+    )
+    .await
+    .assert_status(200);
+    let events = org_events(&app, &alice).await;
+    assert_eq!(
+        events[0]["action"],
+        "mail_service.default_permissions_changed"
+    );
+    assert_eq!(events[0]["details"]["default_permissions"], json!([]));
+    assert_eq!(events[1]["action"], "mail_service.pack_changed");
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM events WHERE action = 'mail_service.default_permissions_changed'"
+        )
+        .await,
+        2
+    );
+}
+
+/// Fills `service` with two addresses: one of `owner`'s with an alias, and a shared one that
+/// `member` accepted an invitation to, `redeemer` redeemed a share link of, with a pending
+/// e-mailed invitation and an unused share link. Answers the address ids.
+async fn populate_service(
+    app: &TestApp,
+    owner: &TestUser,
+    member: &TestUser,
+    redeemer: &TestUser,
+    service: &str,
+) -> Vec<uuid::Uuid> {
+    use crate::addresses::STRONG;
+    let own = crate::addresses::create_for_me(app, owner, service, "compta").await;
+    let own = own["id"].as_str().unwrap().to_string();
+    app.post(
+        &format!("/v1/addresses/{own}/aliases"),
+        &owner.token,
+        json!({ "local_part": "accounting" }),
+    )
+    .await
+    .assert_status(201);
+    let shared = app
+        .post(
+            &format!("/v1/mail-services/{service}/addresses"),
+            &owner.token,
+            json!({ "local_part": "info", "for": "several_users", "password": STRONG }),
+        )
+        .await;
+    let shared = shared.assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let invitation = app
+        .post(
+            &format!("/v1/addresses/{shared}/invitations"),
+            &owner.token,
+            json!({ "invitee": { "login": member.login }, "permissions": ["send_email"] }),
+        )
+        .await;
+    let invitation = invitation.assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.post(
+        &format!("/v1/invitations/{invitation}/accept"),
+        &member.token,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+    let link = app
+        .post(
+            &format!("/v1/addresses/{shared}/share-links"),
+            &owner.token,
+            json!({ "permissions": ["send_email"] }),
+        )
+        .await;
+    let token = link.assert_status(201)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.post(
+        "/v1/share-links/redeem",
+        &redeemer.token,
+        json!({ "token": token }),
+    )
+    .await
+    .assert_status(200);
+    app.post(
+        &format!("/v1/addresses/{shared}/share-links"),
+        &owner.token,
+        json!({ "permissions": [] }),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        &format!("/v1/addresses/{shared}/invitations"),
+        &owner.token,
+        json!({ "invitee": { "email": "later@isp.example" } }),
+    )
+    .await
+    .assert_status(201);
+    vec![own.parse().unwrap(), shared.parse().unwrap()]
+}
+
+/// Rows of `entity` whose address is one of `addresses` (they outlive nothing: the foreign
+/// keys are the only thing removing them).
+async fn rows_for_addresses(app: &TestApp, addresses: &[uuid::Uuid]) -> [(&'static str, u64); 5] {
+    use postier::entity::{access, address, alias, invitation, share_link};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let ids = addresses.to_vec();
+    let db = app.db();
+    [
+        (
+            "addresses",
+            address::Entity::find()
+                .filter(address::Column::Id.is_in(ids.clone()))
+                .count(db)
+                .await
+                .unwrap(),
+        ),
+        (
+            "accesses",
+            access::Entity::find()
+                .filter(access::Column::AddressId.is_in(ids.clone()))
+                .count(db)
+                .await
+                .unwrap(),
+        ),
+        (
+            "invitations",
+            invitation::Entity::find()
+                .filter(invitation::Column::AddressId.is_in(ids.clone()))
+                .count(db)
+                .await
+                .unwrap(),
+        ),
+        (
+            "share_links",
+            share_link::Entity::find()
+                .filter(share_link::Column::AddressId.is_in(ids.clone()))
+                .count(db)
+                .await
+                .unwrap(),
+        ),
+        (
+            "aliases",
+            alias::Entity::find()
+                .filter(alias::Column::AddressId.is_in(ids))
+                .count(db)
+                .await
+                .unwrap(),
+        ),
+    ]
+}
+
+/// The organization's events, newest first.
+async fn org_events(app: &TestApp, user: &TestUser) -> Vec<Value> {
+    let res = app
+        .get(
+            &format!("/v1/organizations/{}/events", user.org_id),
+            &user.token,
+        )
+        .await;
+    res.assert_status(200)["items"].as_array().unwrap().clone()
 }

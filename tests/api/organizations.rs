@@ -13,6 +13,7 @@ on_both_backends!(
     users_see_but_cannot_manage_and_can_leave,
     events_are_listed_newest_first_with_cursor_pagination,
     another_organization_answers_404_on_every_endpoint,
+    adding_and_removing_a_member_is_audited,
 );
 
 async fn create_rename_and_read_an_organization(backend: Backend) {
@@ -338,5 +339,70 @@ async fn another_organization_answers_404_on_every_endpoint(backend: Backend) {
         app.scalar_i64("SELECT COUNT(*) FROM memberships WHERE account_id <> (SELECT id FROM accounts WHERE login = 'alice@example.com') AND role = 'owner'")
         .await,
         1
+    );
+}
+
+async fn adding_and_removing_a_member_is_audited(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let org = alice.org_id;
+    app.post(
+        &format!("/v1/organizations/{org}/members"),
+        &alice.token,
+        json!({ "login": "Bob@Example.com", "role": "admin" }),
+    )
+    .await
+    .assert_status(201);
+    let events = app
+        .get(&format!("/v1/organizations/{org}/events"), &alice.token)
+        .await;
+    let added = events.assert_status(200)["items"][0].clone();
+    assert_eq!(added["action"], "member.added");
+    assert_eq!(added["target"], "bob@example.com");
+    assert_eq!(added["organization_id"], org.to_string());
+    assert_eq!(added["actor_account_id"], alice.account_id.to_string());
+    assert_eq!(added["details"]["account_id"], bob.account_id.to_string());
+    assert_eq!(added["details"]["role"], "admin");
+    // A refused addition records nothing.
+    app.post(
+        &format!("/v1/organizations/{org}/members"),
+        &alice.token,
+        json!({ "login": "bob@example.com", "role": "user" }),
+    )
+    .await
+    .assert_problem(409, "member_already_exists");
+    app.delete(
+        &format!("/v1/organizations/{org}/members/{}", bob.account_id),
+        &alice.token,
+    )
+    .await
+    .assert_status(204);
+    let events = app
+        .get(&format!("/v1/organizations/{org}/events"), &alice.token)
+        .await;
+    let items = events.assert_status(200)["items"].clone();
+    let removed = &items[0];
+    assert_eq!(removed["action"], "member.removed");
+    assert_eq!(removed["target"], "bob@example.com");
+    assert_eq!(removed["actor_account_id"], alice.account_id.to_string());
+    assert_eq!(removed["details"]["account_id"], bob.account_id.to_string());
+    assert_eq!(removed["details"]["role"], "admin");
+    assert_eq!(items[1]["action"], "member.added");
+    for action in ["member.added", "member.removed"] {
+        assert_eq!(
+            app.scalar_i64(&format!(
+                "SELECT COUNT(*) FROM events WHERE action = '{action}'"
+            ))
+            .await,
+            1,
+            "{action}"
+        );
+    }
+    // Removed by someone else, it is not a departure.
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM events WHERE action = 'member.left'")
+            .await,
+        0
     );
 }

@@ -25,6 +25,9 @@ on_both_backends!(
     an_invitation_never_restores_permissions_taken_away,
     an_inviter_who_lost_the_admin_role_can_no_longer_revoke,
     signing_up_with_an_address_as_login_does_not_block_its_sharing,
+    a_revoked_emailed_invitation_cannot_be_accepted_with_its_token,
+    an_emailed_invitation_expires_after_seven_days,
+    the_recipient_of_an_emailed_invitation_cannot_answer_it_by_id,
 );
 
 async fn shared_address(app: &TestApp, owner: &TestUser) -> String {
@@ -954,4 +957,194 @@ async fn signing_up_with_an_address_as_login_does_not_block_its_sharing(backend:
     )
     .await
     .assert_status(200);
+}
+
+/// Invites `email` to `address` and answers (the invitation id, the e-mailed token).
+async fn invite_by_email(
+    app: &TestApp,
+    smtp: &TestSmtp,
+    owner: &TestUser,
+    address: &str,
+    email: &str,
+) -> (String, String) {
+    let res = app
+        .post(
+            &format!("/v1/addresses/{address}/invitations"),
+            &owner.token,
+            json!({ "invitee": { "email": email }, "permissions": ["send_email"] }),
+        )
+        .await;
+    let id = res.assert_status(201)["id"].as_str().unwrap().to_string();
+    let mut mail = None;
+    for _ in 0..200 {
+        mail = smtp.received().into_iter().find(|m| m.to == vec![email]);
+        if mail.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mail = mail.unwrap_or_else(|| panic!("no e-mail to {email}"));
+    (id, token_in(&mail.data))
+}
+
+async fn accesses_to(app: &TestApp, address: &str) -> u64 {
+    use postier::entity::access;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let address: uuid::Uuid = address.parse().unwrap();
+    access::Entity::find()
+        .filter(access::Column::AddressId.eq(address))
+        .count(app.db())
+        .await
+        .unwrap()
+}
+
+async fn invitation_status(app: &TestApp, id: &str) -> String {
+    use postier::entity::invitation;
+    use sea_orm::EntityTrait;
+    let id: uuid::Uuid = id.parse().unwrap();
+    invitation::Entity::find_by_id(id)
+        .one(app.db())
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+}
+
+async fn a_revoked_emailed_invitation_cannot_be_accepted_with_its_token(backend: Backend) {
+    let smtp = TestSmtp::start().await;
+    let app = spawn_app_with(backend, |c| c.smtp_url = Some(smtp.url())).await;
+    let alice = app.user("alice@example.com").await;
+    let id = shared_address(&app, &alice).await;
+    let (inv, token) = invite_by_email(&app, &smtp, &alice, &id, "paul@isp.example").await;
+    app.delete(&format!("/v1/invitations/{inv}"), &alice.token)
+        .await
+        .assert_status(204);
+    assert_eq!(invitation_status(&app, &inv).await, "revoked");
+    let paul = app.user("paul@isp.example").await;
+    let res = app
+        .post(
+            "/v1/invitations/accept",
+            &paul.token,
+            json!({ "token": token }),
+        )
+        .await;
+    res.assert_problem(409, "invitation_not_pending");
+    assert!(res.body["detail"].as_str().unwrap().contains("revoked"));
+    assert_eq!(accesses_to(&app, &id).await, 0);
+    assert_eq!(invitation_status(&app, &inv).await, "revoked");
+    app.get(&format!("/v1/addresses/{id}"), &paul.token)
+        .await
+        .assert_problem(404, "not_found");
+    assert_eq!(
+        app.get("/v1/me/addresses", &paul.token).await.body["items"],
+        json!([])
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM events WHERE action = 'invitation.accepted'")
+            .await,
+        0
+    );
+    // The token of an invitation still pending works: the refusal was the revocation's.
+    let (_, live) = invite_by_email(&app, &smtp, &alice, &id, "paul2@isp.example").await;
+    app.post(
+        "/v1/invitations/accept",
+        &paul.token,
+        json!({ "token": live }),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(accesses_to(&app, &id).await, 1);
+}
+
+async fn an_emailed_invitation_expires_after_seven_days(backend: Backend) {
+    let smtp = TestSmtp::start().await;
+    let app = spawn_app_with(backend, |c| c.smtp_url = Some(smtp.url())).await;
+    let alice = app.user("alice@example.com").await;
+    let id = shared_address(&app, &alice).await;
+    let (early_inv, early) = invite_by_email(&app, &smtp, &alice, &id, "early@isp.example").await;
+    let (late_inv, late) = invite_by_email(&app, &smtp, &alice, &id, "late@isp.example").await;
+    let early_user = app.user("early@isp.example").await;
+    let late_user = app.user("late@isp.example").await;
+    // A minute before the seven days are up, it is still good …
+    app.clock.advance(Duration::from_secs(7 * 24 * 3600 - 60));
+    let token_of = |res: crate::helpers::TestResponse| {
+        res.assert_status(200)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let early_token = token_of(app.login(&early_user.login, &early_user.password).await);
+    app.post(
+        "/v1/invitations/accept",
+        &early_token,
+        json!({ "token": early }),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(invitation_status(&app, &early_inv).await, "accepted");
+    // … and past them, it is not.
+    app.clock.advance(Duration::from_secs(61));
+    let late_token = token_of(app.login(&late_user.login, &late_user.password).await);
+    let res = app
+        .post(
+            "/v1/invitations/accept",
+            &late_token,
+            json!({ "token": late }),
+        )
+        .await;
+    res.assert_problem(410, "invitation_expired");
+    assert_eq!(accesses_to(&app, &id).await, 1);
+    app.get(&format!("/v1/addresses/{id}"), &late_token)
+        .await
+        .assert_problem(404, "not_found");
+    let alice_token = token_of(app.login(&alice.login, &alice.password).await);
+    let list = app
+        .get(&format!("/v1/addresses/{id}/invitations"), &alice_token)
+        .await;
+    let statuses: Vec<String> = list.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, vec!["accepted", "expired"]);
+    // Nor can it be revoked any more.
+    app.delete(&format!("/v1/invitations/{late_inv}"), &alice_token)
+        .await
+        .assert_problem(410, "invitation_expired");
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM events WHERE action = 'invitation.accepted'")
+            .await,
+        1
+    );
+}
+
+async fn the_recipient_of_an_emailed_invitation_cannot_answer_it_by_id(backend: Backend) {
+    let smtp = TestSmtp::start().await;
+    let app = spawn_app_with(backend, |c| c.smtp_url = Some(smtp.url())).await;
+    let alice = app.user("alice@example.com").await;
+    let id = shared_address(&app, &alice).await;
+    let (inv, token) = invite_by_email(&app, &smtp, &alice, &id, "paul@isp.example").await;
+    // Answering by id is for invitations to a member's account; the e-mail's holder only has
+    // the token, and no account is named on the invitation.
+    let paul = app.user("paul@isp.example").await;
+    for verb in ["decline", "accept"] {
+        app.post(
+            &format!("/v1/invitations/{inv}/{verb}"),
+            &paul.token,
+            json!({}),
+        )
+        .await
+        .assert_problem(404, "not_found");
+    }
+    assert_eq!(invitation_status(&app, &inv).await, "pending");
+    app.post(
+        "/v1/invitations/accept",
+        &paul.token,
+        json!({ "token": token }),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(invitation_status(&app, &inv).await, "accepted");
+    assert_eq!(accesses_to(&app, &id).await, 1);
 }
