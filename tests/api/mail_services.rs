@@ -1024,7 +1024,9 @@ async fn linking_and_unlinking_a_domain_is_audited(backend: Backend) {
     assert_eq!(unlinked["target"], "famille.org");
     assert_eq!(unlinked["mail_service_id"], id);
     assert_eq!(unlinked["actor_account_id"], alice.account_id.to_string());
-    assert_eq!(events[1]["action"], "domain.linked");
+    // Between them, only the step-up (in the personal organization's log, as Alice's).
+    assert_eq!(events[1]["action"], "session.reauthenticated");
+    assert_eq!(events[2]["action"], "domain.linked");
     for action in ["domain.linked", "domain.unlinked"] {
         assert_eq!(
             app.scalar_i64(&format!(
