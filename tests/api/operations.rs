@@ -285,13 +285,30 @@ struct Served {
 
 impl Served {
     fn start(dir: &std::path::Path, port: u16, extra: &[(&str, &str)]) -> Self {
+        Self::start_logging(dir, port, extra, None)
+    }
+
+    /// Like `start`, with standard output and error both written to `log` when given.
+    fn start_logging(
+        dir: &std::path::Path,
+        port: u16,
+        extra: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Self {
         let mut cmd = binary();
         cmd.current_dir(dir)
             .env("POSTIER_LISTEN", format!("127.0.0.1:{port}"))
             .env("POSTIER_ARGON2__MEMORY_KIB", "256")
-            .env("POSTIER_ARGON2__ITERATIONS", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .env("POSTIER_ARGON2__ITERATIONS", "1");
+        match log {
+            Some(path) => {
+                let file = std::fs::File::create(path).unwrap();
+                cmd.stdout(file.try_clone().unwrap()).stderr(file);
+            }
+            None => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
         for (k, v) in extra {
             cmd.env(k, v);
         }
@@ -458,4 +475,156 @@ async fn nul_characters_are_refused_with_422_naming_the_field(backend: Backend) 
     res.assert_problem(422, "validation_failed");
     assert_eq!(res.error_fields(), vec!["cursor"]);
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM accounts").await, 1);
+}
+
+#[tokio::test]
+async fn logs_carry_the_request_id_and_never_a_password_or_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("postier.log");
+    let port = free_port();
+    let mut served = Served::start_logging(
+        dir.path(),
+        port,
+        &[("POSTIER_LOG_FORMAT", "json")],
+        Some(&log),
+    );
+    served.wait_ready().await;
+    let client = reqwest::Client::new();
+    let base = served.base.clone();
+    let wrong = "a wrong password for the logs";
+    let post = |path: &str, id: &str, body: serde_json::Value| {
+        client
+            .post(format!("{base}{path}"))
+            .header("x-request-id", id)
+            .json(&body)
+            .send()
+    };
+    let res = post(
+        "/v1/accounts",
+        "req-signup-1",
+        json!({ "login": "alice@example.com", "password": PASSWORD }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let res = post(
+        "/v1/sessions",
+        "req-wrong-2",
+        json!({ "login": "alice@example.com", "password": wrong }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    let session: serde_json::Value = post(
+        "/v1/sessions",
+        "req-login-3",
+        json!({ "login": "alice@example.com", "password": PASSWORD }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let access = session["access_token"].as_str().unwrap().to_string();
+    let refresh = session["refresh_token"].as_str().unwrap().to_string();
+    let rotated: serde_json::Value = post(
+        "/v1/sessions/refresh",
+        "req-refresh-4",
+        json!({ "refresh_token": refresh }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let res = client
+        .get(format!("{base}/v1/me"))
+        .header("x-request-id", "req-me-5")
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(served.terminate().success());
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    // Every request is logged as JSON, with the id the client sent.
+    for id in [
+        "req-signup-1",
+        "req-wrong-2",
+        "req-login-3",
+        "req-refresh-4",
+        "req-me-5",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_else(|| panic!("no log line carries {id}:\n{text}"));
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    }
+    for secret in [
+        PASSWORD,
+        wrong,
+        access.as_str(),
+        refresh.as_str(),
+        rotated["access_token"].as_str().unwrap(),
+        rotated["refresh_token"].as_str().unwrap(),
+    ] {
+        assert!(!text.contains(secret), "a secret is in the logs:\n{text}");
+    }
+}
+
+/// PostgreSQL only: SQLite is a file the process holds open, it cannot become unreachable.
+#[tokio::test]
+async fn readiness_answers_503_while_the_database_refuses_connections() {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let Some(admin_url) = crate::helpers::postgres_url() else {
+        eprintln!("skipped: POSTIER_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let app = spawn_app(Backend::Postgres).await;
+    let name = app.pg.as_ref().unwrap().name.clone();
+    let admin = Database::connect(&admin_url).await.unwrap();
+    let run = |sql: String| {
+        let admin = &admin;
+        async move {
+            admin
+                .execute(Statement::from_string(admin.get_database_backend(), sql))
+                .await
+                .unwrap();
+        }
+    };
+    app.request(Method::GET, "/readyz", None, None)
+        .await
+        .assert_status(200);
+    run(format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false")).await;
+    run(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .await;
+    let res = app.request(Method::GET, "/readyz", None, None).await;
+    res.assert_problem(503, "service_unavailable");
+    // Liveness does not depend on the database.
+    app.request(Method::GET, "/healthz", None, None)
+        .await
+        .assert_status(200);
+    run(format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true")).await;
+    // The pool reconnects by itself.
+    let mut ready = false;
+    for _ in 0..50 {
+        if app
+            .request(Method::GET, "/readyz", None, None)
+            .await
+            .status
+            .as_u16()
+            == 200
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "readiness never came back");
+    admin.close().await.ok();
 }
