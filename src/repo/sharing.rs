@@ -182,7 +182,7 @@ pub async fn answer_invitation(
     conn: &impl ConnectionTrait,
     id: Uuid,
     status: InvitationStatus,
-    by: Uuid,
+    by: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     invitation::Entity::update_many()

@@ -10,7 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::auth::{token, AuthUser};
+use crate::auth::{token, AuthUser, ClientIp};
 use crate::domain::{
     AccessOrigin, AccountBinding, InvitationStatus, Permission, PermissionSet, Role, Secret,
 };
@@ -31,6 +31,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(list_address_invitations)
         .service(create_invitation)
         .service(accept_invitation_by_token)
+        .service(decline_invitation_by_token)
         .service(revoke_invitation)
         .service(accept_invitation)
         .service(decline_invitation)
@@ -454,7 +455,7 @@ pub async fn revoke_invitation(
         &state.db,
         invitation,
         InvitationStatus::Revoked,
-        &user,
+        &user.actor(),
         state.clock.now(),
     )
     .await?;
@@ -527,7 +528,7 @@ pub async fn decline_invitation(
         &state.db,
         invitation,
         InvitationStatus::Declined,
-        &user,
+        &user.actor(),
         state.clock.now(),
     )
     .await?;
@@ -565,7 +566,16 @@ pub async fn accept_invitation_by_token(
     user: AuthUser,
     body: ApiJson<TokenRequest>,
 ) -> ApiResult<HttpResponse> {
-    let presented = body.0.token;
+    let invitation = invitation_by_token(&state, body.0.token).await?;
+    let address = sharing::accept(&state.db, invitation, &user, state.clock.now()).await?;
+    my_address(&state, address.id, &user).await
+}
+
+/// The invitation an e-mailed token designates (404 for anything else).
+async fn invitation_by_token(
+    state: &AppState,
+    presented: Secret,
+) -> ApiResult<crate::entity::invitation::Model> {
     let unknown = || ApiError::not_found("invitation");
     if !token::looks_valid(presented.expose()) {
         return Err(unknown());
@@ -578,8 +588,43 @@ pub async fn accept_invitation_by_token(
     if !token::matches(presented.expose(), &stored) {
         return Err(unknown());
     }
-    let address = sharing::accept(&state.db, invitation, &user, state.clock.now()).await?;
-    my_address(&state, address.id, &user).await
+    Ok(invitation)
+}
+
+/// Decline an invitation received by e-mail
+///
+/// The token of the e-mailed link is the proof of receipt: no account is needed to say no
+/// (the recipient may have none). The inviter sees the invitation as declined.
+#[utoipa::path(
+    tag = "sharing",
+    request_body = TokenRequest,
+    responses(
+        (status = 204, description = "Declined"),
+        (status = 404, description = "Unknown token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "Accepted, declined or revoked already (`invitation_not_pending`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 410, description = "Expired (`invitation_expired`)", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/invitations/decline")]
+pub async fn decline_invitation_by_token(
+    state: web::Data<AppState>,
+    ip: ClientIp,
+    body: ApiJson<TokenRequest>,
+) -> ApiResult<HttpResponse> {
+    let invitation = invitation_by_token(&state, body.0.token).await?;
+    let actor = crate::repo::events::Actor {
+        account_id: None,
+        ip: ip.0,
+    };
+    sharing::close(
+        &state.db,
+        invitation,
+        InvitationStatus::Declined,
+        &actor,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Invitations waiting for the caller

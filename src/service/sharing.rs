@@ -209,9 +209,9 @@ fn invitation_email(
                     "Accept it with the account of your choice (sign up first if you have none).".to_string()
                 }
             };
+            let base = state.config.effective_public_url();
             format!(
-                "To accept, open:\n\n  {}/invitations/accept?token={secret}\n\n{account}",
-                state.config.effective_public_url()
+                "To accept, open:\n\n  {base}/invitations/accept?token={secret}\n\n{account}\n\nNot interested? Decline it:\n\n  {base}/invitations/decline?token={secret}"
             )
         }
         None => "Log in to the Manager and accept it from your invitations.".to_string(),
@@ -297,7 +297,7 @@ pub async fn accept(
         &txn,
         invitation.id,
         InvitationStatus::Accepted,
-        user.account_id,
+        Some(user.account_id),
         now,
     )
     .await?
@@ -335,7 +335,7 @@ pub async fn close(
     db: &DatabaseConnection,
     invitation: invitation::Model,
     status: InvitationStatus,
-    user: &AuthUser,
+    actor: &crate::repo::events::Actor,
     now: DateTime<Utc>,
 ) -> ApiResult<()> {
     let address = repo::addresses::find(db, invitation.address_id)
@@ -345,7 +345,8 @@ pub async fn close(
         .await?
         .ok_or_else(|| ApiError::not_found("invitation"))?;
     let txn = crate::db::begin_write(db).await?;
-    if !repo::sharing::answer_invitation(&txn, invitation.id, status, user.account_id, now).await? {
+    if !repo::sharing::answer_invitation(&txn, invitation.id, status, actor.account_id, now).await?
+    {
         let again = repo::sharing::find_invitation(&txn, invitation.id)
             .await?
             .ok_or_else(|| ApiError::not_found("invitation"))?;
@@ -358,7 +359,7 @@ pub async fn close(
     repo::events::record(
         &txn,
         now,
-        &user.actor(),
+        actor,
         scope_of(&address, &service),
         action,
         address.address.as_str(),

@@ -28,6 +28,7 @@ on_both_backends!(
     a_revoked_emailed_invitation_cannot_be_accepted_with_its_token,
     an_emailed_invitation_expires_after_seven_days,
     the_recipient_of_an_emailed_invitation_cannot_answer_it_by_id,
+    an_emailed_invitation_is_declined_with_its_token_without_an_account,
 );
 
 async fn shared_address(app: &TestApp, owner: &TestUser) -> String {
@@ -1147,4 +1148,45 @@ async fn the_recipient_of_an_emailed_invitation_cannot_answer_it_by_id(backend: 
     .assert_status(200);
     assert_eq!(invitation_status(&app, &inv).await, "accepted");
     assert_eq!(accesses_to(&app, &id).await, 1);
+}
+
+async fn an_emailed_invitation_is_declined_with_its_token_without_an_account(backend: Backend) {
+    let smtp = TestSmtp::start().await;
+    let app = spawn_app_with(backend, |c| c.smtp_url = Some(smtp.url())).await;
+    let alice = app.user("alice@example.com").await;
+    let id = shared_address(&app, &alice).await;
+    let (inv, token) = invite_by_email(&app, &smtp, &alice, &id, "paul@isp.example").await;
+    // A wrong token is unknown, and changes nothing.
+    app.post_anon(
+        "/v1/invitations/decline",
+        json!({ "token": postier::auth::token::generate() }),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    assert_eq!(invitation_status(&app, &inv).await, "pending");
+    // Paul has no account: the token he received is enough to say no.
+    app.post_anon("/v1/invitations/decline", json!({ "token": token }))
+        .await
+        .assert_status(204);
+    assert_eq!(invitation_status(&app, &inv).await, "declined");
+    app.post_anon("/v1/invitations/decline", json!({ "token": token }))
+        .await
+        .assert_problem(409, "invitation_not_pending");
+    let paul = app.user("paul@isp.example").await;
+    app.post(
+        "/v1/invitations/accept",
+        &paul.token,
+        json!({ "token": token }),
+    )
+    .await
+    .assert_problem(409, "invitation_not_pending");
+    assert_eq!(accesses_to(&app, &id).await, 0);
+    // The owner sees who said no: nobody known, from the client address.
+    let events = app
+        .get(&format!("/v1/addresses/{id}/events"), &alice.token)
+        .await;
+    let latest = &events.assert_status(200)["items"][0];
+    assert_eq!(latest["action"], "invitation.declined", "{latest}");
+    assert!(latest["actor_account_id"].is_null(), "{latest}");
+    assert!(!events.text.contains(&token));
 }
