@@ -30,6 +30,8 @@ curl -fs -X POST "$base/v1/accounts" -H 'content-type: application/json' \
   -d "{\"login\":\"$login\",\"password\":\"$password\"}" >/dev/null
 token=$(curl -fs -X POST "$base/v1/sessions" -H 'content-type: application/json' \
   -d "{\"login\":\"$login\",\"password\":\"$password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+logout_token=$(curl -fs -X POST "$base/v1/sessions" -H 'content-type: application/json' \
+  -d "{\"login\":\"$login\",\"password\":\"$password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 # Real resources, so that operations on ids reach their logic instead of answering 404.
 api() { curl -fs -X "$1" "$base$2" -H "Authorization: Bearer $token" -H 'content-type: application/json' ${3:+-d "$3"}; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
@@ -60,6 +62,19 @@ cd "$work"
   --request-timeout 10 \
   --no-color \
   "$@" || status=$?
+# Logging out ends the session the run uses: fuzz it after the rest, on a session of its own
+# (opened before the run, whose wrong-password cases throttle new logins).
+if [ "$status" -eq 0 ]; then
+  "$st" run "$base/openapi.json" \
+    --header "Authorization: Bearer $logout_token" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    --include-operation-id delete_current_session \
+    --phases examples,coverage,fuzzing \
+    --max-examples 10 \
+    --workers 1 \
+    --request-timeout 10 \
+    --no-color || status=$?
+fi
 if [ "$status" -ne 0 ]; then
   echo "--- postier log (errors) ---"
   grep -E '"level":"(ERROR|WARN)"' "$work/postier.log" | tail -20 || true
