@@ -255,8 +255,10 @@ pub struct CreatedAddressResponse {
 }
 
 /// Parses the local part, naming the offending character and its position.
+/// Not trimmed: a space is a forbidden character like any other, refused at the position the
+/// client sent it (CSV cells, typed in spreadsheets, are trimmed by the import instead).
 pub fn parse_local_part(input: &str) -> ApiResult<LocalPart> {
-    LocalPart::parse(input.trim()).map_err(|e| ApiError::invalid_field("local_part", e.to_string()))
+    LocalPart::parse(input).map_err(|e| ApiError::invalid_field("local_part", e.to_string()))
 }
 
 /// The domain an address goes on: one of the service's domains (its main one by default).
@@ -932,7 +934,9 @@ impl MyAddressResponse {
 /// The addresses the caller reaches
 ///
 /// Every address the caller has an access to (what its webmail shows), with its
-/// permissions, ordered by address.
+/// permissions, ordered by address. Owners and admins also manage, without an access, every
+/// address of their organizations' services: those are listed per service, at
+/// `GET /v1/mail-services/{service_id}/addresses`.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),

@@ -122,6 +122,8 @@ async fn local_part_refusals_name_the_character_and_its_position(backend: Backen
         ("jo%hn", "'%' at position 3"),
         ("françois", "'ç' at position 5"),
         ("a b", "' ' at position 2"),
+        (" compta", "' ' at position 1"),
+        ("compta ", "' ' at position 7"),
         ("élise", "'é' at position 1"),
         ("x[y]", "'[' at position 2"),
         (".start", "position 1"),
