@@ -4,6 +4,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${POSTIER_BIN:-$root/target/release/postier}
+# Every POSTIER_* variable is configuration to Postier, which refuses unknown ones.
+unset POSTIER_BIN
 [ -x "$bin" ] || { echo "build first: cargo build --release (or set POSTIER_BIN)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 BACKEND=${BACKEND:-sqlite}

@@ -1,15 +1,15 @@
 //! Addresses, their aliases and forwarding targets.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, LikeExpr, OnConflict};
+use sea_orm::sea_query::{Alias, Expr, LikeExpr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use crate::domain::AddressKind;
-use crate::entity::{access, address, alias, auto_reply, forward};
+use crate::entity::{access, address, alias, auto_reply, forward, mail_service, membership};
 
 pub struct NewAddress<'a> {
     pub mail_service_id: Uuid,
@@ -60,6 +60,62 @@ pub async fn insert_many(
             .await?;
     }
     crate::repo::mail_services::add_to_address_count(conn, mail_service_id, count).await
+}
+
+/// An address with its mail service, and the caller's role in the service's organization
+/// and access to the address (either may be missing), in one query.
+pub struct AddressInContext {
+    pub address: address::Model,
+    pub service: mail_service::Model,
+    pub role: Option<String>,
+    pub access: Option<access::Model>,
+}
+
+pub async fn find_in_context(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    account_id: Uuid,
+) -> Result<Option<AddressInContext>, DbErr> {
+    let mut query = sea_orm::sea_query::Query::select();
+    super::select_prefixed::<address::Entity>(&mut query, "a_");
+    super::select_prefixed::<mail_service::Entity>(&mut query, "s_");
+    super::select_prefixed::<access::Entity>(&mut query, "x_");
+    query
+        .expr_as(
+            Expr::col((membership::Entity, membership::Column::Role)),
+            Alias::new("m_role"),
+        )
+        .from(address::Entity)
+        .inner_join(
+            mail_service::Entity,
+            Expr::col((mail_service::Entity, mail_service::Column::Id))
+                .equals((address::Entity, address::Column::MailServiceId)),
+        )
+        .left_join(
+            membership::Entity,
+            Expr::col((membership::Entity, membership::Column::OrganizationId))
+                .equals((mail_service::Entity, mail_service::Column::OrganizationId))
+                .and(Expr::col((membership::Entity, membership::Column::AccountId)).eq(account_id)),
+        )
+        .left_join(
+            access::Entity,
+            Expr::col((access::Entity, access::Column::AddressId))
+                .equals((address::Entity, address::Column::Id))
+                .and(Expr::col((access::Entity, access::Column::AccountId)).eq(account_id)),
+        )
+        .and_where(Expr::col((address::Entity, address::Column::Id)).eq(id));
+    let Some(row) = conn
+        .query_one(conn.get_database_backend().build(&query))
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(AddressInContext {
+        address: address::Model::from_query_result(&row, "a_")?,
+        service: mail_service::Model::from_query_result(&row, "s_")?,
+        role: row.try_get("", "m_role")?,
+        access: access::Model::from_query_result_optional(&row, "x_")?,
+    }))
 }
 
 pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<address::Model>, DbErr> {

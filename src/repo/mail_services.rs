@@ -128,6 +128,40 @@ pub async fn add_to_address_count(
         .map(|_| ())
 }
 
+/// The service and the caller's role in its organization (`None` when the service does not
+/// exist or the caller is not a member), in one query.
+pub async fn find_with_role(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    account_id: Uuid,
+) -> Result<Option<(mail_service::Model, String)>, DbErr> {
+    let mut query = sea_orm::sea_query::Query::select();
+    super::select_prefixed::<mail_service::Entity>(&mut query, "s_");
+    query
+        .expr_as(
+            Expr::col((membership::Entity, membership::Column::Role)),
+            sea_orm::sea_query::Alias::new("m_role"),
+        )
+        .from(mail_service::Entity)
+        .inner_join(
+            membership::Entity,
+            Expr::col((membership::Entity, membership::Column::OrganizationId))
+                .equals((mail_service::Entity, mail_service::Column::OrganizationId))
+                .and(Expr::col((membership::Entity, membership::Column::AccountId)).eq(account_id)),
+        )
+        .and_where(Expr::col((mail_service::Entity, mail_service::Column::Id)).eq(id));
+    let Some(row) = conn
+        .query_one(conn.get_database_backend().build(&query))
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((
+        <mail_service::Model as sea_orm::FromQueryResult>::from_query_result(&row, "s_")?,
+        row.try_get("", "m_role")?,
+    )))
+}
+
 /// Whether the organization holds a free mail service (at most one, by a unique index).
 pub async fn has_free_service(
     conn: &impl ConnectionTrait,

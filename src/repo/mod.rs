@@ -13,8 +13,23 @@ pub mod sharing;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use sea_orm::sea_query::{Alias, Expr, SelectStatement};
+use sea_orm::{EntityTrait, IdenStatic, Iterable};
 
 use crate::error::ApiError;
+
+/// Selects every column of `E` as `<prefix><column>`, so that one joined query brings back
+/// several models, each read with `FromQueryResult::from_query_result(&row, prefix)`. Every
+/// query is a round trip to a database thread or server: the authorization of a request
+/// reads its resource, its service, the caller's role and access in one.
+pub fn select_prefixed<E: EntityTrait + Default>(query: &mut SelectStatement, prefix: &str) {
+    for column in E::Column::iter() {
+        query.expr_as(
+            Expr::col((E::default(), column)),
+            Alias::new(format!("{prefix}{}", column.as_str())),
+        );
+    }
+}
 
 /// Default and largest page sizes of every list (SPEC §11).
 pub const DEFAULT_LIMIT: u64 = 50;

@@ -114,12 +114,13 @@ pub async fn unification(
         .ok_or_else(|| ApiError::internal("unification of one address returned nothing"))
 }
 
-/// Unification of a page of addresses in two queries.
+/// Unification of a page of addresses in one query: each address with the account whose
+/// login it is (if any) and every access to it.
 pub async fn unification_many(
     conn: &impl ConnectionTrait,
     addresses: &[address::Model],
 ) -> ApiResult<Vec<Unification>> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use sea_orm::sea_query::{Alias, Expr, Query};
     use std::collections::HashMap;
 
     use crate::entity::{access, account};
@@ -127,39 +128,72 @@ pub async fn unification_many(
     if addresses.is_empty() {
         return Ok(Vec::new());
     }
-    let names: Vec<String> = addresses.iter().map(|a| a.address.clone()).collect();
     let ids: Vec<uuid::Uuid> = addresses.iter().map(|a| a.id).collect();
-    let accounts: HashMap<String, uuid::Uuid> = account::Entity::find()
-        .filter(account::Column::Login.is_in(names))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|a| (a.login, a.id))
-        .collect();
-    let mut users: HashMap<uuid::Uuid, Vec<access::Model>> = HashMap::new();
-    for access in access::Entity::find()
-        .filter(access::Column::AddressId.is_in(ids))
-        .all(conn)
+    let query = Query::select()
+        .expr_as(
+            Expr::col((address::Entity, address::Column::Id)),
+            Alias::new("address_id"),
+        )
+        .expr_as(
+            Expr::col((account::Entity, account::Column::Id)),
+            Alias::new("login_account_id"),
+        )
+        .expr_as(
+            Expr::col((access::Entity, access::Column::AccountId)),
+            Alias::new("user_id"),
+        )
+        .expr_as(
+            Expr::col((access::Entity, access::Column::Permissions)),
+            Alias::new("permissions"),
+        )
+        .from(address::Entity)
+        .left_join(
+            account::Entity,
+            Expr::col((account::Entity, account::Column::Login))
+                .equals((address::Entity, address::Column::Address)),
+        )
+        .left_join(
+            access::Entity,
+            Expr::col((access::Entity, access::Column::AddressId))
+                .equals((address::Entity, address::Column::Id)),
+        )
+        .and_where(Expr::col((address::Entity, address::Column::Id)).is_in(ids))
+        .to_owned();
+    let mut accounts: HashMap<uuid::Uuid, uuid::Uuid> = HashMap::new();
+    let mut users: HashMap<uuid::Uuid, Vec<(uuid::Uuid, i64)>> = HashMap::new();
+    for row in conn
+        .query_all(conn.get_database_backend().build(&query))
         .await?
     {
-        users.entry(access.address_id).or_default().push(access);
+        let address_id: uuid::Uuid = row.try_get("", "address_id")?;
+        if let Some(login_account) = row.try_get::<Option<uuid::Uuid>>("", "login_account_id")? {
+            accounts.insert(address_id, login_account);
+        }
+        let user: Option<uuid::Uuid> = row.try_get("", "user_id")?;
+        let permissions: Option<i64> = row.try_get("", "permissions")?;
+        if let (Some(user), Some(permissions)) = (user, permissions) {
+            users
+                .entry(address_id)
+                .or_default()
+                .push((user, permissions));
+        }
     }
     Ok(addresses
         .iter()
         .map(|address| {
             let none = Vec::new();
             let users = users.get(&address.id).unwrap_or(&none);
-            let reason = match accounts.get(&address.address) {
+            let reason = match accounts.get(&address.id) {
                 None => Some("no account has this address as its login".to_string()),
-                Some(account_id) => match users.iter().find(|u| u.account_id == *account_id) {
+                Some(account_id) => match users.iter().find(|(user, _)| user == account_id) {
                     None => Some(
                         "the account whose login is this address has no access to it".to_string(),
                     ),
                     Some(_) if users.len() > 1 => {
                         Some("other accounts also have an access to this address".to_string())
                     }
-                    Some(own)
-                        if !PermissionSet::from_bits(own.permissions)
+                    Some((_, permissions))
+                        if !PermissionSet::from_bits(*permissions)
                             .contains(Permission::ChangePassword) =>
                     {
                         Some(

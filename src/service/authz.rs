@@ -40,13 +40,10 @@ pub async fn mail_service(
     service_id: Uuid,
     account_id: Uuid,
 ) -> ApiResult<(crate::entity::mail_service::Model, Role)> {
-    let service = repo::mail_services::find(conn, service_id)
+    repo::mail_services::find_with_role(conn, service_id, account_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("mail service"))?;
-    let role = repo::organizations::role_of(conn, service.organization_id, account_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("mail service"))?;
-    Ok((service, role))
+        .and_then(|(service, role)| Role::parse(&role).map(|role| (service, role)))
+        .ok_or_else(|| ApiError::not_found("mail service"))
 }
 
 /// A mail service the caller manages (owner or admin of its organization): 404 for
@@ -131,21 +128,17 @@ pub async fn address(
     account_id: Uuid,
 ) -> ApiResult<AddressContext> {
     let not_found = || ApiError::not_found("address");
-    let address = repo::addresses::find(conn, address_id)
+    let found = repo::addresses::find_in_context(conn, address_id, account_id)
         .await?
         .ok_or_else(not_found)?;
-    let service = repo::mail_services::find(conn, address.mail_service_id)
-        .await?
-        .ok_or_else(not_found)?;
-    let role = repo::organizations::role_of(conn, service.organization_id, account_id).await?;
-    let access = repo::sharing::find_access(conn, address.id, account_id).await?;
-    if role.is_none() && access.is_none() {
+    let role = found.role.as_deref().and_then(Role::parse);
+    if role.is_none() && found.access.is_none() {
         return Err(not_found());
     }
     Ok(AddressContext {
-        address,
-        service,
+        address: found.address,
+        service: found.service,
         role,
-        access,
+        access: found.access,
     })
 }
