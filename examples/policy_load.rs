@@ -155,6 +155,7 @@ async fn seed(db: &sea_orm::DatabaseConnection, n: usize) -> Vec<String> {
         id: Set(org_id),
         name: Set("policy load".into()),
         personal: Set(false),
+        personal_account_id: Set(None),
         created_at: Set(now),
     })
     .exec(db)

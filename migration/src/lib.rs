@@ -13,6 +13,7 @@ mod m20261128_000001_create_mail_views;
 mod m20261128_000002_create_address_settings;
 mod m20261128_000003_add_address_count;
 mod m20261128_000004_one_free_service_per_organization;
+mod m20261128_000005_add_personal_account;
 
 /// The views the mail servers read (and the only objects their database role may SELECT),
 /// in creation order. README "Running a real mail server on Postier" documents each one.
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_create_address_settings::Migration),
             Box::new(m20261128_000003_add_address_count::Migration),
             Box::new(m20261128_000004_one_free_service_per_organization::Migration),
+            Box::new(m20261128_000005_add_personal_account::Migration),
         ]
     }
 }

@@ -42,13 +42,25 @@ pub fn dkim_selector(now: DateTime<Utc>) -> String {
 /// domain creations must queue rather than take every core from logins and the policy service.
 static KEY_GENERATION: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
+/// How long a request waits for its turn before giving up (`DnsError::Busy`).
+const KEY_GENERATION_WAIT_SECS: u64 = 30;
+
 /// A fresh 2048-bit RSA DKIM key, generated on the blocking pool (it takes a CPU for a while).
 pub async fn generate_dkim_key(now: DateTime<Utc>) -> Result<DkimKey, DnsError> {
-    let _permit = KEY_GENERATION
-        .acquire()
-        .await
-        .map_err(|e| DnsError::KeyGeneration(e.to_string()))?;
-    let (private_key_pem, public_key_b64) = spawn_blocking_with_tracing(generate_rsa).await??;
+    let permit = tokio::time::timeout(
+        std::time::Duration::from_secs(KEY_GENERATION_WAIT_SECS),
+        KEY_GENERATION.acquire(),
+    )
+    .await
+    .map_err(|_| DnsError::Busy(KEY_GENERATION_WAIT_SECS))?
+    .map_err(|e| DnsError::KeyGeneration(e.to_string()))?;
+    // The permit goes with the work: a client that hangs up drops this future, but the
+    // blocking generation runs on, and still holds the turn until it ends.
+    let (private_key_pem, public_key_b64) = spawn_blocking_with_tracing(move || {
+        let _permit = permit;
+        generate_rsa()
+    })
+    .await??;
     Ok(DkimKey {
         selector: dkim_selector(now),
         private_key_pem,

@@ -18,4 +18,6 @@ pub enum DnsError {
     KeyGeneration(String),
     #[error("DKIM key generation task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("DKIM key generation is busy: waited {0} seconds for a turn")]
+    Busy(u64),
 }

@@ -7,6 +7,8 @@ pub struct Model {
     pub id: Uuid,
     pub name: String,
     pub personal: bool,
+    /// The account whose personal organization this is (created at its sign-up).
+    pub personal_account_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
 }
 

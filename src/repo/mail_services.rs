@@ -42,17 +42,26 @@ pub async fn find(
 }
 
 /// Serialises writes on one service (address limits, pack changes): a row lock on
-/// PostgreSQL, the database write lock on SQLite. False when the service is gone.
-pub async fn lock(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
-    mail_service::Entity::update_many()
+/// PostgreSQL, the database write lock on SQLite. Answers the service as it is once locked
+/// (`None` when it is gone): checks must use this row, not one read before, since a pack
+/// change may have committed in between.
+pub async fn lock(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<mail_service::Model>, DbErr> {
+    // Two statements, not UPDATE … RETURNING: sea-orm's SQLite backend does not offer it.
+    let locked = mail_service::Entity::update_many()
         .col_expr(
             mail_service::Column::Revision,
             Expr::col(mail_service::Column::Revision).add(1),
         )
         .filter(mail_service::Column::Id.eq(id))
         .exec(conn)
-        .await
-        .map(|r| r.rows_affected == 1)
+        .await?;
+    if locked.rows_affected != 1 {
+        return Ok(None);
+    }
+    find(conn, id).await
 }
 
 pub async fn list_for_organization(

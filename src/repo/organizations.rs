@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -14,13 +14,14 @@ use crate::entity::{account, membership, organization};
 pub async fn insert(
     conn: &impl ConnectionTrait,
     name: &str,
-    personal: bool,
+    personal_account: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<organization::Model, DbErr> {
     organization::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(name.to_string()),
-        personal: Set(personal),
+        personal: Set(personal_account.is_some()),
+        personal_account_id: Set(personal_account),
         created_at: Set(now),
     }
     .insert(conn)
@@ -102,20 +103,13 @@ pub async fn list_for_account(
         .collect())
 }
 
-/// The personal organization created at sign-up.
+/// The personal organization created at the account's sign-up.
 pub async fn personal_of(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
 ) -> Result<Option<organization::Model>, DbErr> {
     organization::Entity::find()
-        .join(
-            JoinType::InnerJoin,
-            organization::Relation::Membership.def(),
-        )
-        .filter(membership::Column::AccountId.eq(account_id))
-        .filter(membership::Column::Role.eq(Role::Owner.as_str()))
-        .filter(organization::Column::Personal.eq(true))
-        .order_by_asc(organization::Column::Id)
+        .filter(organization::Column::PersonalAccountId.eq(account_id))
         .one(conn)
         .await
 }

@@ -404,9 +404,9 @@ pub async fn create_address(
     let binding = body.account_binding.unwrap_or(AccountBinding::Any);
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
-    if !repo::mail_services::lock(&txn, service.id).await? {
-        return Err(ApiError::not_found("mail service"));
-    }
+    let service = repo::mail_services::lock(&txn, service.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("mail service"))?;
     service_domain(&txn, &service, Some(domain.as_str())).await?;
     flows::check_capacity(&txn, &service, state.config.daily_address_creations, 1, now).await?;
     if repo::addresses::is_taken(&txn, &full).await? {
@@ -563,6 +563,20 @@ pub const CATCHALL_WARNINGS: [&str; 3] = [
     "An auto-reply on the catchall never answers messages sent to non-existent addresses of the domain.",
 ];
 
+fn catchall_available(service: &mail_service::Model) -> ApiResult<()> {
+    let pack = Pack::parse(&service.pack).unwrap_or(Pack::Free);
+    if pack.limits(0).catchall {
+        return Ok(());
+    }
+    Err(ApiError::conflict(
+        ErrorCode::CatchallNotAvailable,
+        format!(
+            "the {} pack offers no catchall; it needs the premium pack",
+            pack.as_str()
+        ),
+    ))
+}
+
 /// Create a generic address (no-reply or catchall)
 ///
 /// `no_reply` creates `no-reply@domain`, which sends only. `catchall` creates
@@ -595,15 +609,8 @@ pub async fn create_generic_address(
         GenericType::NoReply => ("no-reply", AddressKind::NoReply),
         GenericType::Catchall => ("catchall", AddressKind::Catchall),
     };
-    let pack = Pack::parse(&service.pack).unwrap_or(Pack::Free);
-    if kind == AddressKind::Catchall && !pack.limits(0).catchall {
-        return Err(ApiError::conflict(
-            ErrorCode::CatchallNotAvailable,
-            format!(
-                "the {} pack offers no catchall; it needs the premium pack",
-                pack.as_str()
-            ),
-        ));
+    if kind == AddressKind::Catchall {
+        catchall_available(&service)?;
     }
     let full = format!("{local}@{domain}");
     if let Some(password) = &body.password {
@@ -618,8 +625,12 @@ pub async fn create_generic_address(
     };
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
-    if !repo::mail_services::lock(&txn, service.id).await? {
-        return Err(ApiError::not_found("mail service"));
+    let service = repo::mail_services::lock(&txn, service.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("mail service"))?;
+    if kind == AddressKind::Catchall {
+        // Again under the lock: the pack may have changed since the check above.
+        catchall_available(&service)?;
     }
     service_domain(&txn, &service, Some(domain.as_str())).await?;
     if repo::addresses::is_taken(&txn, &full).await? {
@@ -883,6 +894,17 @@ pub async fn change_address_password(
             now,
         )
         .await?;
+        // The account's own log shows it too, as when changed from PUT /v1/me/password.
+        crate::service::accounts::record_account_event(
+            &txn,
+            now,
+            &user.actor(),
+            user.account_id,
+            "account.password_changed",
+            user.login.as_str(),
+            Some(json!({ "via": "unified_address", "address": address.address })),
+        )
+        .await?;
     }
     repo::events::record(
         &txn,
@@ -1137,13 +1159,13 @@ pub async fn create_alias(
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
     // Serialises with address creation and domain unlinking on this service.
-    if !repo::mail_services::lock(&txn, ctx.service.id).await? {
-        return Err(ApiError::not_found("address"));
-    }
+    let service = repo::mail_services::lock(&txn, ctx.service.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("address"))?;
     // Under the lock, so that a domain unlinked meanwhile cannot receive the alias.
     let domain = match body.domain.as_deref() {
         None => ctx.address.domain.clone(),
-        Some(d) => service_domain(&txn, &ctx.service, Some(d)).await?,
+        Some(d) => service_domain(&txn, &service, Some(d)).await?,
     };
     let alias = format!("{}@{}", local.as_str(), domain);
     if repo::addresses::is_taken(&txn, &alias).await? {

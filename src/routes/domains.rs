@@ -132,6 +132,7 @@ pub struct LinkDomainRequest {
         (status = 201, description = "Linked", body = DomainResponse),
         (status = 403, description = "Not an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "The domain belongs to a mail service (`domain_already_used`), or the free pack (`pack_does_not_fit`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "Too many DKIM keys being generated at once; retry after `Retry-After` (`service_unavailable`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/mail-services/{service_id}/domains")]
@@ -242,7 +243,7 @@ pub async fn unlink_domain(
     }
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
-    if !repo::mail_services::lock(&txn, service.id).await? {
+    if repo::mail_services::lock(&txn, service.id).await?.is_none() {
         return Err(ApiError::not_found("mail service"));
     }
     let addresses = repo::mail_services::count_addresses_on_domain(&txn, &domain.name).await?;

@@ -173,6 +173,7 @@ pub struct CreateMailServiceRequest {
         (status = 201, description = "Created", body = MailServiceResponse),
         (status = 403, description = "Not an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "The domain belongs to a mail service already (`domain_already_used`), or the organization has a free service already (`free_service_exists`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "Too many DKIM keys being generated at once; retry after `Retry-After` (`service_unavailable`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/organizations/{org_id}/mail-services")]
@@ -315,7 +316,14 @@ pub async fn dkim_key_for_free_domain(
     }
     crate::dns::generate_dkim_key(state.clock.now())
         .await
-        .map_err(ApiError::internal)
+        .map_err(|e| match e {
+            crate::dns::DnsError::Busy(_) => ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                format!("{e}; retry in a moment"),
+            )
+            .with_retry_after(5),
+            other => ApiError::internal(other),
+        })
 }
 
 pub fn domain_conflict(err: sea_orm::DbErr, domain: &str) -> ApiError {
@@ -383,10 +391,7 @@ pub async fn update_mail_service(
     authz::managed_mail_service(&state.db, service_id, user.account_id).await?;
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
-    if !repo::mail_services::lock(&txn, service_id).await? {
-        return Err(ApiError::not_found("mail service"));
-    }
-    let service = repo::mail_services::find(&txn, service_id)
+    let service = repo::mail_services::lock(&txn, service_id)
         .await?
         .ok_or_else(|| ApiError::not_found("mail service"))?;
     let scope = Scope {
@@ -543,7 +548,7 @@ pub async fn delete_mail_service(
     check_confirmation(query.confirm.as_deref(), &service.domain)?;
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
-    if !repo::mail_services::lock(&txn, service.id).await? {
+    if repo::mail_services::lock(&txn, service.id).await?.is_none() {
         return Err(ApiError::not_found("mail service"));
     }
     let addresses = repo::mail_services::count_addresses(&txn, service.id).await?;

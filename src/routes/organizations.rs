@@ -118,7 +118,7 @@ pub async fn create_organization(
     let name = clean_name(&body.name)?;
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
-    let org = repo::organizations::insert(&txn, &name, false, now).await?;
+    let org = repo::organizations::insert(&txn, &name, None, now).await?;
     repo::organizations::add_member(&txn, org.id, user.account_id, Role::Owner, now).await?;
     repo::events::record(
         &txn,

@@ -124,11 +124,15 @@ pub async fn create_forward(
         .map_err(|e| ApiError::invalid_field("target", e.to_string()))?;
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
+    // The pack's forward limit is counted under the service lock, like pack changes.
+    let service = repo::mail_services::lock(&txn, ctx.service.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("address"))?;
     let created = settings::request_forward(
         &txn,
         &state,
         &ctx.address,
-        &ctx.service,
+        &service,
         (&target, body.keep_copy.unwrap_or(true)),
         &user.actor(),
         now,

@@ -40,7 +40,7 @@ pub async fn sign_up(
         }
     })?;
     let name = display_name.unwrap_or_else(|| login.to_string());
-    let org = repo::organizations::insert(&txn, &name, true, now).await?;
+    let org = repo::organizations::insert(&txn, &name, Some(account.id), now).await?;
     repo::organizations::add_member(&txn, org.id, account.id, Role::Owner, now).await?;
     let actor = Actor {
         account_id: Some(account.id),

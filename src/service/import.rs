@@ -826,10 +826,12 @@ pub async fn run(
     let hashes = state.passwords.hash_all(passwords).await?;
     let mut hashed: Vec<((usize, ValidRow), String)> = valid.into_iter().zip(hashes).collect();
     let txn = crate::db::begin_write(&state.db).await?;
-    if !repo::mail_services::lock(&txn, service.id).await? {
-        return Err(crate::error::ApiError::not_found("mail service"));
-    }
-    // A domain unlinked since the rows were validated (unlinking takes the same lock).
+    // From here on, the service as it is under the lock (its pack may have changed).
+    let service = &repo::mail_services::lock(&txn, service.id)
+        .await?
+        .ok_or_else(|| crate::error::ApiError::not_found("mail service"))?;
+    // What changed while the passwords were hashed: a domain unlinked, or an address or
+    // alias created (both take the same lock).
     let mut linked = vec![service.domain.clone()];
     linked.extend(
         repo::mail_services::list_domains(&txn, service.id)
@@ -837,34 +839,48 @@ pub async fn run(
             .into_iter()
             .map(|d| d.name),
     );
-    let gone: Vec<usize> = hashed
-        .iter()
-        .filter(|((_, v), _)| !linked.contains(&v.domain))
-        .map(|((index, _), _)| *index)
+    let names: Vec<String> = hashed.iter().map(|((_, v), _)| v.address.clone()).collect();
+    let taken: std::collections::HashSet<String> = repo::addresses::taken_among(&txn, &names)
+        .await?
+        .into_iter()
         .collect();
-    if !gone.is_empty() {
-        for index in &gone {
-            let row = &mut report.rows[*index];
-            row.outcome = RowOutcome::Invalid;
-            row.errors.push(FieldError::new(
-                "domain",
-                "was unlinked from the mail service during the import",
+    let mut changed: Vec<(usize, FieldError)> = Vec::new();
+    for ((index, v), _) in &hashed {
+        if !linked.contains(&v.domain) {
+            changed.push((
+                *index,
+                FieldError::new(
+                    "domain",
+                    "was unlinked from the mail service during the import",
+                ),
+            ));
+        } else if taken.contains(&v.address) {
+            changed.push((
+                *index,
+                FieldError::new("address", "was created meanwhile (address or alias)"),
             ));
         }
-        report.summary.valid -= gone.len() as u64;
-        report.summary.invalid += gone.len() as u64;
+    }
+    if !changed.is_empty() {
+        let count = changed.len();
+        for (index, error) in changed.iter().cloned() {
+            let row = &mut report.rows[index];
+            row.outcome = RowOutcome::Invalid;
+            row.errors.push(error);
+        }
+        report.summary.valid -= count as u64;
+        report.summary.invalid += count as u64;
         if options.atomic {
             drop(txn);
             skip_all(
                 &mut report,
                 format!(
-                    "{} row(s) name a domain unlinked meanwhile: nothing was created (atomic import)",
-                    gone.len()
+                    "{count} row(s) changed meanwhile (domain unlinked or address created): nothing was created (atomic import)"
                 ),
             );
             return Ok(report);
         }
-        hashed.retain(|((index, _), _)| !gone.contains(index));
+        hashed.retain(|((index, _), _)| !changed.iter().any(|(i, _)| i == index));
     }
     let room = room_now(state, &txn, service, now).await?;
     if !fit_to_room(

@@ -871,6 +871,21 @@ async fn unification_is_offered_only_when_eligible_and_then_keeps_both_in_step(b
     app.login("julie@famille.example", unified_pw)
         .await
         .assert_status(200);
+    // Julie's own log says her account password changed, and through which address.
+    let events = app
+        .get(
+            &format!("/v1/organizations/{}/events", julie.org_id),
+            &julie.token,
+        )
+        .await;
+    let changed = events.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "account.password_changed")
+        .cloned()
+        .expect("account.password_changed in the account's log");
+    assert_eq!(changed["details"]["via"], "unified_address", "{changed}");
     // Changing the account password changes the address password.
     let julie2 = app.login("julie@famille.example", unified_pw).await.body["access_token"]
         .as_str()

@@ -1,11 +1,12 @@
 //! The views the mail servers read (migration `create_mail_views`), on both backends, over
 //! rows written straight into the tables: what each view shows, and that `down()` removes
-//! them and `up()` brings them back.
+//! them and `up()` brings them back; and a migration that refuses to run over data it would
+//! break.
 
 use chrono::Utc;
 use migration::MigratorTrait;
 use postier::entity::{address, alias, domain, forward, mail_service, organization};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, Set, Statement};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set, Statement};
 use uuid::Uuid;
 
 use crate::helpers::{spawn_app, Backend};
@@ -14,6 +15,7 @@ use crate::on_both_backends;
 on_both_backends!(
     mail_views_show_what_postfix_and_dovecot_need,
     mail_views_are_removed_by_down_and_restored_by_up,
+    upgrading_stops_with_a_reason_while_an_organization_has_two_free_services,
 );
 
 const HASH: &str =
@@ -142,6 +144,7 @@ async fn mail_views_show_what_postfix_and_dovecot_need(backend: Backend) {
         id: Set(org),
         name: Set("acme".into()),
         personal: Set(false),
+        personal_account_id: Set(None),
         created_at: Set(Utc::now()),
     }
     .insert(db)
@@ -266,4 +269,41 @@ async fn mail_views_are_removed_by_down_and_restored_by_up(backend: Backend) {
         .is_err());
     migration::Migrator::up(db, None).await.unwrap();
     assert_eq!(app.scalar_i64(count_views).await, 0);
+}
+
+async fn upgrading_stops_with_a_reason_while_an_organization_has_two_free_services(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let db = app.db();
+    let alice = app.user("alice@example.com").await;
+    // Back to before the one-free-service rule, when two were allowed.
+    let names: Vec<String> = migration::Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    let position = names
+        .iter()
+        .position(|n| n == "m20261128_000004_one_free_service_per_organization")
+        .unwrap();
+    let steps = u32::try_from(names.len() - position).unwrap();
+    migration::Migrator::down(db, Some(steps)).await.unwrap();
+    service(db, alice.org_id, "free", "free.example").await;
+    let second = service(db, alice.org_id, "free", "free.example").await;
+    let err = migration::Migrator::up(db, None).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("1 organization(s) hold more than one free mail service"),
+        "{err}"
+    );
+    mail_service::Entity::delete_by_id(second)
+        .exec(db)
+        .await
+        .unwrap();
+    migration::Migrator::up(db, None).await.unwrap();
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM mail_services WHERE pack = 'free'")
+            .await,
+        1
+    );
 }

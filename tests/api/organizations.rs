@@ -14,6 +14,7 @@ on_both_backends!(
     events_are_listed_newest_first_with_cursor_pagination,
     another_organization_answers_404_on_every_endpoint,
     adding_and_removing_a_member_is_audited,
+    an_accounts_own_events_stay_in_its_own_personal_organization,
 );
 
 async fn create_rename_and_read_an_organization(backend: Backend) {
@@ -405,4 +406,51 @@ async fn adding_and_removing_a_member_is_audited(backend: Backend) {
             .await,
         0
     );
+}
+
+async fn an_accounts_own_events_stay_in_its_own_personal_organization(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    // Bob becomes an owner of Alice's personal organization, older than his own.
+    app.post(
+        &format!("/v1/organizations/{}/members", alice.org_id),
+        &alice.token,
+        json!({ "login": bob.login, "role": "owner" }),
+    )
+    .await
+    .assert_status(201);
+    let again = app.login("bob@example.com", crate::helpers::PASSWORD).await;
+    again.assert_status(200);
+    // Alice (and her admins) never read Bob's logins and their client addresses.
+    let alice_log = app
+        .get(
+            &format!("/v1/organizations/{}/events", alice.org_id),
+            &alice.token,
+        )
+        .await;
+    let alice_log = alice_log.assert_status(200);
+    let bobs: Vec<_> = alice_log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["action"] == "session.created" && e["actor_account_id"] == bob.account_id.to_string()
+        })
+        .collect();
+    assert!(bobs.is_empty(), "{alice_log}");
+    let bob_log = app
+        .get(
+            &format!("/v1/organizations/{}/events", bob.org_id),
+            &bob.token,
+        )
+        .await;
+    let bob_log = bob_log.assert_status(200);
+    let sessions = bob_log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "session.created")
+        .count();
+    assert_eq!(sessions, 2, "{bob_log}");
 }
