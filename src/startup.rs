@@ -217,11 +217,14 @@ async fn no_route(req: HttpRequest, routes: web::Data<RouteTable>) -> HttpRespon
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Request id (echoed when the client sent a sane one, else generated), a span carrying it
-/// for every log line of the request, and one structured line per request.
+/// for every log line of the request, and one structured line per request. A panic below
+/// (this code denies `unwrap`, but a library may still panic) becomes a logged 500 problem
+/// (no `X-Request-Id` on that one) instead of a connection reset and a lost worker.
 async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use futures_util::FutureExt;
     let request_id = req
         .headers()
         .get(&REQUEST_ID)
@@ -241,7 +244,23 @@ async fn request_context(
         path = %req.path(),
     );
     let started = Instant::now();
-    let result = next.call(req).instrument(span.clone()).await;
+    // No clone of the request may be kept across the call (routing needs it unshared): a
+    // panic becomes an error, which actix renders with `ApiError`'s problem document.
+    let result = match std::panic::AssertUnwindSafe(next.call(req).instrument(span.clone()))
+        .catch_unwind()
+        .await
+    {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|m| (*m).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            span.in_scope(|| tracing::error!(panic = %message, "handler panicked"));
+            Err(ApiError::internal(format!("the handler panicked: {message}")).into())
+        }
+    };
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(mut res) => {
@@ -256,5 +275,46 @@ async fn request_context(
             span.in_scope(|| tracing::warn!(error = %e, elapsed_ms, "request failed"));
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{test, web, App};
+
+    #[actix_web::test]
+    async fn a_panicking_handler_answers_a_500_problem() {
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(super::request_context))
+                .route(
+                    "/boom",
+                    web::get().to(|| async {
+                        #[allow(clippy::panic)]
+                        {
+                            panic!("a library bug");
+                        }
+                        #[allow(unreachable_code)]
+                        actix_web::HttpResponse::Ok().finish()
+                    }),
+                ),
+        )
+        .await;
+        let req = test::TestRequest::get().uri("/boom").to_request();
+        // What the HTTP dispatcher answers for the error the middleware returns.
+        let error = test::try_call_service(&app, req).await.err().unwrap();
+        let res = actix_web::dev::ServiceResponse::new(
+            test::TestRequest::get().to_http_request(),
+            error.error_response(),
+        );
+        assert_eq!(res.status().as_u16(), 500);
+        assert_eq!(
+            res.headers().get("content-type").unwrap(),
+            "application/problem+json"
+        );
+        let body: serde_json::Value = test::read_body_json(res).await;
+        assert_eq!(body["code"], "internal_error");
+        // The panic's text stays in the log, never in the answer.
+        assert!(!body.to_string().contains("library bug"), "{body}");
     }
 }
