@@ -22,13 +22,15 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // Existing personal organizations: the first member, who signed up with it.
+        // Existing personal organizations: the account whose sign-up created each, as its
+        // `account.created` event (written in the same transaction) records; not the first
+        // member, who may be someone else once the creator left.
         manager
             .get_connection()
             .execute_unprepared(
                 "UPDATE organizations SET personal_account_id = \
-                 (SELECT m.account_id FROM memberships m WHERE m.organization_id = organizations.id \
-                  ORDER BY m.created_at, m.account_id LIMIT 1) \
+                 (SELECT e.actor_account_id FROM events e WHERE e.organization_id = organizations.id \
+                  AND e.action = 'account.created' LIMIT 1) \
                  WHERE personal = TRUE",
             )
             .await?;
@@ -38,6 +40,7 @@ impl MigrationTrait for Migration {
                     .name("idx_organizations_personal_account")
                     .table(Organizations::Table)
                     .col(Organizations::PersonalAccountId)
+                    .unique()
                     .to_owned(),
             )
             .await

@@ -103,13 +103,17 @@ pub async fn list_for_account(
         .collect())
 }
 
-/// The personal organization created at the account's sign-up.
+/// The personal organization created at the account's sign-up, while the account is still
+/// a member of it (`None` once it left or was removed: its own events then go to no
+/// organization rather than to one it can no longer read).
 pub async fn personal_of(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
 ) -> Result<Option<organization::Model>, DbErr> {
     organization::Entity::find()
+        .inner_join(membership::Entity)
         .filter(organization::Column::PersonalAccountId.eq(account_id))
+        .filter(membership::Column::AccountId.eq(account_id))
         .one(conn)
         .await
 }

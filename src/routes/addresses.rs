@@ -397,16 +397,17 @@ pub async fn create_address(
         Some(p) => Some(state.passwords.hash(p.into_inner()).await?),
         None => None,
     };
-    let permissions: PermissionSet = match body.permissions {
-        Some(list) => list.into_iter().collect(),
-        None => PermissionSet::from_bits(service.default_permissions),
-    };
     let binding = body.account_binding.unwrap_or(AccountBinding::Any);
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
     let service = repo::mail_services::lock(&txn, service.id)
         .await?
         .ok_or_else(|| ApiError::not_found("mail service"))?;
+    // The defaults as they are under the lock (an owner may just have changed them).
+    let permissions: PermissionSet = match body.permissions {
+        Some(list) => list.into_iter().collect(),
+        None => PermissionSet::from_bits(service.default_permissions),
+    };
     service_domain(&txn, &service, Some(domain.as_str())).await?;
     flows::check_capacity(&txn, &service, state.config.daily_address_creations, 1, now).await?;
     if repo::addresses::is_taken(&txn, &full).await? {

@@ -893,6 +893,14 @@ pub async fn run(
         drop(txn);
         return Ok(report);
     }
+    if hashed.is_empty() {
+        // Everything changed meanwhile or no room is left: nothing to write, nothing committed.
+        drop(txn);
+        report
+            .message
+            .get_or_insert_with(|| "no valid row to create".into());
+        return Ok(report);
+    }
     let mut models = Vec::new();
     let mut created = Vec::new();
     for ((index, v), hash) in &hashed {

@@ -453,4 +453,44 @@ async fn an_accounts_own_events_stay_in_its_own_personal_organization(backend: B
         .filter(|e| e["action"] == "session.created")
         .count();
     assert_eq!(sessions, 2, "{bob_log}");
+    // Bob, now an owner there, removes Alice from her own personal organization: her logins
+    // are no longer written where only Bob reads.
+    app.delete(
+        &format!(
+            "/v1/organizations/{}/members/{}",
+            alice.org_id, alice.account_id
+        ),
+        &bob.token,
+    )
+    .await
+    .assert_status(204);
+    let before = app
+        .scalar_i64("SELECT COUNT(*) FROM events WHERE action = 'session.created'")
+        .await;
+    app.login("alice@example.com", crate::helpers::PASSWORD)
+        .await
+        .assert_status(200);
+    let log = app
+        .get(
+            &format!("/v1/organizations/{}/events", alice.org_id),
+            &bob.token,
+        )
+        .await;
+    let log = log.assert_status(200).clone();
+    let alices_sessions = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["action"] == "session.created"
+                && e["actor_account_id"] == alice.account_id.to_string()
+        })
+        .count();
+    // Only the one from before the removal (her first login).
+    assert_eq!(alices_sessions, 1, "{log}");
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM events WHERE action = 'session.created'")
+            .await,
+        before + 1
+    );
 }
