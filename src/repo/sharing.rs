@@ -85,16 +85,6 @@ pub async fn find_user(
     Ok(found.and_then(|(x, a)| a.map(|a| (x, a))))
 }
 
-pub async fn all_users(
-    conn: &impl ConnectionTrait,
-    address_id: Uuid,
-) -> Result<Vec<access::Model>, DbErr> {
-    access::Entity::find()
-        .filter(access::Column::AddressId.eq(address_id))
-        .all(conn)
-        .await
-}
-
 pub async fn set_permissions(
     conn: &impl ConnectionTrait,
     address_id: Uuid,

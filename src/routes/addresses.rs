@@ -972,11 +972,7 @@ pub async fn list_my_addresses(
     user: AuthUser,
     query: ApiQuery<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let after = query
-        .cursor
-        .as_deref()
-        .map(repo::decode_cursor)
-        .transpose()?;
+    let after = query.after_key()?;
     let limit = query.limit();
     let rows =
         repo::addresses::list_for_account(&state.db, user.account_id, after.as_deref(), limit + 1)
@@ -1097,11 +1093,7 @@ pub async fn list_aliases(
     query: ApiQuery<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let ctx = authz::address(&state.db, path.into_inner(), user.account_id).await?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(repo::decode_cursor)
-        .transpose()?;
+    let after = query.after_key()?;
     let limit = query.limit();
     let rows =
         repo::addresses::list_aliases(&state.db, ctx.address.id, after.as_deref(), limit + 1)

@@ -68,11 +68,7 @@ pub async fn list_domains(
     query: ApiQuery<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let (service, _) = authz::mail_service(&state.db, path.into_inner(), user.account_id).await?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(repo::decode_cursor)
-        .transpose()?;
+    let after = query.after_key()?;
     let limit = query.limit();
     if Pack::parse(&service.pack) == Some(Pack::Free) {
         let provider = DomainResponse {

@@ -110,11 +110,7 @@ pub async fn list_organization_mail_services(
 ) -> ApiResult<HttpResponse> {
     let org_id = path.into_inner();
     authz::member_role(&state.db, org_id, user.account_id).await?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(repo::decode_uuid_cursor)
-        .transpose()?;
+    let after = query.after_id()?;
     let limit = query.limit();
     let rows =
         repo::mail_services::list_for_organization(&state.db, org_id, after, limit + 1).await?;
@@ -136,11 +132,7 @@ pub async fn list_mail_services(
     user: AuthUser,
     query: ApiQuery<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let after = query
-        .cursor
-        .as_deref()
-        .map(repo::decode_uuid_cursor)
-        .transpose()?;
+    let after = query.after_id()?;
     let limit = query.limit();
     let rows =
         repo::mail_services::list_visible(&state.db, user.account_id, after, limit + 1).await?;

@@ -83,4 +83,20 @@ impl PageQuery {
     pub fn limit(&self) -> u64 {
         self.limit.unwrap_or(crate::repo::DEFAULT_LIMIT)
     }
+
+    /// The id after which the page starts (lists ordered by time-ordered ids).
+    pub fn after_id(&self) -> Result<Option<uuid::Uuid>, crate::error::ApiError> {
+        self.cursor
+            .as_deref()
+            .map(crate::repo::decode_uuid_cursor)
+            .transpose()
+    }
+
+    /// The sort key after which the page starts (lists ordered by a text key).
+    pub fn after_key(&self) -> Result<Option<String>, crate::error::ApiError> {
+        self.cursor
+            .as_deref()
+            .map(crate::repo::decode_cursor)
+            .transpose()
+    }
 }

@@ -83,11 +83,7 @@ pub async fn list_organizations(
     user: AuthUser,
     query: ApiQuery<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let after = query
-        .cursor
-        .as_deref()
-        .map(repo::decode_uuid_cursor)
-        .transpose()?;
+    let after = query.after_id()?;
     let limit = query.limit();
     let rows =
         repo::organizations::list_for_account(&state.db, user.account_id, after, limit + 1).await?;
@@ -246,11 +242,7 @@ pub async fn list_members(
 ) -> ApiResult<HttpResponse> {
     let org_id = path.into_inner();
     authz::member_role(&state.db, org_id, user.account_id).await?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(repo::decode_uuid_cursor)
-        .transpose()?;
+    let after = query.after_id()?;
     let limit = query.limit();
     let rows = repo::organizations::list_members(&state.db, org_id, after, limit + 1).await?;
     let page = Page::from_rows(
@@ -528,11 +520,7 @@ pub async fn events_page(
     filter: EventFilter,
     query: &PageQuery,
 ) -> ApiResult<Page<EventResponse>> {
-    let before = query
-        .cursor
-        .as_deref()
-        .map(repo::decode_uuid_cursor)
-        .transpose()?;
+    let before = query.after_id()?;
     let limit = query.limit();
     let rows = repo::events::list(&state.db, filter, before, limit + 1).await?;
     Ok(Page::from_rows(

@@ -71,11 +71,7 @@ pub async fn list_forwards(
     query: ApiQuery<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let ctx = authz::address(&state.db, path.into_inner(), user.account_id).await?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(repo::decode_cursor)
-        .transpose()?;
+    let after = query.after_key()?;
     let limit = query.limit();
     let rows =
         repo::addresses::list_forwards(&state.db, ctx.address.id, after.as_deref(), limit + 1)

@@ -89,11 +89,7 @@ pub async fn list_address_users(
             "only owners, admins and the users of the address see its users",
         ));
     }
-    let after = query
-        .cursor
-        .as_deref()
-        .map(repo::decode_uuid_cursor)
-        .transpose()?;
+    let after = query.after_id()?;
     let limit = query.limit();
     let rows = repo::sharing::list_users(&state.db, ctx.address.id, after, limit + 1).await?;
     let page = Page::from_rows(
@@ -312,11 +308,7 @@ pub async fn list_address_invitations(
 ) -> ApiResult<HttpResponse> {
     let ctx = authz::address(&state.db, path.into_inner(), user.account_id).await?;
     ctx.require_manager()?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(repo::decode_uuid_cursor)
-        .transpose()?;
+    let after = query.after_id()?;
     let limit = query.limit();
     let rows =
         repo::sharing::list_invitations_for_address(&state.db, ctx.address.id, after, limit + 1)
@@ -643,11 +635,7 @@ pub async fn list_my_invitations(
     user: AuthUser,
     query: ApiQuery<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let after = query
-        .cursor
-        .as_deref()
-        .map(repo::decode_uuid_cursor)
-        .transpose()?;
+    let after = query.after_id()?;
     let limit = query.limit();
     let rows = repo::sharing::list_pending_for_account(
         &state.db,
@@ -719,11 +707,7 @@ pub async fn list_share_links(
 ) -> ApiResult<HttpResponse> {
     let ctx = authz::address(&state.db, path.into_inner(), user.account_id).await?;
     ctx.require_manager()?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(repo::decode_uuid_cursor)
-        .transpose()?;
+    let after = query.after_id()?;
     let limit = query.limit();
     let rows = repo::sharing::list_share_links(&state.db, ctx.address.id, after, limit + 1).await?;
     let page = Page::from_rows(rows, limit, |l| l.id.to_string(), ShareLinkResponse::from);
@@ -939,11 +923,7 @@ pub async fn list_outbox(
     if authz::member_role(&state.db, org_id, user.account_id).await? != Role::Owner {
         return Err(ApiError::forbidden("only owners read the outbox"));
     }
-    let before = query
-        .cursor
-        .as_deref()
-        .map(repo::decode_uuid_cursor)
-        .transpose()?;
+    let before = query.after_id()?;
     let limit = query.limit();
     let mut find = outbox::Entity::find().filter(outbox::Column::OrganizationId.eq(org_id));
     if let Some(before) = before {
