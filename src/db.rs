@@ -72,7 +72,7 @@ pub fn is_sqlite(db: &impl ConnectionTrait) -> bool {
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     let txn = db.begin().await?;
     if is_sqlite(&txn) {
-        txn.execute(Statement::from_string(
+        txn.execute_raw(Statement::from_string(
             DatabaseBackend::Sqlite,
             "UPDATE write_gate SET n = n + 1 WHERE id = 1",
         ))
@@ -88,7 +88,7 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
 
 /// Answers whether the database responds to a trivial query.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
-    db.execute(Statement::from_string(
+    db.execute_raw(Statement::from_string(
         db.get_database_backend(),
         "SELECT 1",
     ))

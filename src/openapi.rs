@@ -50,13 +50,13 @@ fn finish(mut api: OpenApiDoc) -> OpenApiDoc {
     let components = api.components.get_or_insert_with(Default::default);
     components.security_schemes.insert(
         BEARER.into(),
-        SecurityScheme::Http(
+        RefOr::T(SecurityScheme::Http(
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
                 .bearer_format("JWT")
                 .description(Some("An access token from POST /v1/sessions"))
                 .build(),
-        ),
+        )),
     );
     for item in api.paths.paths.values_mut() {
         for operation in [
@@ -80,12 +80,13 @@ fn finish(mut api: OpenApiDoc) -> OpenApiDoc {
 fn add_problem_responses(operation: &mut Operation) {
     let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
     let params = operation.parameters.as_deref().unwrap_or_default();
-    let has_path = params
-        .iter()
-        .any(|p| matches!(p.parameter_in, ParameterIn::Path));
-    let has_query = params
-        .iter()
-        .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+    let located = |place: fn(&ParameterIn) -> bool| {
+        params
+            .iter()
+            .any(|p| matches!(p, RefOr::T(p) if place(&p.parameter_in)))
+    };
+    let has_path = located(|p| matches!(p, ParameterIn::Path));
+    let has_query = located(|p| matches!(p, ParameterIn::Query));
     let mut add = |status: &str, description: &str| {
         operation
             .responses

@@ -19,7 +19,7 @@ impl MigrationTrait for Migration {
         const DUPLICATES: &str = "SELECT organization_id FROM mail_services \
              WHERE pack = 'free' GROUP BY organization_id HAVING COUNT(*) > 1";
         let found = db
-            .query_all(sea_orm_migration::sea_orm::Statement::from_string(
+            .query_all_raw(sea_orm_migration::sea_orm::Statement::from_string(
                 db.get_database_backend(),
                 DUPLICATES,
             ))

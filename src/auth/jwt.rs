@@ -10,7 +10,6 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseConnection, EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -128,12 +127,7 @@ pub async fn load_secret(config: &Config, db: &DatabaseConnection) -> Result<Vec
         key: Set(SECRET_SETTING.into()),
         value: Set(candidate),
     })
-    .on_conflict(
-        OnConflict::column(setting::Column::Key)
-            .do_nothing()
-            .to_owned(),
-    )
-    .do_nothing()
+    .on_conflict_do_nothing_on([setting::Column::Key])
     .exec(db)
     .await
     .map_err(|e| format!("cannot store the JWT secret: {e}"))?;

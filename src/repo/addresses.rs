@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, LikeExpr, OnConflict};
+use sea_orm::ExprTrait;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -104,10 +105,7 @@ pub async fn find_in_context(
                 .and(Expr::col((access::Entity, access::Column::AccountId)).eq(account_id)),
         )
         .and_where(Expr::col((address::Entity, address::Column::Id)).eq(id));
-    let Some(row) = conn
-        .query_one(conn.get_database_backend().build(&query))
-        .await?
-    else {
+    let Some(row) = conn.query_one(&query).await? else {
         return Ok(None);
     };
     Ok(Some(AddressInContext {

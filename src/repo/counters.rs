@@ -94,7 +94,7 @@ pub async fn add_many_without_flush(
         .map(|_| ())
 }
 
-fn upsert(rows: &[(String, i64, i64)]) -> sea_orm::Insert<counter::ActiveModel> {
+fn upsert(rows: &[(String, i64, i64)]) -> sea_orm::InsertMany<counter::ActiveModel> {
     counter::Entity::insert_many(rows.iter().map(|(key, bucket, n)| counter::ActiveModel {
         key: Set(key.clone()),
         bucket: Set(*bucket),

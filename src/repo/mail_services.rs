@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
+use sea_orm::ExprTrait;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Set,
@@ -159,10 +160,7 @@ pub async fn find_with_role(
                 .and(Expr::col((membership::Entity, membership::Column::AccountId)).eq(account_id)),
         )
         .and_where(Expr::col((mail_service::Entity, mail_service::Column::Id)).eq(id));
-    let Some(row) = conn
-        .query_one(conn.get_database_backend().build(&query))
-        .await?
-    else {
+    let Some(row) = conn.query_one(&query).await? else {
         return Ok(None);
     };
     Ok(Some((

@@ -52,7 +52,7 @@ pub async fn lock(conn: &impl ConnectionTrait, organization_id: Uuid) -> Result<
     organization::Entity::update_many()
         .col_expr(
             organization::Column::Name,
-            Expr::col(organization::Column::Name).into(),
+            Expr::col(organization::Column::Name),
         )
         .filter(organization::Column::Id.eq(organization_id))
         .exec(conn)

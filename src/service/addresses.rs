@@ -121,6 +121,7 @@ pub async fn unification_many(
     addresses: &[address::Model],
 ) -> ApiResult<Vec<Unification>> {
     use sea_orm::sea_query::{Alias, Expr, Query};
+    use sea_orm::ExprTrait;
     use std::collections::HashMap;
 
     use crate::entity::{access, account};
@@ -161,10 +162,7 @@ pub async fn unification_many(
         .to_owned();
     let mut accounts: HashMap<uuid::Uuid, uuid::Uuid> = HashMap::new();
     let mut users: HashMap<uuid::Uuid, Vec<(uuid::Uuid, i64)>> = HashMap::new();
-    for row in conn
-        .query_all(conn.get_database_backend().build(&query))
-        .await?
-    {
+    for row in conn.query_all(&query).await? {
         let address_id: uuid::Uuid = row.try_get("", "address_id")?;
         if let Some(login_account) = row.try_get::<Option<uuid::Uuid>>("", "login_account_id")? {
             accounts.insert(address_id, login_account);

@@ -80,7 +80,7 @@ impl PgDatabase {
             .await
             .expect("connect to PostgreSQL");
         admin
-            .execute(Statement::from_string(
+            .execute_raw(Statement::from_string(
                 admin.get_database_backend(),
                 format!("CREATE DATABASE \"{name}\""),
             ))
@@ -110,7 +110,7 @@ impl Drop for PgDatabase {
             rt.block_on(async move {
                 if let Ok(admin) = Database::connect(&admin_url).await {
                     let _ = admin
-                        .execute(Statement::from_string(
+                        .execute_raw(Statement::from_string(
                             admin.get_database_backend(),
                             format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
                         ))
@@ -401,7 +401,7 @@ impl TestApp {
     pub async fn scalar_i64(&self, sql: &str) -> i64 {
         let row = self
             .db()
-            .query_one(Statement::from_string(
+            .query_one_raw(Statement::from_string(
                 self.db().get_database_backend(),
                 sql,
             ))

@@ -279,7 +279,7 @@ impl MailStack {
     pub async fn sql_i64(&self, sql: &str) -> i64 {
         let db = Database::connect(&self.pg().url).await.unwrap();
         let row = db
-            .query_one(sea_orm::Statement::from_string(
+            .query_one_raw(sea_orm::Statement::from_string(
                 db.get_database_backend(),
                 sql,
             ))

@@ -119,7 +119,7 @@ async fn forward_to(
 /// Rows of a query as sorted `a|b` strings.
 async fn rows(db: &DatabaseConnection, sql: &str) -> Vec<String> {
     let rows = db
-        .query_all(Statement::from_string(db.get_database_backend(), sql))
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
         .await
         .unwrap();
     let mut out: Vec<String> = rows
@@ -261,7 +261,7 @@ async fn mail_views_are_removed_by_down_and_restored_by_up(backend: Backend) {
     let steps = u32::try_from(names.len() - position).unwrap();
     migration::Migrator::down(db, Some(steps)).await.unwrap();
     assert!(db
-        .query_one(Statement::from_string(
+        .query_one_raw(Statement::from_string(
             db.get_database_backend(),
             count_views
         ))

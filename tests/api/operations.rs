@@ -590,7 +590,7 @@ async fn readiness_answers_503_while_the_database_refuses_connections() {
         let admin = &admin;
         async move {
             admin
-                .execute(Statement::from_string(admin.get_database_backend(), sql))
+                .execute_raw(Statement::from_string(admin.get_database_backend(), sql))
                 .await
                 .unwrap();
         }
