@@ -14,6 +14,9 @@ mod m20261128_000002_create_address_settings;
 mod m20261128_000003_add_address_count;
 mod m20261128_000004_one_free_service_per_organization;
 mod m20261128_000005_add_personal_account;
+mod m20261201_000001_check_stored_values;
+
+pub use m20261201_000001_check_stored_values::{ENUMERATED, PERMISSION_BITS_MAX, PERMISSION_SETS};
 
 /// The views the mail servers read (and the only objects their database role may SELECT),
 /// in creation order. README "Running a real mail server on Postier" documents each one.
@@ -43,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_add_address_count::Migration),
             Box::new(m20261128_000004_one_free_service_per_organization::Migration),
             Box::new(m20261128_000005_add_personal_account::Migration),
+            Box::new(m20261201_000001_check_stored_values::Migration),
         ]
     }
 }

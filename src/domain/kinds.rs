@@ -1,31 +1,53 @@
-//! Small vocabularies of the address domain: kinds of address, where an access comes from,
-//! who may accept an invitation and the life of an invitation.
+//! Small vocabularies of the address domain: kinds of address, for whom one is created,
+//! where an access comes from, who may accept an invitation and the life of an invitation.
+//! Each is stored as its snake_case text (a sea-orm active enum; CHECK constraints in the
+//! schema keep the column to these values) and travels as the same text in JSON.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-macro_rules! string_enum {
+macro_rules! stored_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            ::serde::Serialize,
+            ::serde::Deserialize,
+            ::utoipa::ToSchema,
+            ::sea_orm::EnumIter,
+            ::sea_orm::DeriveActiveEnum,
+        )]
         #[serde(rename_all = "snake_case")]
+        #[sea_orm(rs_type = "String", db_type = "Text")]
         pub enum $name {
-            $($(#[$vmeta])* $variant,)*
+            $($(#[$vmeta])* #[sea_orm(string_value = $text)] $variant,)*
         }
 
         impl $name {
+            /// Every value, in declaration order (the CHECK constraint lists the same).
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The stored and serialised text.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text,)* }
             }
+        }
 
-            pub fn parse(value: &str) -> Option<Self> {
-                match value { $($text => Some($name::$variant),)* _ => None }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
             }
         }
     };
 }
+pub(crate) use stored_enum;
 
-string_enum! {
+stored_enum! {
     /// What an address is for.
     AddressKind {
         /// For one person (created "for me" or "for another user").
@@ -39,7 +61,7 @@ string_enum! {
     }
 }
 
-string_enum! {
+stored_enum! {
     /// How an account came to have an access to an address.
     AccessOrigin {
         /// It created the address for itself.
@@ -53,7 +75,7 @@ string_enum! {
     }
 }
 
-string_enum! {
+stored_enum! {
     /// Which account may accept an invitation sent by e-mail.
     AccountBinding {
         /// Only an account whose login is the invited address itself.
@@ -63,7 +85,7 @@ string_enum! {
     }
 }
 
-string_enum! {
+stored_enum! {
     /// The life of an invitation (`expired` is derived from `expires_at`).
     InvitationStatus {
         Pending = "pending",
@@ -72,4 +94,16 @@ string_enum! {
         Revoked = "revoked",
         Expired = "expired",
     }
+}
+
+/// For whom an address is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressFor {
+    /// The caller, who gets an access with every permission.
+    Me,
+    /// A member (by login) or anyone else (by e-mail), who is invited.
+    OtherUser,
+    /// A shared address; users are invited afterwards.
+    SeveralUsers,
 }

@@ -10,9 +10,53 @@ mod role;
 mod secret;
 
 pub use address::{DomainName, EmailAddress, LocalPart, ParseError};
-pub use kinds::{AccessOrigin, AccountBinding, AddressKind, InvitationStatus};
+pub use kinds::{AccessOrigin, AccountBinding, AddressFor, AddressKind, InvitationStatus};
 pub use pack::{Pack, PackLimits};
 pub use password::PasswordPolicy;
 pub use permission::{Permission, PermissionSet};
 pub use role::Role;
 pub use secret::Secret;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names<T: Copy>(all: &[T], text: fn(T) -> &'static str) -> Vec<&'static str> {
+        all.iter().map(|v| text(*v)).collect()
+    }
+
+    #[test]
+    fn the_schema_checks_list_exactly_the_stored_names_and_permission_bits() {
+        let stored = |table: &str, column: &str| -> Vec<&'static str> {
+            migration::ENUMERATED
+                .iter()
+                .find(|(t, c, _)| *t == table && *c == column)
+                .map(|(_, _, names)| names.to_vec())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            stored("addresses", "kind"),
+            names(AddressKind::ALL, AddressKind::as_str)
+        );
+        assert_eq!(
+            stored("accesses", "origin"),
+            names(AccessOrigin::ALL, AccessOrigin::as_str)
+        );
+        assert_eq!(
+            stored("invitations", "account_binding"),
+            names(AccountBinding::ALL, AccountBinding::as_str)
+        );
+        let mut statuses = names(InvitationStatus::ALL, InvitationStatus::as_str);
+        statuses.retain(|s| *s != "expired");
+        assert_eq!(stored("invitations", "status"), statuses);
+        assert_eq!(
+            stored("mail_services", "pack"),
+            names(Pack::ALL, Pack::as_str)
+        );
+        assert_eq!(
+            stored("memberships", "role"),
+            names(Role::ALL, Role::as_str)
+        );
+        assert_eq!(migration::PERMISSION_BITS_MAX, PermissionSet::all().bits());
+    }
+}

@@ -1,18 +1,20 @@
 //! The pack table: what each kind of mail service allows. One table, read everywhere.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
-/// Product level of a mail service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Pack {
-    /// On the provider's shared free domain; one address per account of the organization.
-    Free,
-    /// One address on the customer's domain.
-    Starter,
-    /// Paid: unbounded addresses, catchall.
-    Premium,
+use super::kinds::stored_enum;
+
+stored_enum! {
+    /// Product level of a mail service.
+    Pack {
+        /// On the provider's shared free domain; one address per account of the organization.
+        Free = "free",
+        /// One address on the customer's domain.
+        Starter = "starter",
+        /// Paid: unbounded addresses, catchall.
+        Premium = "premium",
+    }
 }
 
 /// Limits of a pack, as returned on every mail service.
@@ -37,20 +39,6 @@ pub struct PackLimits {
 }
 
 impl Pack {
-    pub const ALL: [Pack; 3] = [Pack::Free, Pack::Starter, Pack::Premium];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Pack::Free => "free",
-            Pack::Starter => "starter",
-            Pack::Premium => "premium",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Pack> {
-        Pack::ALL.into_iter().find(|p| p.as_str() == value)
-    }
-
     /// The pack table. `daily_creations` is configurable (`POSTIER_DAILY_ADDRESS_CREATIONS`).
     pub fn limits(self, daily_creations: u32) -> PackLimits {
         let (recipients, messages, max, per_account, catchall, storage, forwards) = match self {

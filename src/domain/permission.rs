@@ -1,5 +1,6 @@
 //! The permission vocabulary on an address and its set representation. The bit of each flag
-//! is stored in the database: never reorder or reuse a bit.
+//! is stored in the database (a BIGINT that a CHECK constraint bounds to the known bits):
+//! never reorder or reuse a bit. In JSON a set is the list of its flags.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -47,8 +48,8 @@ impl Permission {
     }
 }
 
-/// A set of permissions, stored as a bitmask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A set of permissions, stored as a bitmask (a sea-orm value type: entities hold it as is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, sea_orm::DeriveValueType)]
 pub struct PermissionSet(i64);
 
 impl PermissionSet {
@@ -65,7 +66,7 @@ impl PermissionSet {
         Self(bits & Self::all_bits())
     }
 
-    fn all_bits() -> i64 {
+    pub(crate) fn all_bits() -> i64 {
         Permission::ALL.iter().fold(0, |acc, p| acc | p.bit())
     }
 
@@ -82,6 +83,18 @@ impl PermissionSet {
             .into_iter()
             .filter(|p| self.contains(*p))
             .collect()
+    }
+}
+
+impl Serialize for PermissionSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_vec().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for PermissionSet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<Permission>::deserialize(deserializer).map(|list| list.into_iter().collect())
     }
 }
 
@@ -107,6 +120,16 @@ mod tests {
         );
         assert_eq!(PermissionSet::all().to_vec().len(), 12);
         assert!(!PermissionSet::from_bits(1 << 40).contains(Permission::ChangePassword));
+    }
+
+    #[test]
+    fn a_set_travels_as_the_list_of_its_flags() {
+        let set: PermissionSet =
+            serde_json::from_str(r#"["send_email","change_password"]"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&set).unwrap(),
+            r#"["change_password","send_email"]"#
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 use sea_orm::entity::prelude::*;
 
-/// An account's access to an address, with its permissions (a `PermissionSet` bitmask).
+use crate::domain::{AccessOrigin, PermissionSet};
+
+/// An account's access to an address, with its permissions.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "accesses")]
 pub struct Model {
@@ -8,9 +10,8 @@ pub struct Model {
     pub address_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub account_id: Uuid,
-    pub permissions: i64,
-    /// `creator`, `invitation`, `share_link` or `attached`.
-    pub origin: String,
+    pub permissions: PermissionSet,
+    pub origin: AccessOrigin,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::AddressKind;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "addresses")]
 pub struct Model {
@@ -11,8 +13,7 @@ pub struct Model {
     pub address: String,
     pub local_part: String,
     pub domain: String,
-    /// `personal`, `shared`, `no_reply` or `catchall`.
-    pub kind: String,
+    pub kind: AddressKind,
     pub display_name: Option<String>,
     /// argon2id PHC string; `None` when nobody can log in with a password.
     pub password_hash: Option<String>,

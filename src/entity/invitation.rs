@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::{AccountBinding, InvitationStatus, PermissionSet};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "invitations")]
 pub struct Model {
@@ -10,11 +12,10 @@ pub struct Model {
     pub invitee_account_id: Option<Uuid>,
     /// Set when the invitee is named by e-mail (anyone else).
     pub invitee_email: Option<String>,
-    pub permissions: i64,
-    /// `this_address` or `any`.
-    pub account_binding: String,
-    /// `pending`, `accepted`, `declined` or `revoked` (expiry is derived from `expires_at`).
-    pub status: String,
+    pub permissions: PermissionSet,
+    pub account_binding: AccountBinding,
+    /// Never `expired`: expiry is derived from `expires_at`.
+    pub status: InvitationStatus,
     /// SHA-256 of the e-mailed token (invitations by e-mail only).
     pub token_hash: Option<String>,
     pub expires_at: DateTimeUtc,

@@ -1,17 +1,18 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::{Pack, PermissionSet};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "mail_services")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub organization_id: Uuid,
-    /// `free`, `starter` or `premium` (see `domain::Pack`).
-    pub pack: String,
+    pub pack: Pack,
     /// The main domain (the provider's free domain for free services).
     pub domain: String,
-    /// Permissions given to new users of its addresses (a `PermissionSet` bitmask).
-    pub default_permissions: i64,
+    /// Permissions given to new users of its addresses.
+    pub default_permissions: PermissionSet,
     /// Bumped by every transaction that must serialise with others on this service.
     pub revision: i64,
     /// How many addresses it holds, kept by `repo::addresses` in the same statements'

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::Role;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "memberships")]
 pub struct Model {
@@ -7,8 +9,7 @@ pub struct Model {
     pub organization_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub account_id: Uuid,
-    /// `owner`, `admin` or `user` (see `domain::Role`).
-    pub role: String,
+    pub role: Role,
     pub created_at: DateTimeUtc,
 }
 

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::PermissionSet;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "share_links")]
 pub struct Model {
@@ -9,7 +11,7 @@ pub struct Model {
     /// SHA-256 of the token; the token itself is shown once and never stored.
     #[sea_orm(unique)]
     pub token_hash: String,
-    pub permissions: i64,
+    pub permissions: PermissionSet,
     pub expires_at: DateTimeUtc,
     pub max_uses: i32,
     pub uses: i32,

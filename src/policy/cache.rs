@@ -60,22 +60,7 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(identity: SendingIdentity) -> Sender {
-        let pack = Pack::parse(&identity.pack).unwrap_or_else(|| {
-            tracing::warn!(
-                pack = %identity.pack,
-                address_id = %identity.address_id,
-                "unknown pack; applying the free pack's sending limits"
-            );
-            Pack::Free
-        });
-        let kind = AddressKind::parse(&identity.kind).unwrap_or_else(|| {
-            tracing::warn!(
-                kind = %identity.kind,
-                address_id = %identity.address_id,
-                "unknown address kind; treating it as personal"
-            );
-            AddressKind::Personal
-        });
+        let (pack, kind) = (identity.pack, identity.kind);
         let limits = pack.limits(0);
         Sender {
             address_id: identity.address_id,
@@ -399,8 +384,8 @@ mod tests {
         Sender::new(SendingIdentity {
             address_id: Uuid::nil(),
             address: address.into(),
-            kind: "personal".into(),
-            pack: "starter".into(),
+            kind: AddressKind::Personal,
+            pack: Pack::Starter,
             aliases: aliases.iter().map(|a| a.to_string()).collect(),
         })
     }
@@ -426,18 +411,16 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_pack_gets_the_free_limits_and_kinds_are_mapped() {
-        let mut identity = SendingIdentity {
+    fn a_sender_takes_the_limits_of_its_pack() {
+        let s = Sender::new(SendingIdentity {
             address_id: Uuid::nil(),
             address: "a@b.test".into(),
-            kind: "catchall".into(),
-            pack: "gold".into(),
+            kind: AddressKind::Catchall,
+            pack: Pack::Free,
             aliases: vec![],
-        };
-        let s = Sender::new(identity.clone());
+        });
         assert_eq!((s.pack, s.kind), (Pack::Free, AddressKind::Catchall));
-        identity.kind = "no_reply".into();
-        assert_eq!(Sender::new(identity).kind, AddressKind::NoReply);
+        assert_eq!((s.recipients_per_message, s.recipients_per_24h), (10, 500));
     }
 
     #[test]

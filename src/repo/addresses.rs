@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::domain::AddressKind;
+use crate::domain::{AddressKind, Role};
 use crate::entity::{access, address, alias, auto_reply, forward, mail_service, membership};
 
 pub struct NewAddress<'a> {
@@ -33,7 +33,7 @@ pub async fn insert(
         address: Set(format!("{}@{}", new.local_part, new.domain)),
         local_part: Set(new.local_part.to_string()),
         domain: Set(new.domain.to_string()),
-        kind: Set(new.kind.as_str().to_string()),
+        kind: Set(new.kind),
         display_name: Set(new.display_name),
         password_hash: Set(new.password_hash),
         unified: Set(false),
@@ -68,7 +68,7 @@ pub async fn insert_many(
 pub struct AddressInContext {
     pub address: address::Model,
     pub service: mail_service::Model,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub access: Option<access::Model>,
 }
 
@@ -185,7 +185,7 @@ pub async fn list(
     let mut query =
         address::Entity::find().filter(address::Column::MailServiceId.eq(mail_service_id));
     if let Some(kind) = filter.kind {
-        query = query.filter(address::Column::Kind.eq(kind.as_str()));
+        query = query.filter(address::Column::Kind.eq(kind));
     }
     if let Some(prefix) = &filter.prefix {
         // '_' and '%' are wildcards of LIKE: escape them (and the escape character itself)

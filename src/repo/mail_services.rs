@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::domain::{Pack, PermissionSet};
+use crate::domain::{Pack, PermissionSet, Role};
 use crate::entity::{address, domain, mail_service, membership};
 
 pub async fn insert(
@@ -23,9 +23,9 @@ pub async fn insert(
     mail_service::ActiveModel {
         id: Set(Uuid::now_v7()),
         organization_id: Set(organization_id),
-        pack: Set(pack.as_str().to_string()),
+        pack: Set(pack),
         domain: Set(domain.to_string()),
-        default_permissions: Set(default_permissions.bits()),
+        default_permissions: Set(default_permissions),
         revision: Set(0),
         address_count: Set(0),
         created_at: Set(now),
@@ -144,7 +144,7 @@ pub async fn find_with_role(
     conn: &impl ConnectionTrait,
     id: Uuid,
     account_id: Uuid,
-) -> Result<Option<(mail_service::Model, String)>, DbErr> {
+) -> Result<Option<(mail_service::Model, Role)>, DbErr> {
     let mut query = sea_orm::sea_query::Query::select();
     super::select_prefixed::<mail_service::Entity>(&mut query, "s_");
     query
@@ -176,7 +176,7 @@ pub async fn has_free_service(
 ) -> Result<bool, DbErr> {
     Ok(mail_service::Entity::find()
         .filter(mail_service::Column::OrganizationId.eq(organization_id))
-        .filter(mail_service::Column::Pack.eq(Pack::Free.as_str()))
+        .filter(mail_service::Column::Pack.eq(Pack::Free))
         .count(conn)
         .await?
         > 0)
@@ -201,7 +201,7 @@ pub async fn set_pack(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     mail_service::Entity::update_many()
-        .col_expr(mail_service::Column::Pack, Expr::value(pack.as_str()))
+        .col_expr(mail_service::Column::Pack, Expr::value(pack))
         .col_expr(mail_service::Column::UpdatedAt, Expr::value(now))
         .filter(mail_service::Column::Id.eq(id))
         .exec(conn)
@@ -218,7 +218,7 @@ pub async fn set_default_permissions(
     mail_service::Entity::update_many()
         .col_expr(
             mail_service::Column::DefaultPermissions,
-            Expr::value(permissions.bits()),
+            Expr::value(permissions),
         )
         .col_expr(mail_service::Column::UpdatedAt, Expr::value(now))
         .filter(mail_service::Column::Id.eq(id))

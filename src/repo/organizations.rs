@@ -38,7 +38,7 @@ pub async fn add_member(
     membership::Entity::insert(membership::ActiveModel {
         organization_id: Set(organization_id),
         account_id: Set(account_id),
-        role: Set(role.as_str().to_string()),
+        role: Set(role),
         created_at: Set(now),
     })
     .exec_without_returning(conn)
@@ -76,7 +76,7 @@ pub async fn role_of(
     let found = membership::Entity::find_by_id((organization_id, account_id))
         .one(conn)
         .await?;
-    Ok(found.and_then(|m| Role::parse(&m.role)))
+    Ok(found.map(|m| m.role))
 }
 
 /// Organizations of an account with its role there, ordered by id, after `after`.
@@ -99,7 +99,7 @@ pub async fn list_for_account(
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(org, m)| m.and_then(|m| Role::parse(&m.role)).map(|r| (org, r)))
+        .filter_map(|(org, m)| m.map(|m| (org, m.role)))
         .collect())
 }
 
@@ -169,7 +169,7 @@ pub async fn count_owners(
 ) -> Result<u64, DbErr> {
     membership::Entity::find()
         .filter(membership::Column::OrganizationId.eq(organization_id))
-        .filter(membership::Column::Role.eq(Role::Owner.as_str()))
+        .filter(membership::Column::Role.eq(Role::Owner))
         .count(conn)
         .await
 }
@@ -191,7 +191,7 @@ pub async fn set_role(
     role: Role,
 ) -> Result<(), DbErr> {
     membership::Entity::update_many()
-        .col_expr(membership::Column::Role, Expr::value(role.as_str()))
+        .col_expr(membership::Column::Role, Expr::value(role))
         .filter(membership::Column::OrganizationId.eq(organization_id))
         .filter(membership::Column::AccountId.eq(account_id))
         .exec(conn)

@@ -4,6 +4,7 @@
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
+use crate::domain::{AddressKind, Pack};
 use crate::entity::{address, alias, mail_service};
 
 /// A hosted address seen as a sender.
@@ -12,10 +13,9 @@ pub struct SendingIdentity {
     pub address_id: Uuid,
     /// Lower-case, as stored.
     pub address: String,
-    /// `personal`, `shared`, `no_reply` or `catchall`.
-    pub kind: String,
-    /// The mail service's pack (`free`, `starter`, `premium`).
-    pub pack: String,
+    pub kind: AddressKind,
+    /// The mail service's pack.
+    pub pack: Pack,
     /// Alias addresses (lower-case) that deliver to this address and that it may send as.
     pub aliases: Vec<String>,
 }

@@ -25,8 +25,8 @@ pub async fn grant_access(
     access::Entity::insert(access::ActiveModel {
         address_id: Set(address_id),
         account_id: Set(account_id),
-        permissions: Set(permissions.bits()),
-        origin: Set(origin.as_str().to_string()),
+        permissions: Set(permissions),
+        origin: Set(origin),
         created_at: Set(now),
         updated_at: Set(now),
     })
@@ -94,7 +94,7 @@ pub async fn set_permissions(
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     access::Entity::update_many()
-        .col_expr(access::Column::Permissions, Expr::value(permissions.bits()))
+        .col_expr(access::Column::Permissions, Expr::value(permissions))
         .col_expr(access::Column::UpdatedAt, Expr::value(now))
         .filter(access::Column::AddressId.eq(address_id))
         .filter(access::Column::AccountId.eq(account_id))
@@ -137,9 +137,9 @@ pub async fn insert_invitation(
         address_id: Set(new.address_id),
         invitee_account_id: Set(new.invitee_account_id),
         invitee_email: Set(new.invitee_email),
-        permissions: Set(new.permissions.bits()),
-        account_binding: Set(new.account_binding.as_str().to_string()),
-        status: Set(InvitationStatus::Pending.as_str().to_string()),
+        permissions: Set(new.permissions),
+        account_binding: Set(new.account_binding),
+        status: Set(InvitationStatus::Pending),
         token_hash: Set(new.token_hash),
         expires_at: Set(new.expires_at),
         created_by: Set(Some(new.created_by)),
@@ -177,11 +177,11 @@ pub async fn answer_invitation(
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     invitation::Entity::update_many()
-        .col_expr(invitation::Column::Status, Expr::value(status.as_str()))
+        .col_expr(invitation::Column::Status, Expr::value(status))
         .col_expr(invitation::Column::AnsweredAt, Expr::value(now))
         .col_expr(invitation::Column::AnsweredBy, Expr::value(by))
         .filter(invitation::Column::Id.eq(id))
-        .filter(invitation::Column::Status.eq(InvitationStatus::Pending.as_str()))
+        .filter(invitation::Column::Status.eq(InvitationStatus::Pending))
         .filter(invitation::Column::ExpiresAt.gt(now))
         .exec(conn)
         .await
@@ -215,7 +215,7 @@ pub async fn has_pending_invitation(
     Ok(invitation::Entity::find()
         .filter(invitation::Column::AddressId.eq(address_id))
         .filter(invitation::Column::InviteeAccountId.eq(account_id))
-        .filter(invitation::Column::Status.eq(InvitationStatus::Pending.as_str()))
+        .filter(invitation::Column::Status.eq(InvitationStatus::Pending))
         .filter(invitation::Column::ExpiresAt.gt(now))
         .one(conn)
         .await?
@@ -232,7 +232,7 @@ pub async fn list_pending_for_account(
 ) -> Result<Vec<invitation::Model>, DbErr> {
     let mut query = invitation::Entity::find()
         .filter(invitation::Column::InviteeAccountId.eq(account_id))
-        .filter(invitation::Column::Status.eq(InvitationStatus::Pending.as_str()))
+        .filter(invitation::Column::Status.eq(InvitationStatus::Pending))
         .filter(invitation::Column::ExpiresAt.gt(now));
     if let Some(after) = after {
         query = query.filter(invitation::Column::Id.gt(after));
@@ -262,7 +262,7 @@ pub async fn insert_share_link(
         id: Set(Uuid::now_v7()),
         address_id: Set(new.address_id),
         token_hash: Set(new.token_hash),
-        permissions: Set(new.permissions.bits()),
+        permissions: Set(new.permissions),
         expires_at: Set(new.expires_at),
         max_uses: Set(new.max_uses),
         uses: Set(0),

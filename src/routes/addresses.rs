@@ -13,7 +13,7 @@ use validator::Validate;
 
 use crate::auth::{throttle, AuthUser};
 use crate::domain::{
-    AccessOrigin, AccountBinding, AddressKind, DomainName, EmailAddress, LocalPart, Pack,
+    AccessOrigin, AccountBinding, AddressFor, AddressKind, DomainName, EmailAddress, LocalPart,
     Permission, PermissionSet, Secret,
 };
 use crate::entity::{access, address, mail_service};
@@ -70,7 +70,7 @@ impl AddressResponse {
         Self {
             id: a.id,
             mail_service_id: a.mail_service_id,
-            kind: AddressKind::parse(&a.kind).unwrap_or(AddressKind::Personal),
+            kind: a.kind,
             has_password: a.password_hash.is_some(),
             address: a.address,
             local_part: a.local_part,
@@ -181,7 +181,7 @@ async fn own_permissions(
         return Ok(vec![PermissionSet::all(); addresses.len()]);
     }
     let ids: Vec<Uuid> = addresses.iter().map(|a| a.id).collect();
-    let accesses: std::collections::HashMap<Uuid, i64> = access::Entity::find()
+    let accesses: std::collections::HashMap<Uuid, PermissionSet> = access::Entity::find()
         .filter(access::Column::AccountId.eq(account_id))
         .filter(access::Column::AddressId.is_in(ids))
         .all(&state.db)
@@ -191,20 +191,8 @@ async fn own_permissions(
         .collect();
     Ok(addresses
         .iter()
-        .map(|a| PermissionSet::from_bits(accesses.get(&a.id).copied().unwrap_or(0)))
+        .map(|a| accesses.get(&a.id).copied().unwrap_or_default())
         .collect())
-}
-
-/// For whom an address is created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AddressFor {
-    /// The caller, who gets an access with every permission.
-    Me,
-    /// A member (by login) or anyone else (by e-mail), who is invited.
-    OtherUser,
-    /// A shared address; users are invited afterwards.
-    SeveralUsers,
 }
 
 /// The invitee of an address: a member of the organization by `login`, or anyone else by
@@ -406,7 +394,7 @@ pub async fn create_address(
     // The defaults as they are under the lock (an owner may just have changed them).
     let permissions: PermissionSet = match body.permissions {
         Some(list) => list.into_iter().collect(),
-        None => PermissionSet::from_bits(service.default_permissions),
+        None => service.default_permissions,
     };
     service_domain(&txn, &service, Some(domain.as_str())).await?;
     flows::check_capacity(&txn, &service, state.config.daily_address_creations, 1, now).await?;
@@ -565,7 +553,7 @@ pub const CATCHALL_WARNINGS: [&str; 3] = [
 ];
 
 fn catchall_available(service: &mail_service::Model) -> ApiResult<()> {
-    let pack = Pack::parse(&service.pack).unwrap_or(Pack::Free);
+    let pack = service.pack;
     if pack.limits(0).catchall {
         return Ok(());
     }
@@ -944,11 +932,11 @@ impl MyAddressResponse {
         Self {
             id: a.id,
             mail_service_id: a.mail_service_id,
-            kind: AddressKind::parse(&a.kind).unwrap_or(AddressKind::Personal),
+            kind: a.kind,
             address: a.address,
             display_name: a.display_name,
-            permissions: PermissionSet::from_bits(x.permissions).to_vec(),
-            origin: AccessOrigin::parse(&x.origin).unwrap_or(AccessOrigin::Invitation),
+            permissions: x.permissions.to_vec(),
+            origin: x.origin,
             since: x.created_at,
         }
     }

@@ -70,7 +70,7 @@ pub async fn list_domains(
     let (service, _) = authz::mail_service(&state.db, path.into_inner(), user.account_id).await?;
     let after = query.after_key()?;
     let limit = query.limit();
-    if Pack::parse(&service.pack) == Some(Pack::Free) {
+    if service.pack == Pack::Free {
         let provider = DomainResponse {
             name: service.domain.clone(),
             is_main: true,
@@ -142,7 +142,7 @@ pub async fn link_domain(
         .map_err(|e| ApiError::invalid_field("domain", e.to_string()))?;
     let service =
         authz::managed_mail_service(&state.db, path.into_inner(), user.account_id).await?;
-    if Pack::parse(&service.pack) == Some(Pack::Free) {
+    if service.pack == Pack::Free {
         return Err(ApiError::conflict(
             ErrorCode::PackDoesNotFit,
             "the free pack hosts addresses on the provider's domain only",
@@ -292,7 +292,7 @@ async fn expected_for(
     name: &str,
 ) -> ApiResult<(crate::entity::domain::Model, Vec<crate::dns::DnsRecord>)> {
     let (service, _) = authz::mail_service(&state.db, service_id, user.account_id).await?;
-    if Pack::parse(&service.pack) == Some(Pack::Free) {
+    if service.pack == Pack::Free {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             "the provider manages the DNS of its shared free domain",

@@ -62,7 +62,7 @@ pub struct MailServiceResponse {
 
 impl MailServiceResponse {
     pub fn new(state: &AppState, service: mail_service::Model, address_count: u64) -> Self {
-        let pack = Pack::parse(&service.pack).unwrap_or(Pack::Free);
+        let pack = service.pack;
         Self {
             id: service.id,
             organization_id: service.organization_id,
@@ -70,7 +70,7 @@ impl MailServiceResponse {
             pack,
             limits: pack.limits(state.config.daily_address_creations),
             address_count,
-            default_permissions: PermissionSet::from_bits(service.default_permissions).to_vec(),
+            default_permissions: service.default_permissions.to_vec(),
             created_at: service.created_at,
         }
     }
@@ -391,7 +391,7 @@ pub async fn update_mail_service(
         mail_service_id: Some(service.id),
         address_id: None,
     };
-    let current = Pack::parse(&service.pack).unwrap_or(Pack::Free);
+    let current = service.pack;
     if let Some(pack) = body.pack.filter(|p| *p != current) {
         let reasons = pack_misfits(&state, &txn, &service, current, pack).await?;
         if !reasons.is_empty() {

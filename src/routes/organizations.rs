@@ -218,7 +218,7 @@ impl MemberResponse {
             account_id: a.id,
             login: a.login,
             display_name: a.display_name,
-            role: Role::parse(&m.role).unwrap_or(Role::User),
+            role: m.role,
             joined_at: m.created_at,
         }
     }
@@ -373,7 +373,7 @@ pub async fn update_member(
     let (member, account) = repo::organizations::find_member(&txn, org_id, account_id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
-    let old_role = Role::parse(&member.role).unwrap_or(Role::User);
+    let old_role = member.role;
     if (old_role == Role::Owner || new_role == Role::Owner) && caller != Role::Owner {
         return Err(ApiError::forbidden(
             "only owners may grant or take the owner role",
@@ -449,7 +449,7 @@ pub async fn remove_member(
     let (member, account) = repo::organizations::find_member(&txn, org_id, account_id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
-    let role = Role::parse(&member.role).unwrap_or(Role::User);
+    let role = member.role;
     if role == Role::Owner {
         if !leaving && caller != Role::Owner {
             return Err(ApiError::forbidden("only owners may remove owners"));

@@ -373,7 +373,7 @@ pub async fn get_auto_reply(
 ) -> ApiResult<HttpResponse> {
     let ctx = authz::address(&state.db, path.into_inner(), user.account_id).await?;
     let reply = repo::addresses::find_auto_reply(&state.db, ctx.address.id).await?;
-    let kind = AddressKind::parse(&ctx.address.kind).unwrap_or(AddressKind::Personal);
+    let kind = ctx.address.kind;
     Ok(HttpResponse::Ok().json(auto_reply_response(reply, kind, state.clock.now())))
 }
 
@@ -446,7 +446,7 @@ pub async fn put_auto_reply(
     )
     .await?;
     txn.commit().await?;
-    let kind = AddressKind::parse(&ctx.address.kind).unwrap_or(AddressKind::Personal);
+    let kind = ctx.address.kind;
     Ok(HttpResponse::Ok().json(auto_reply_response(Some(reply), kind, now)))
 }
 

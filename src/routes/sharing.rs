@@ -59,8 +59,8 @@ impl AddressUserResponse {
             account_id: a.id,
             login: a.login,
             display_name: a.display_name,
-            permissions: PermissionSet::from_bits(x.permissions).to_vec(),
-            origin: AccessOrigin::parse(&x.origin).unwrap_or(AccessOrigin::Invitation),
+            permissions: x.permissions.to_vec(),
+            origin: x.origin,
             since: x.created_at,
         }
     }
@@ -251,9 +251,8 @@ impl InvitationResponse {
             address,
             invitee_account_id: i.invitee_account_id,
             invitee,
-            permissions: PermissionSet::from_bits(i.permissions).to_vec(),
-            account_binding: AccountBinding::parse(&i.account_binding)
-                .unwrap_or(AccountBinding::Any),
+            permissions: i.permissions.to_vec(),
+            account_binding: i.account_binding,
             status: sharing::current_status(&i, now),
             expires_at: i.expires_at,
             created_by: i.created_by,
@@ -364,7 +363,7 @@ pub async fn create_invitation(
     }
     let permissions: PermissionSet = match body.permissions {
         Some(list) => list.into_iter().collect(),
-        None => PermissionSet::from_bits(ctx.service.default_permissions),
+        None => ctx.service.default_permissions,
     };
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
@@ -665,7 +664,7 @@ impl From<share_link::Model> for ShareLinkResponse {
         Self {
             id: l.id,
             address_id: l.address_id,
-            permissions: PermissionSet::from_bits(l.permissions).to_vec(),
+            permissions: l.permissions.to_vec(),
             expires_at: l.expires_at,
             max_uses: l.max_uses,
             uses: l.uses,

@@ -7,7 +7,7 @@ use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{Pack, Permission, PermissionSet};
+use crate::domain::{Permission, PermissionSet};
 use crate::entity::{address, mail_service};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::repo::{self, counters};
@@ -26,7 +26,7 @@ pub async fn remaining_capacity(
     daily_limit: u32,
     now: DateTime<Utc>,
 ) -> ApiResult<(Option<u64>, u64, Option<i64>)> {
-    let pack = Pack::parse(&service.pack).unwrap_or(Pack::Free);
+    let pack = service.pack;
     let members = repo::organizations::count_members(conn, service.organization_id).await?;
     let by_pack = match pack.address_capacity(members) {
         Some(capacity) => {

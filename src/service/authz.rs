@@ -42,7 +42,6 @@ pub async fn mail_service(
 ) -> ApiResult<(crate::entity::mail_service::Model, Role)> {
     repo::mail_services::find_with_role(conn, service_id, account_id)
         .await?
-        .and_then(|(service, role)| Role::parse(&role).map(|role| (service, role)))
         .ok_or_else(|| ApiError::not_found("mail service"))
 }
 
@@ -83,7 +82,7 @@ impl AddressContext {
         } else {
             self.access
                 .as_ref()
-                .map(|a| crate::domain::PermissionSet::from_bits(a.permissions))
+                .map(|a| a.permissions)
                 .unwrap_or_default()
         }
     }
@@ -131,7 +130,7 @@ pub async fn address(
     let found = repo::addresses::find_in_context(conn, address_id, account_id)
         .await?
         .ok_or_else(not_found)?;
-    let role = found.role.as_deref().and_then(Role::parse);
+    let role = found.role;
     if role.is_none() && found.access.is_none() {
         return Err(not_found());
     }

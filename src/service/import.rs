@@ -911,7 +911,7 @@ pub async fn run(
             address: sea_orm::Set(v.address.clone()),
             local_part: sea_orm::Set(v.local_part.clone()),
             domain: sea_orm::Set(v.domain.clone()),
-            kind: sea_orm::Set(crate::domain::AddressKind::Personal.as_str().to_string()),
+            kind: sea_orm::Set(crate::domain::AddressKind::Personal),
             display_name: sea_orm::Set(v.display_name.clone()),
             password_hash: sea_orm::Set(Some(hash.clone())),
             unified: sea_orm::Set(false),

@@ -6,7 +6,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use crate::auth::token;
-use crate::domain::{EmailAddress, Pack};
+use crate::domain::EmailAddress;
 use crate::entity::{address, forward, mail_service};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::repo::{self, events::Actor};
@@ -29,7 +29,7 @@ pub async fn request_forward(
             "cannot be the address itself",
         ));
     }
-    let pack = Pack::parse(&service.pack).unwrap_or(Pack::Free);
+    let pack = service.pack;
     let limit = u64::from(pack.limits(0).forwards_per_address);
     if repo::addresses::count_forwards(conn, address.id).await? >= limit {
         return Err(ApiError::conflict(

@@ -228,7 +228,7 @@ fn invitation_email(
 
 /// What the status of an invitation is now (`pending` past its expiry reads `expired`).
 pub fn current_status(invitation: &invitation::Model, now: DateTime<Utc>) -> InvitationStatus {
-    let status = InvitationStatus::parse(&invitation.status).unwrap_or(InvitationStatus::Revoked);
+    let status = invitation.status;
     if status == InvitationStatus::Pending && invitation.expires_at <= now {
         InvitationStatus::Expired
     } else {
@@ -269,9 +269,7 @@ pub async fn accept(
     if current_status(&invitation, now) != InvitationStatus::Pending {
         return Err(not_pending(&invitation, now));
     }
-    if invitation.account_binding == AccountBinding::ThisAddress.as_str()
-        && user.login != address.address
-    {
+    if invitation.account_binding == AccountBinding::ThisAddress && user.login != address.address {
         return Err(ApiError::new(
             ErrorCode::InvitationBindingMismatch,
             format!(
@@ -311,7 +309,7 @@ pub async fn accept(
         &txn,
         address.id,
         user.account_id,
-        PermissionSet::from_bits(invitation.permissions),
+        invitation.permissions,
         AccessOrigin::Invitation,
         now,
     )
@@ -443,7 +441,7 @@ pub async fn redeem(
         &txn,
         address.id,
         user.account_id,
-        PermissionSet::from_bits(link.permissions),
+        link.permissions,
         AccessOrigin::ShareLink,
         now,
     )

@@ -16,6 +16,7 @@ on_both_backends!(
     mail_views_show_what_postfix_and_dovecot_need,
     mail_views_are_removed_by_down_and_restored_by_up,
     upgrading_stops_with_a_reason_while_an_organization_has_two_free_services,
+    the_schema_refuses_unknown_names_and_permission_bits,
 );
 
 const HASH: &str =
@@ -26,9 +27,9 @@ async fn service(db: &DatabaseConnection, org: Uuid, pack: &str, domain: &str) -
     mail_service::ActiveModel {
         id: Set(id),
         organization_id: Set(org),
-        pack: Set(pack.into()),
+        pack: Set(serde_json::from_value(serde_json::json!(pack)).unwrap()),
         domain: Set(domain.into()),
-        default_permissions: Set(0),
+        default_permissions: Set(Default::default()),
         revision: Set(0),
         address_count: Set(0),
         created_at: Set(Utc::now()),
@@ -70,7 +71,7 @@ async fn add(
         address: Set(addr.into()),
         local_part: Set(local.into()),
         domain: Set(domain.into()),
-        kind: Set(kind.into()),
+        kind: Set(serde_json::from_value(serde_json::json!(kind)).unwrap()),
         display_name: Set(None),
         password_hash: Set(hash.map(str::to_string)),
         unified: Set(false),
@@ -303,6 +304,42 @@ async fn upgrading_stops_with_a_reason_while_an_organization_has_two_free_servic
     migration::Migrator::up(db, None).await.unwrap();
     assert_eq!(
         app.scalar_i64("SELECT COUNT(*) FROM mail_services WHERE pack = 'free'")
+            .await,
+        1
+    );
+}
+
+async fn the_schema_refuses_unknown_names_and_permission_bits(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let db = app.db();
+    let alice = app.user("alice@example.com").await;
+    let service_id = service(db, alice.org_id, "premium", "acme.test").await;
+    link(db, service_id, "acme.test", true).await;
+    add(db, service_id, "a@acme.test", "personal", None).await;
+    // One account, organization, service and address exist: no row needs choosing.
+    let refused = [
+        "UPDATE addresses SET kind = 'robot'",
+        "UPDATE mail_services SET pack = 'gold'",
+        "UPDATE mail_services SET default_permissions = 4096",
+        "UPDATE mail_services SET default_permissions = -1",
+        "UPDATE memberships SET role = 'king'",
+    ];
+    for sql in &refused {
+        let err = db
+            .execute_raw(Statement::from_string(db.get_database_backend(), *sql))
+            .await
+            .expect_err(sql);
+        assert!(err.to_string().contains("_check"), "{sql}: {err}");
+    }
+    // Known values still pass, and nothing refused was written.
+    db.execute_raw(Statement::from_string(
+        db.get_database_backend(),
+        "UPDATE mail_services SET default_permissions = 4095, pack = 'starter'",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM addresses WHERE kind = 'personal'")
             .await,
         1
     );

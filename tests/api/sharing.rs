@@ -1009,6 +1009,7 @@ async fn invitation_status(app: &TestApp, id: &str) -> String {
         .unwrap()
         .unwrap()
         .status
+        .to_string()
 }
 
 async fn a_revoked_emailed_invitation_cannot_be_accepted_with_its_token(backend: Backend) {
