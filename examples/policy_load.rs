@@ -177,23 +177,23 @@ async fn seed(db: &sea_orm::DatabaseConnection, n: usize) -> Vec<String> {
     .await
     .unwrap();
     let addresses: Vec<String> = (0..n).map(|i| format!("user{i}@{domain}")).collect();
-    let rows: Vec<address::ActiveModel> = addresses
+    let rows: Vec<address::Model> = addresses
         .iter()
         .map(|a| {
             let (local, _) = a.split_once('@').unwrap();
-            address::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                mail_service_id: Set(service_id),
-                address: Set(a.clone()),
-                local_part: Set(local.into()),
-                domain: Set(domain.clone()),
-                kind: Set(postier::domain::AddressKind::Personal),
-                display_name: Set(None),
-                password_hash: Set(None),
-                unified: Set(false),
-                created_by: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
+            address::Model {
+                id: Uuid::now_v7(),
+                mail_service_id: service_id,
+                address: a.clone(),
+                local_part: local.into(),
+                domain: domain.clone(),
+                kind: postier::domain::AddressKind::Personal,
+                display_name: None,
+                password_hash: None,
+                unified: false,
+                created_by: None,
+                created_at: now,
+                updated_at: now,
             }
         })
         .collect();

@@ -1,27 +1,28 @@
 //! Request extractors for the caller's identity. `AuthUser` checks the bearer token and then
 //! the session in the database on every request, so a logout or a revoked family stops the
-//! token at once, on every instance. `AuthUser::require_recent_proof` demands a fresh password proof.
+//! token at once, on every instance; it hands the service layer a plain [`Caller`].
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
-use chrono::{DateTime, Duration, Utc};
+use chrono::DateTime;
 use futures_util::future::LocalBoxFuture;
-use uuid::Uuid;
 
 use crate::auth::jwt::TokenError;
-use crate::error::{ApiError, ErrorCode};
+use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::repo;
 use crate::state::AppState;
 
-/// An authenticated account, its session and when it last proved its password.
+/// The extractor of an authenticated request: the [`Caller`] it proves.
 #[derive(Debug, Clone)]
-pub struct AuthUser {
-    pub account_id: Uuid,
-    pub session_id: Uuid,
-    pub login: String,
-    pub auth_time: DateTime<Utc>,
-    pub ip: Option<String>,
+pub struct AuthUser(pub Caller);
+
+impl std::ops::Deref for AuthUser {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
 }
 
 impl FromRequest for AuthUser {
@@ -45,43 +46,22 @@ impl FromRequest for AuthUser {
                 .ok_or_else(|| ApiError::unauthenticated("the session has ended"))?;
             let auth_time = DateTime::from_timestamp(claims.auth_time, 0)
                 .ok_or_else(|| ApiError::unauthenticated("the access token is not valid"))?;
-            Ok(AuthUser {
+            Ok(AuthUser(Caller {
                 account_id: account.id,
                 session_id: claims.sid,
                 login: account.login,
                 auth_time,
                 ip,
-            })
+            }))
         })
     }
 }
 
 impl AuthUser {
-    /// Demands a password proof (login or `POST /v1/sessions/reauth`) younger than
-    /// `POSTIER_REAUTH_WINDOW_SECS`. Dangerous operations call it after their authorization
-    /// check, so that a stranger learns nothing (404) whatever the age of their proof.
+    /// See [`Caller::require_recent_proof`], with the configured window.
     pub fn require_recent_proof(&self, state: &AppState) -> Result<(), ApiError> {
-        let window = Duration::seconds(
-            i64::try_from(state.config.reauth_window_secs).unwrap_or(i64::MAX / 1000),
-        );
-        if self.auth_time + window < state.clock.now() {
-            return Err(ApiError::new(
-                ErrorCode::ReauthenticationRequired,
-                format!(
-                    "this operation needs a password proof from the last {} seconds: POST /v1/sessions/reauth",
-                    state.config.reauth_window_secs
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// The actor of the events this caller causes.
-    pub fn actor(&self) -> crate::repo::events::Actor {
-        crate::repo::events::Actor {
-            account_id: Some(self.account_id),
-            ip: self.ip.clone(),
-        }
+        self.0
+            .require_recent_proof(state.config.reauth_window_secs, state.clock.now())
     }
 }
 

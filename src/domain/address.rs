@@ -276,10 +276,52 @@ impl fmt::Display for EmailAddress {
     }
 }
 
+/// Each type deserializes itself from a JSON string (so that the extractor names the field
+/// and gives the reason) and serializes as its text.
+macro_rules! text_type {
+    ($name:ident) => {
+        impl TryFrom<String> for $name {
+            type Error = ParseError;
+            fn try_from(value: String) -> Result<Self, ParseError> {
+                $name::parse(&value)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                $name::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_type!(LocalPart);
+text_type!(DomainName);
+text_type!(EmailAddress);
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_types_deserialize_themselves_with_the_reason() {
+        let err = serde_json::from_str::<LocalPart>("\"a%b\"").unwrap_err();
+        assert!(err.to_string().contains("'%' at position 2"), "{err}");
+        let domain: DomainName = serde_json::from_str("\"Bücher.Example\"").unwrap();
+        assert_eq!(
+            serde_json::to_string(&domain).unwrap(),
+            "\"xn--bcher-kva.example\""
+        );
+        assert!(serde_json::from_str::<EmailAddress>("\"nobody\"").is_err());
+    }
 
     #[test]
     fn the_seeds_forbidden_characters_are_named_with_their_position() {

@@ -12,7 +12,7 @@ mod secret;
 pub use address::{DomainName, EmailAddress, LocalPart, ParseError};
 pub use kinds::{AccessOrigin, AccountBinding, AddressFor, AddressKind, InvitationStatus};
 pub use pack::{Pack, PackLimits};
-pub use password::PasswordPolicy;
+pub use password::{Password, PasswordPolicy};
 pub use permission::{Permission, PermissionSet};
 pub use role::Role;
 pub use secret::Secret;

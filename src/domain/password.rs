@@ -92,3 +92,38 @@ mod tests {
             .contains("at most"));
     }
 }
+
+/// A new password as its owner typed it: at most [`MAX_PASSWORD_LENGTH`] characters, never
+/// printed. The rest of the policy needs the configuration and the owner's identities, so the
+/// service checks it ([`PasswordPolicy::check`]).
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Password {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let length = text.chars().count();
+        if length > MAX_PASSWORD_LENGTH {
+            return Err(serde::de::Error::custom(format!(
+                "must be at most {MAX_PASSWORD_LENGTH} characters long (it has {length})"
+            )));
+        }
+        Ok(Password(text))
+    }
+}

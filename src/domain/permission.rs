@@ -43,6 +43,24 @@ impl Permission {
         Permission::SendEmail,
     ];
 
+    /// The flag's name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ChangePassword => "change_password",
+            Permission::ManageAliases => "manage_aliases",
+            Permission::ManageRedirections => "manage_redirections",
+            Permission::ManageAutoReply => "manage_auto_reply",
+            Permission::ManageSignatures => "manage_signatures",
+            Permission::ManageFilters => "manage_filters",
+            Permission::ManageRules => "manage_rules",
+            Permission::ManageSecurity => "manage_security",
+            Permission::ConfigureMailFolders => "configure_mail_folders",
+            Permission::RestoreEmails => "restore_emails",
+            Permission::AccessLogs => "access_logs",
+            Permission::SendEmail => "send_email",
+        }
+    }
+
     fn bit(self) -> i64 {
         1 << (self as u32)
     }
@@ -137,5 +155,8 @@ mod tests {
         let json = serde_json::to_string(&Permission::ConfigureMailFolders).unwrap();
         assert_eq!(json, "\"configure_mail_folders\"");
         assert!(serde_json::from_str::<Permission>("\"fly\"").is_err());
+        for p in Permission::ALL {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
     }
 }

@@ -12,51 +12,18 @@ use uuid::Uuid;
 use crate::domain::{AddressKind, Role};
 use crate::entity::{access, address, alias, auto_reply, forward, mail_service, membership};
 
-pub struct NewAddress<'a> {
-    pub mail_service_id: Uuid,
-    pub local_part: &'a str,
-    pub domain: &'a str,
-    pub kind: AddressKind,
-    pub display_name: Option<String>,
-    pub password_hash: Option<String>,
-    pub created_by: Option<Uuid>,
-}
-
-pub async fn insert(
-    conn: &impl ConnectionTrait,
-    new: NewAddress<'_>,
-    now: DateTime<Utc>,
-) -> Result<address::Model, DbErr> {
-    let created = address::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        mail_service_id: Set(new.mail_service_id),
-        address: Set(format!("{}@{}", new.local_part, new.domain)),
-        local_part: Set(new.local_part.to_string()),
-        domain: Set(new.domain.to_string()),
-        kind: Set(new.kind),
-        display_name: Set(new.display_name),
-        password_hash: Set(new.password_hash),
-        unified: Set(false),
-        created_by: Set(new.created_by),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(conn)
-    .await?;
-    crate::repo::mail_services::add_to_address_count(conn, new.mail_service_id, 1).await?;
-    Ok(created)
-}
-
-/// Inserts many addresses of one service in one statement per chunk (bulk import).
+/// Inserts addresses of one service, one statement per chunk, and moves the service's
+/// address counter in the same transaction.
 pub async fn insert_many(
     conn: &impl ConnectionTrait,
     mail_service_id: Uuid,
-    rows: Vec<address::ActiveModel>,
+    rows: Vec<address::Model>,
 ) -> Result<(), DbErr> {
     let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     // Stay far below SQLite's bound-parameter limit (12 columns per row).
     for chunk in rows.chunks(500) {
-        address::Entity::insert_many(chunk.to_vec())
+        let models: Vec<address::ActiveModel> = chunk.iter().cloned().map(Into::into).collect();
+        address::Entity::insert_many(models)
             .exec_without_returning(conn)
             .await?;
     }

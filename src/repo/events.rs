@@ -16,7 +16,8 @@ pub struct Actor {
     pub ip: Option<String>,
 }
 
-/// What an event is attached to (for listing) besides its target text.
+/// What an event is attached to (for listing) besides its target text; built by the
+/// constructors in `service::audit`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Scope {
     pub organization_id: Option<Uuid>,
@@ -24,7 +25,9 @@ pub struct Scope {
     pub address_id: Option<Uuid>,
 }
 
-pub async fn record(
+/// Inserts one event; `service::audit` is the only caller (it names the action and types
+/// the details).
+pub async fn insert(
     conn: &impl ConnectionTrait,
     at: DateTime<Utc>,
     actor: &Actor,

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::domain::{Pack, PermissionSet, Role};
+use crate::domain::{AddressKind, Pack, PermissionSet, Role};
 use crate::entity::{address, domain, mail_service, membership};
 
 pub async fn insert(
@@ -185,7 +185,7 @@ pub async fn has_free_service(
 pub async fn count_addresses_of_kind(
     conn: &impl ConnectionTrait,
     id: Uuid,
-    kind: &str,
+    kind: AddressKind,
 ) -> Result<u64, DbErr> {
     address::Entity::find()
         .filter(address::Column::MailServiceId.eq(id))

@@ -341,3 +341,21 @@ pub async fn list_share_links(
         .all(conn)
         .await
 }
+
+/// The account's permissions on each of `address_ids` it has an access to.
+pub async fn permissions_on(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    address_ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, PermissionSet>, DbErr> {
+    let rows: Vec<(Uuid, PermissionSet)> = access::Entity::find()
+        .select_only()
+        .column(access::Column::AddressId)
+        .column(access::Column::Permissions)
+        .filter(access::Column::AccountId.eq(account_id))
+        .filter(access::Column::AddressId.is_in(address_ids.to_vec()))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}

@@ -3,37 +3,27 @@
 use actix_web::{get, patch, post, put, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::auth::{throttle, AuthUser, ClientIp};
-use crate::domain::{EmailAddress, Secret};
+use crate::auth::{AuthUser, ClientIp};
+use crate::domain::{EmailAddress, Password, Secret};
 use crate::entity::account;
-use crate::error::{ApiError, ApiResult, ErrorCode, ProblemDocument};
+use crate::error::{ApiResult, ProblemDocument};
 use crate::extract::ApiJson;
-use crate::repo;
-use crate::service;
+use crate::service::accounts;
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(create_account)
-        .service(get_me)
-        .service(update_me)
-        .service(change_my_password);
-}
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignUpRequest {
     /// Any e-mail address (often hosted elsewhere); trimmed and lower-cased.
-    #[schema(example = "famille.munster@la-fibre.xyz")]
-    pub login: String,
+    #[schema(value_type = String, example = "famille.munster@la-fibre.xyz")]
+    pub login: EmailAddress,
     /// At least 12 characters (configurable), at most 128, not easy to guess.
     #[schema(value_type = String, format = Password)]
-    pub password: Secret,
+    pub password: Password,
     #[validate(length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub display_name: Option<String>,
@@ -78,31 +68,15 @@ pub async fn create_account(
     body: ApiJson<SignUpRequest>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
-    let login = EmailAddress::parse(&body.login)
-        .map_err(|e| ApiError::invalid_field("login", e.to_string()))?;
-    state
-        .password_policy()
-        .check(body.password.expose(), &[login.as_str()])
-        .map_err(|m| ApiError::invalid_field("password", m))?;
-    throttle::count_signup(&state, ip.0.as_deref()).await?;
-    let hash = state.passwords.hash(body.password.into_inner()).await?;
-    let display_name = clean_display_name(body.display_name);
-    let account = service::accounts::sign_up(
-        &state.db,
-        &login,
-        display_name,
-        hash,
-        ip.0,
-        state.clock.now(),
-    )
-    .await?;
+    let request = accounts::SignUp {
+        login: body.login,
+        password: body.password,
+        display_name: body.display_name,
+    };
+    let account = accounts::sign_up(&state, request, ip.0).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", "/v1/me"))
         .json(AccountResponse::from(account)))
-}
-
-fn clean_display_name(name: Option<String>) -> Option<String> {
-    name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty())
 }
 
 /// The caller's account
@@ -113,9 +87,7 @@ fn clean_display_name(name: Option<String>) -> Option<String> {
 )]
 #[get("/v1/me")]
 pub async fn get_me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
-    let account = repo::accounts::find(&state.db, user.account_id)
-        .await?
-        .ok_or_else(|| ApiError::unauthenticated("the account no longer exists"))?;
+    let account = accounts::own_account(&state, &user).await?;
     Ok(HttpResponse::Ok().json(AccountResponse::from(account)))
 }
 
@@ -141,24 +113,7 @@ pub async fn update_me(
     user: AuthUser,
     body: ApiJson<UpdateMeRequest>,
 ) -> ApiResult<HttpResponse> {
-    let display_name = clean_display_name(body.0.display_name);
-    let now = state.clock.now();
-    let txn = crate::db::begin_write(&state.db).await?;
-    repo::accounts::set_display_name(&txn, user.account_id, display_name.clone()).await?;
-    service::accounts::record_account_event(
-        &txn,
-        now,
-        &user.actor(),
-        user.account_id,
-        "account.updated",
-        user.login.as_str(),
-        Some(json!({ "display_name": display_name })),
-    )
-    .await?;
-    txn.commit().await?;
-    let account = repo::accounts::find(&state.db, user.account_id)
-        .await?
-        .ok_or_else(|| ApiError::unauthenticated("the account no longer exists"))?;
+    let account = accounts::update_profile(&state, &user, body.0.display_name).await?;
     Ok(HttpResponse::Ok().json(AccountResponse::from(account)))
 }
 
@@ -168,7 +123,7 @@ pub struct ChangePasswordRequest {
     #[schema(value_type = String, format = Password)]
     pub current_password: Secret,
     #[schema(value_type = String, format = Password)]
-    pub new_password: Secret,
+    pub new_password: Password,
 }
 
 /// Change the caller's password
@@ -192,45 +147,6 @@ pub async fn change_my_password(
     body: ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
-    let account = repo::accounts::find(&state.db, user.account_id)
-        .await?
-        .ok_or_else(|| ApiError::unauthenticated("the account no longer exists"))?;
-    state
-        .password_policy()
-        .check(body.new_password.expose(), &[account.login.as_str()])
-        .map_err(|m| ApiError::invalid_field("new_password", m))?;
-    verify_own_password(&state, &account, body.current_password, user.ip.as_deref()).await?;
-    let hash = state.passwords.hash(body.new_password.into_inner()).await?;
-    service::accounts::change_password(
-        &state.db,
-        &account,
-        &hash,
-        Some(user.session_id),
-        &user.actor(),
-        state.clock.now(),
-    )
-    .await?;
+    accounts::change_password(&state, &user, body.current_password, body.new_password).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Checks the caller's own password (change password, step-up), throttled like logins.
-pub async fn verify_own_password(
-    state: &AppState,
-    account: &account::Model,
-    password: Secret,
-    ip: Option<&str>,
-) -> ApiResult<()> {
-    let attempt = throttle::begin_attempt(state, &account.login, ip).await?;
-    let ok = state
-        .passwords
-        .verify(password.into_inner(), Some(account.password_hash.clone()))
-        .await?;
-    if !ok {
-        attempt.failed();
-        return Err(ApiError::new(
-            ErrorCode::PasswordIncorrect,
-            "the password is not correct",
-        ));
-    }
-    attempt.succeeded(state).await
 }

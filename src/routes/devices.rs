@@ -4,7 +4,6 @@
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
@@ -15,12 +14,6 @@ use crate::extract::ApiQuery;
 use crate::repo;
 use crate::service::authz;
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(get_server_settings)
-        .service(get_autoconfig)
-        .service(get_well_known_autoconfig);
-}
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -96,7 +89,7 @@ pub async fn get_server_settings(
     user: AuthUser,
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (service, _) = authz::mail_service(&state.db, path.into_inner(), user.account_id).await?;
+    let (service, _) = authz::service(&state.db, &user, path.into_inner()).await?;
     let host = state.config.mail_host.as_str();
     Ok(HttpResponse::Ok().json(ServerSettingsResponse {
         incoming: vec![

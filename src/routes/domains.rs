@@ -3,32 +3,18 @@
 use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
 use crate::auth::AuthUser;
 use crate::domain::{DomainName, Pack};
-use crate::entity::mail_service;
-use crate::error::{ApiError, ApiResult, ErrorCode, ProblemDocument};
+use crate::error::{ApiResult, ProblemDocument};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::repo::{self, events::Scope};
-use crate::routes::mail_services::{
-    check_confirmation, dkim_key_for_free_domain, domain_conflict, reject_reserved, ConfirmQuery,
-};
-use crate::routes::{Page, PageQuery};
-use crate::service::authz;
+use crate::repo;
+use crate::routes::params::{ConfirmQuery, Page, PageQuery};
+use crate::service::{authz, domains};
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(list_domains)
-        .service(link_domain)
-        .service(unlink_domain)
-        .service(get_domain_dns)
-        .service(check_domain_dns);
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DomainResponse {
@@ -41,14 +27,6 @@ pub struct DomainResponse {
     /// Selector of the domain's DKIM key; `null` for the provider's domain.
     pub dkim_selector: Option<String>,
     pub created_at: DateTime<Utc>,
-}
-
-pub fn scope_of(service: &mail_service::Model) -> Scope {
-    Scope {
-        organization_id: Some(service.organization_id),
-        mail_service_id: Some(service.id),
-        address_id: None,
-    }
 }
 
 /// Domains of a mail service
@@ -67,7 +45,7 @@ pub async fn list_domains(
     path: web::Path<Uuid>,
     query: ApiQuery<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let (service, _) = authz::mail_service(&state.db, path.into_inner(), user.account_id).await?;
+    let (service, _) = authz::service(&state.db, &user, path.into_inner()).await?;
     let after = query.after_key()?;
     let limit = query.limit();
     if service.pack == Pack::Free {
@@ -109,10 +87,9 @@ pub async fn list_domains(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkDomainRequest {
-    #[validate(length(min = 1, max = 253))]
-    #[schema(min_length = 1, max_length = 253)]
+    #[schema(value_type = String, min_length = 1, max_length = 253)]
     #[schema(example = "famille.example")]
-    pub domain: String,
+    pub domain: DomainName,
 }
 
 /// Link a domain
@@ -138,43 +115,7 @@ pub async fn link_domain(
     path: web::Path<Uuid>,
     body: ApiJson<LinkDomainRequest>,
 ) -> ApiResult<HttpResponse> {
-    let domain = DomainName::parse(&body.domain)
-        .map_err(|e| ApiError::invalid_field("domain", e.to_string()))?;
-    let service =
-        authz::managed_mail_service(&state.db, path.into_inner(), user.account_id).await?;
-    if service.pack == Pack::Free {
-        return Err(ApiError::conflict(
-            ErrorCode::PackDoesNotFit,
-            "the free pack hosts addresses on the provider's domain only",
-        ));
-    }
-    reject_reserved(&state, &domain)?;
-    let now = state.clock.now();
-    let dkim = dkim_key_for_free_domain(&state, &domain).await?;
-    let txn = crate::db::begin_write(&state.db).await?;
-    let linked = repo::mail_services::insert_domain(
-        &txn,
-        repo::mail_services::NewDomain {
-            name: domain.as_str(),
-            mail_service_id: service.id,
-            is_main: false,
-            dkim: &dkim,
-        },
-        now,
-    )
-    .await
-    .map_err(|e| domain_conflict(e, domain.as_str()))?;
-    repo::events::record(
-        &txn,
-        now,
-        &user.actor(),
-        scope_of(&service),
-        "domain.linked",
-        domain.as_str(),
-        None,
-    )
-    .await?;
-    txn.commit().await?;
+    let linked = domains::link(&state, &user, path.into_inner(), &body.domain).await?;
     Ok(HttpResponse::Created().json(DomainResponse {
         name: linked.name,
         is_main: false,
@@ -182,19 +123,6 @@ pub async fn link_domain(
         dkim_selector: Some(linked.dkim_selector),
         created_at: linked.created_at,
     }))
-}
-
-/// A customer domain of `service`, by name as given in a path (404 otherwise).
-pub async fn domain_of(
-    state: &AppState,
-    service: &mail_service::Model,
-    name: &str,
-) -> ApiResult<crate::entity::domain::Model> {
-    let name = DomainName::parse(name).map_err(|_| ApiError::not_found("domain"))?;
-    repo::mail_services::find_domain(&state.db, name.as_str())
-        .await?
-        .filter(|d| d.mail_service_id == service.id)
-        .ok_or_else(|| ApiError::not_found("domain"))
 }
 
 /// Unlink a domain
@@ -224,47 +152,7 @@ pub async fn unlink_domain(
     query: ApiQuery<ConfirmQuery>,
 ) -> ApiResult<HttpResponse> {
     let (service_id, name) = path.into_inner();
-    let service = authz::managed_mail_service(&state.db, service_id, user.account_id).await?;
-    user.require_recent_proof(&state)?;
-    let domain = domain_of(&state, &service, &name).await?;
-    check_confirmation(query.confirm.as_deref(), &domain.name)?;
-    if domain.is_main {
-        return Err(ApiError::conflict(
-            ErrorCode::DomainIsMain,
-            format!(
-                "{} is the main domain of the mail service; delete the service instead",
-                domain.name
-            ),
-        ));
-    }
-    let now = state.clock.now();
-    let txn = crate::db::begin_write(&state.db).await?;
-    if repo::mail_services::lock(&txn, service.id).await?.is_none() {
-        return Err(ApiError::not_found("mail service"));
-    }
-    let addresses = repo::mail_services::count_addresses_on_domain(&txn, &domain.name).await?;
-    let aliases = repo::addresses::count_aliases_on_domain(&txn, &domain.name).await?;
-    if addresses + aliases > 0 {
-        return Err(ApiError::conflict(
-            ErrorCode::DomainHasAddresses,
-            format!(
-                "{addresses} addresses and {aliases} aliases use {}; delete them first",
-                domain.name
-            ),
-        ));
-    }
-    repo::mail_services::delete_domain(&txn, &domain.name).await?;
-    repo::events::record(
-        &txn,
-        now,
-        &user.actor(),
-        scope_of(&service),
-        "domain.unlinked",
-        domain.name.as_str(),
-        Some(json!({})),
-    )
-    .await?;
-    txn.commit().await?;
+    domains::unlink(&state, &user, service_id, &name, query.confirm.as_deref()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -282,30 +170,6 @@ pub struct DnsCheckResponse {
     /// True when every record is `ok`.
     pub all_ok: bool,
     pub records: Vec<crate::dns::CheckedRecord>,
-}
-
-/// The customer domain of `service` named in a path, with its expected records.
-async fn expected_for(
-    state: &AppState,
-    user: &AuthUser,
-    service_id: Uuid,
-    name: &str,
-) -> ApiResult<(crate::entity::domain::Model, Vec<crate::dns::DnsRecord>)> {
-    let (service, _) = authz::mail_service(&state.db, service_id, user.account_id).await?;
-    if service.pack == Pack::Free {
-        return Err(ApiError::new(
-            ErrorCode::NotFound,
-            "the provider manages the DNS of its shared free domain",
-        ));
-    }
-    let domain = domain_of(state, &service, name).await?;
-    let records = crate::dns::expected_records(
-        &domain.name,
-        &state.config.mail_host,
-        &domain.dkim_selector,
-        &domain.dkim_public_key,
-    );
-    Ok((domain, records))
 }
 
 /// DNS records to publish for a domain
@@ -328,7 +192,7 @@ pub async fn get_domain_dns(
     path: web::Path<(Uuid, String)>,
 ) -> ApiResult<HttpResponse> {
     let (service_id, name) = path.into_inner();
-    let (domain, records) = expected_for(&state, &user, service_id, &name).await?;
+    let (domain, records) = domains::expected_records(&state, &user, service_id, &name).await?;
     Ok(HttpResponse::Ok().json(DnsRecordsResponse {
         domain: domain.name,
         records,
@@ -356,7 +220,7 @@ pub async fn check_domain_dns(
     path: web::Path<(Uuid, String)>,
 ) -> ApiResult<HttpResponse> {
     let (service_id, name) = path.into_inner();
-    let (domain, records) = expected_for(&state, &user, service_id, &name).await?;
+    let (domain, records) = domains::expected_records(&state, &user, service_id, &name).await?;
     let checked = state.dns.check(&records).await;
     let all_ok = checked
         .iter()

@@ -5,14 +5,9 @@ use std::time::Duration;
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(healthz).service(readyz);
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct HealthResponse {

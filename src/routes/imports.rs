@@ -4,20 +4,14 @@ use actix_web::dev::Payload;
 use actix_web::{post, web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
-use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use validator::Validate;
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult, ErrorCode, FieldError, ProblemDocument};
+use crate::error::{ApiError, ApiResult, ProblemDocument};
 use crate::extract::{check_length, check_media_type, read_body, ApiQuery};
-use crate::service::authz;
-use crate::service::import::{self, CsvError, ImportOptions, ImportReport};
+use crate::service::import::{self, ImportOptions, ImportReport};
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(import_addresses);
-}
 
 /// A `text/csv` body, bounded by `POSTIER_IMPORT_MAX_BYTES`.
 pub struct CsvBody(pub Vec<u8>);
@@ -85,22 +79,12 @@ pub async fn import_addresses(
     query: ApiQuery<ImportQuery>,
     body: CsvBody,
 ) -> ApiResult<HttpResponse> {
-    let service =
-        authz::managed_mail_service(&state.db, path.into_inner(), user.account_id).await?;
-    let parsed = import::parse_csv(&body.0, state.config.import_max_rows).map_err(|e| match e {
-        CsvError::TooManyRows(max) => ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("the file has more than {max} rows; split it"),
-        ),
-        CsvError::Malformed { .. } => ApiError::new(ErrorCode::MalformedRequest, e.to_string()),
-        other => ApiError::validation(vec![FieldError::new(other.field(), other.to_string())]),
-    })?;
     let options = ImportOptions {
         dry_run: query.dry_run.unwrap_or(false),
         atomic: query.atomic.unwrap_or(true),
         generate_passwords: query.generate_passwords.unwrap_or(false),
     };
-    let report = import::run(&state, &service, &user.actor(), parsed, options).await?;
+    let report = import::run(&state, &user, path.into_inner(), &body.0, options).await?;
     let status = if report.committed && report.summary.created > 0 {
         actix_web::http::StatusCode::CREATED
     } else {

@@ -1,102 +1,99 @@
-//! HTTP handlers, one file per resource: extract → domain → repo → response DTO. The one
-//! `configure` function here is mounted by the server and read by the OpenAPI generator.
+//! HTTP handlers, one module per resource: extract → authorize → call the service → answer.
+//! Route modules never import each other; what several share lives in `params` (pages,
+//! confirmations) or with its owner in `service`. The one `configure` function here is
+//! mounted by the server and read by the OpenAPI generator.
 
-pub mod accounts;
-pub mod addresses;
-pub mod devices;
-pub mod domains;
-pub mod health;
-pub mod imports;
-pub mod mail_services;
-pub mod organizations;
-pub mod sessions;
-pub mod settings;
-pub mod sharing;
+mod accounts;
+mod addresses;
+mod devices;
+mod domains;
+mod events;
+mod health;
+mod imports;
+mod mail_services;
+mod organizations;
+mod outbox;
+pub mod params;
+mod sessions;
+mod settings;
+mod sharing;
 
-use serde::Serialize;
-use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-/// Every route of the API; the server and `postier openapi` use this same function.
+/// Every route of the API; the server and `postier openapi` use this same function. The
+/// order is the document's (paths in first-registration order) and actix's matching order:
+/// a literal segment (`/v1/invitations/accept`) must come before a `{id}` one.
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.configure(health::configure)
-        .configure(accounts::configure)
-        .configure(sessions::configure)
-        .configure(organizations::configure)
-        .configure(mail_services::configure)
-        .configure(domains::configure)
-        .configure(devices::configure)
-        .configure(addresses::configure)
-        .configure(imports::configure)
-        .configure(sharing::configure)
-        .configure(settings::configure);
-}
-
-/// A page of a list (SPEC §11): the items and the cursor of the next page, if any.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Page<T: ToSchema> {
-    pub items: Vec<T>,
-    /// Pass as `?cursor=` to get the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl<T: ToSchema> Page<T> {
-    /// Builds a page from up to `limit + 1` fetched rows: the extra row only proves there is
-    /// a next page; the cursor is the sort key of the last item kept.
-    pub fn from_rows<R>(
-        mut rows: Vec<R>,
-        limit: u64,
-        key: impl Fn(&R) -> String,
-        map: impl FnMut(R) -> T,
-    ) -> Self {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let next_cursor = if more {
-            rows.last().map(|r| crate::repo::encode_cursor(&key(r)))
-        } else {
-            None
-        };
-        Page {
-            items: rows.into_iter().map(map).collect(),
-            next_cursor,
-        }
-    }
-}
-
-/// `?limit=&cursor=` of every list.
-#[derive(Debug, serde::Deserialize, validator::Validate, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// Items per page, 1 to 200 (default 50).
-    #[validate(range(min = 1, max = 200))]
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u64>,
-    /// The `next_cursor` of the previous page.
-    #[validate(length(min = 1, max = 512))]
-    #[param(min_length = 1, max_length = 512)]
-    pub cursor: Option<String>,
-}
-
-impl PageQuery {
-    pub fn limit(&self) -> u64 {
-        self.limit.unwrap_or(crate::repo::DEFAULT_LIMIT)
-    }
-
-    /// The id after which the page starts (lists ordered by time-ordered ids).
-    pub fn after_id(&self) -> Result<Option<uuid::Uuid>, crate::error::ApiError> {
-        self.cursor
-            .as_deref()
-            .map(crate::repo::decode_uuid_cursor)
-            .transpose()
-    }
-
-    /// The sort key after which the page starts (lists ordered by a text key).
-    pub fn after_key(&self) -> Result<Option<String>, crate::error::ApiError> {
-        self.cursor
-            .as_deref()
-            .map(crate::repo::decode_cursor)
-            .transpose()
-    }
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(accounts::create_account)
+        .service(accounts::get_me)
+        .service(accounts::update_me)
+        .service(accounts::change_my_password)
+        .service(sessions::create_session)
+        .service(sessions::refresh_session)
+        .service(sessions::reauthenticate)
+        .service(sessions::delete_current_session)
+        .service(organizations::list_organizations)
+        .service(organizations::create_organization)
+        .service(organizations::get_organization)
+        .service(organizations::update_organization)
+        .service(organizations::members::list_members)
+        .service(organizations::members::add_member)
+        .service(organizations::members::update_member)
+        .service(organizations::members::remove_member)
+        .service(events::list_organization_events)
+        .service(mail_services::list_organization_mail_services)
+        .service(mail_services::create_mail_service)
+        .service(mail_services::list_mail_services)
+        .service(mail_services::get_mail_service)
+        .service(mail_services::update_mail_service)
+        .service(mail_services::delete_mail_service)
+        .service(domains::list_domains)
+        .service(domains::link_domain)
+        .service(domains::unlink_domain)
+        .service(domains::get_domain_dns)
+        .service(domains::check_domain_dns)
+        .service(devices::get_server_settings)
+        .service(devices::get_autoconfig)
+        .service(devices::get_well_known_autoconfig)
+        .service(addresses::crud::list_addresses)
+        .service(addresses::create::create_address)
+        .service(addresses::create::create_generic_address)
+        .service(addresses::crud::get_address)
+        .service(addresses::crud::update_address)
+        .service(addresses::crud::delete_address)
+        .service(addresses::password::change_address_password)
+        .service(addresses::attach::list_my_addresses)
+        .service(addresses::attach::attach_address)
+        .service(addresses::aliases::list_aliases)
+        .service(addresses::aliases::create_alias)
+        .service(addresses::aliases::delete_alias)
+        .service(events::list_address_events)
+        .service(addresses::crud::get_address_sending)
+        .service(imports::import_addresses)
+        .service(sharing::users::list_address_users)
+        .service(sharing::users::update_address_user)
+        .service(sharing::users::remove_address_user)
+        .service(sharing::invitations::list_address_invitations)
+        .service(sharing::invitations::create_invitation)
+        .service(sharing::invitations::accept_invitation_by_token)
+        .service(sharing::invitations::decline_invitation_by_token)
+        .service(sharing::invitations::revoke_invitation)
+        .service(sharing::invitations::accept_invitation)
+        .service(sharing::invitations::decline_invitation)
+        .service(sharing::invitations::list_my_invitations)
+        .service(sharing::share_links::list_share_links)
+        .service(sharing::share_links::create_share_link)
+        .service(sharing::share_links::redeem_share_link)
+        .service(sharing::share_links::revoke_share_link)
+        .service(outbox::list_outbox)
+        .service(settings::forwards::list_forwards)
+        .service(settings::forwards::create_forward)
+        .service(settings::forwards::update_forward)
+        .service(settings::forwards::delete_forward)
+        .service(settings::forwards::confirm_forward)
+        .service(settings::auto_reply::get_auto_reply)
+        .service(settings::auto_reply::put_auto_reply)
+        .service(settings::auto_reply::delete_auto_reply);
 }

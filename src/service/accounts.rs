@@ -1,159 +1,200 @@
-//! Sign-up (account + personal organization + ownership, one transaction) and changing the
-//! account password (also the unified addresses' passwords, and ending other sessions).
+//! The account itself: sign-up (account, personal organization and its ownership in one
+//! transaction), its profile, and its password (which also changes the unified addresses'
+//! passwords and ends the other sessions; docs/identities.md).
 
-use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
-use serde_json::json;
-use uuid::Uuid;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::domain::{EmailAddress, Role};
+use crate::auth::{throttle, Caller};
+use crate::domain::{EmailAddress, Password, Role, Secret};
 use crate::entity::{account, address};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::repo::{self, events::Actor, events::Scope};
+use crate::service::audit::{Change, PasswordChangeVia};
+use crate::service::UnitOfWork;
+use crate::state::AppState;
+
+/// What a sign-up asks for.
+pub struct SignUp {
+    pub login: EmailAddress,
+    pub password: Password,
+    pub display_name: Option<String>,
+}
+
+/// A display name as stored: trimmed, `None` when blank.
+pub fn clean_display_name(name: Option<String>) -> Option<String> {
+    name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty())
+}
 
 pub async fn sign_up(
-    db: &DatabaseConnection,
-    login: &EmailAddress,
-    display_name: Option<String>,
-    password_hash: String,
+    state: &AppState,
+    request: SignUp,
     ip: Option<String>,
-    now: DateTime<Utc>,
 ) -> ApiResult<account::Model> {
-    let txn = db.begin().await?;
-    let account = repo::accounts::insert(
-        &txn,
-        login.as_str(),
-        display_name.clone(),
-        password_hash,
-        now,
-    )
-    .await
-    .map_err(|e| {
-        if crate::db::is_unique_violation(&e) {
-            ApiError::conflict(
-                ErrorCode::AccountAlreadyExists,
-                format!("an account already uses the login {login}"),
-            )
-        } else {
-            e.into()
-        }
-    })?;
+    let SignUp {
+        login,
+        password,
+        display_name,
+    } = request;
+    state
+        .password_policy()
+        .check(password.expose(), &[login.as_str()])
+        .map_err(|m| ApiError::invalid_field("password", m))?;
+    throttle::count_signup(state, ip.as_deref()).await?;
+    let hash = state.passwords.hash(password.into_inner()).await?;
+    let display_name = clean_display_name(display_name);
+    let uow = UnitOfWork::begin(state).await?;
+    let now = uow.now();
+    let account = repo::accounts::insert(uow.tx(), login.as_str(), display_name.clone(), hash, now)
+        .await
+        .map_err(|e| {
+            if crate::db::is_unique_violation(&e) {
+                ApiError::conflict(
+                    ErrorCode::AccountAlreadyExists,
+                    format!("an account already uses the login {login}"),
+                )
+            } else {
+                e.into()
+            }
+        })?;
     let name = display_name.unwrap_or_else(|| login.to_string());
-    let org = repo::organizations::insert(&txn, &name, Some(account.id), now).await?;
-    repo::organizations::add_member(&txn, org.id, account.id, Role::Owner, now).await?;
+    let org = repo::organizations::insert(uow.tx(), &name, Some(account.id), now).await?;
+    repo::organizations::add_member(uow.tx(), org.id, account.id, Role::Owner, now).await?;
     let actor = Actor {
         account_id: Some(account.id),
         ip,
     };
-    let scope = Scope {
-        organization_id: Some(org.id),
-        ..Scope::default()
-    };
-    repo::events::record(
-        &txn,
-        now,
+    let scope = Scope::organization(org.id);
+    uow.record(&actor, scope, Change::AccountCreated, login.as_str())
+        .await?;
+    uow.record(
         &actor,
         scope,
-        "account.created",
-        login.as_str(),
-        None,
+        Change::OrganizationCreated {
+            name: org.name.clone(),
+            personal: true,
+        },
+        &org.id.to_string(),
     )
     .await?;
-    repo::events::record(
-        &txn,
-        now,
-        &actor,
-        scope,
-        "organization.created",
-        org.id.to_string(),
-        Some(json!({ "name": org.name, "personal": true })),
-    )
-    .await?;
-    txn.commit().await?;
+    uow.commit().await?;
     Ok(account)
 }
 
-/// Stores the new account password hash, copies it to the addresses unified with this
-/// account (SPEC §5), ends every other session and records the change.
+/// The caller's account (401 when it was deleted meanwhile).
+pub async fn own_account(state: &AppState, caller: &Caller) -> ApiResult<account::Model> {
+    repo::accounts::find(&state.db, caller.account_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("the account no longer exists"))
+}
+
+pub async fn update_profile(
+    state: &AppState,
+    caller: &Caller,
+    display_name: Option<String>,
+) -> ApiResult<account::Model> {
+    let display_name = clean_display_name(display_name);
+    let uow = UnitOfWork::begin(state).await?;
+    repo::accounts::set_display_name(uow.tx(), caller.account_id, display_name.clone()).await?;
+    uow.record_for_account(
+        &caller.actor(),
+        caller.account_id,
+        Change::AccountUpdated { display_name },
+        &caller.login,
+    )
+    .await?;
+    uow.commit().await?;
+    own_account(state, caller).await
+}
+
+/// Changes the caller's password after checking the current one: the unified addresses
+/// take the new one too, and every other session ends.
 pub async fn change_password(
-    db: &DatabaseConnection,
-    account: &account::Model,
-    new_hash: &str,
-    keep_session: Option<Uuid>,
-    actor: &Actor,
-    now: DateTime<Utc>,
+    state: &AppState,
+    caller: &Caller,
+    current: Secret,
+    new: Password,
 ) -> ApiResult<()> {
-    let txn = crate::db::begin_write(db).await?;
-    repo::accounts::set_password_hash(&txn, account.id, new_hash, now).await?;
+    let account = own_account(state, caller).await?;
+    state
+        .password_policy()
+        .check(new.expose(), &[account.login.as_str()])
+        .map_err(|m| ApiError::invalid_field("new_password", m))?;
+    verify_own_password(state, &account, current, caller.ip.as_deref()).await?;
+    let hash = state.passwords.hash(new.into_inner()).await?;
+    let uow = UnitOfWork::begin(state).await?;
+    let now = uow.now();
+    let actor = caller.actor();
+    repo::accounts::set_password_hash(uow.tx(), account.id, &hash, now).await?;
     let unified = address::Entity::find()
         .filter(address::Column::Address.eq(account.login.as_str()))
         .filter(address::Column::Unified.eq(true))
-        .all(&txn)
+        .all(uow.tx())
         .await?;
     for address in &unified {
         address::Entity::update_many()
-            .col_expr(address::Column::PasswordHash, Expr::value(new_hash))
+            .col_expr(address::Column::PasswordHash, Expr::value(hash.as_str()))
             .col_expr(address::Column::UpdatedAt, Expr::value(now))
             .filter(address::Column::Id.eq(address.id))
-            .exec(&txn)
+            .exec(uow.tx())
             .await?;
         // The address's own history (and its organization's) shows the change too.
-        let service = repo::mail_services::find(&txn, address.mail_service_id).await?;
-        repo::events::record(
-            &txn,
-            now,
-            actor,
-            Scope {
-                organization_id: service.map(|s| s.organization_id),
-                mail_service_id: Some(address.mail_service_id),
-                address_id: Some(address.id),
+        let service = repo::mail_services::find(uow.tx(), address.mail_service_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("an address without its mail service"))?;
+        uow.record(
+            &actor,
+            Scope::address(&service, address),
+            Change::AddressPasswordChanged {
+                via: Some(PasswordChangeVia::AccountPassword),
+                unified: true,
+                was_unified: None,
             },
-            "address.password_changed",
-            address.address.as_str(),
-            Some(json!({ "via": "account_password", "unified": true })),
+            &address.address,
         )
         .await?;
     }
-    repo::sessions::revoke_others(&txn, account.id, keep_session, "password_changed", now).await?;
-    record_account_event(
-        &txn,
-        now,
-        actor,
+    repo::sessions::revoke_others(
+        uow.tx(),
         account.id,
-        "account.password_changed",
-        account.login.as_str(),
-        Some(json!({ "unified_addresses_updated": unified.len() })),
+        Some(caller.session_id),
+        "password_changed",
+        now,
     )
     .await?;
-    txn.commit().await?;
-    Ok(())
+    uow.record_for_account(
+        &actor,
+        account.id,
+        Change::AccountPasswordChanged {
+            unified_addresses_updated: Some(unified.len()),
+            via: None,
+            address: None,
+        },
+        &account.login,
+    )
+    .await?;
+    uow.commit().await
 }
 
-/// Records a change to the account itself (its profile, password or sessions) in the log of
-/// its personal organization, where the account, as owner, reads it.
-pub async fn record_account_event(
-    conn: &impl sea_orm::ConnectionTrait,
-    now: DateTime<Utc>,
-    actor: &Actor,
-    account_id: Uuid,
-    action: &str,
-    target: &str,
-    details: Option<serde_json::Value>,
+/// Checks the caller's own password (change password, step-up, unification), throttled like
+/// logins.
+pub async fn verify_own_password(
+    state: &AppState,
+    account: &account::Model,
+    password: Secret,
+    ip: Option<&str>,
 ) -> ApiResult<()> {
-    let personal = repo::organizations::personal_of(conn, account_id).await?;
-    repo::events::record(
-        conn,
-        now,
-        actor,
-        Scope {
-            organization_id: personal.map(|o| o.id),
-            ..Scope::default()
-        },
-        action,
-        target,
-        details,
-    )
-    .await?;
-    Ok(())
+    let attempt = throttle::begin_attempt(state, &account.login, ip).await?;
+    let ok = state
+        .passwords
+        .verify(password.into_inner(), Some(account.password_hash.clone()))
+        .await?;
+    if !ok {
+        attempt.failed();
+        return Err(ApiError::new(
+            ErrorCode::PasswordIncorrect,
+            "the password is not correct",
+        ));
+    }
+    attempt.succeeded(state).await
 }

@@ -1,73 +1,91 @@
-//! Who may see and change what. Anything the caller cannot see answers 404, exactly like
-//! something that does not exist (SPEC §11); 403 only once the caller can see the resource.
+//! Who may see and change what, declared once per policy: each function runs one query and
+//! answers the resource with the caller's standing, or the refusal. Anything the caller cannot
+//! see answers 404, exactly like something that does not exist; 403 only once the caller can
+//! see the resource (docs/permissions.md). A database error is a 500, never a 404 or 403.
 
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::domain::Role;
-use crate::error::{ApiError, ApiResult};
-use crate::repo;
+use crate::auth::Caller;
+use crate::domain::{Permission, PermissionSet, Role};
+use crate::entity::{access, address, mail_service};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::repo::{self, events::Scope};
+
+fn not_manager() -> ApiError {
+    ApiError::forbidden("only owners and admins of the organization may do this")
+}
 
 /// The caller's role in the organization, or 404 when not a member.
-pub async fn member_role(
+pub async fn member(
     conn: &impl ConnectionTrait,
+    caller: &Caller,
     organization_id: Uuid,
-    account_id: Uuid,
 ) -> ApiResult<Role> {
-    repo::organizations::role_of(conn, organization_id, account_id)
+    repo::organizations::role_of(conn, organization_id, caller.account_id)
         .await?
         .ok_or_else(|| ApiError::not_found("organization"))
 }
 
-/// 404 for strangers, 403 for members who are neither owner nor admin.
-pub async fn require_manager(
+/// Owners and admins of the organization: 404 for strangers, 403 for other members.
+pub async fn manager(
     conn: &impl ConnectionTrait,
+    caller: &Caller,
     organization_id: Uuid,
-    account_id: Uuid,
 ) -> ApiResult<Role> {
-    let role = member_role(conn, organization_id, account_id).await?;
+    let role = member(conn, caller, organization_id).await?;
     if !role.manages() {
-        return Err(ApiError::forbidden(
-            "only owners and admins of the organization may do this",
-        ));
+        return Err(not_manager());
     }
     Ok(role)
 }
 
-/// A mail service and the caller's role in its organization; 404 unless a member.
-pub async fn mail_service(
+/// Owners of the organization: 404 for strangers, 403 for other members.
+pub async fn owner(
     conn: &impl ConnectionTrait,
+    caller: &Caller,
+    organization_id: Uuid,
+    refusal: &str,
+) -> ApiResult<()> {
+    if member(conn, caller, organization_id).await? != Role::Owner {
+        return Err(ApiError::forbidden(refusal));
+    }
+    Ok(())
+}
+
+/// A mail service and the caller's role in its organization; 404 unless a member.
+pub async fn service(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
     service_id: Uuid,
-    account_id: Uuid,
-) -> ApiResult<(crate::entity::mail_service::Model, Role)> {
-    repo::mail_services::find_with_role(conn, service_id, account_id)
+) -> ApiResult<(mail_service::Model, Role)> {
+    repo::mail_services::find_with_role(conn, service_id, caller.account_id)
         .await?
         .ok_or_else(|| ApiError::not_found("mail service"))
 }
 
 /// A mail service the caller manages (owner or admin of its organization): 404 for
 /// strangers, 403 for other members.
-pub async fn managed_mail_service(
+pub async fn managed_service(
     conn: &impl ConnectionTrait,
+    caller: &Caller,
     service_id: Uuid,
-    account_id: Uuid,
-) -> ApiResult<crate::entity::mail_service::Model> {
-    let (service, role) = mail_service(conn, service_id, account_id).await?;
+) -> ApiResult<mail_service::Model> {
+    let (service, role) = service(conn, caller, service_id).await?;
     if !role.manages() {
-        return Err(ApiError::forbidden(
-            "only owners and admins of the organization may do this",
-        ));
+        return Err(not_manager());
     }
     Ok(service)
 }
 
 /// An address as the caller sees it: through the organization (any member sees it, owners
 /// and admins hold every permission) or through an access of its own.
+#[derive(Debug, Clone)]
 pub struct AddressContext {
-    pub address: crate::entity::address::Model,
-    pub service: crate::entity::mail_service::Model,
+    pub address: address::Model,
+    pub service: mail_service::Model,
     pub role: Option<Role>,
-    pub access: Option<crate::entity::access::Model>,
+    pub access: Option<access::Model>,
 }
 
 impl AddressContext {
@@ -76,9 +94,9 @@ impl AddressContext {
     }
 
     /// Every permission for owners and admins, else those of the caller's access.
-    pub fn permissions(&self) -> crate::domain::PermissionSet {
+    pub fn permissions(&self) -> PermissionSet {
         if self.manages() {
-            crate::domain::PermissionSet::all()
+            PermissionSet::all()
         } else {
             self.access
                 .as_ref()
@@ -87,57 +105,75 @@ impl AddressContext {
         }
     }
 
-    pub fn require(&self, permission: crate::domain::Permission) -> ApiResult<()> {
-        if self.permissions().contains(permission) {
-            return Ok(());
-        }
-        let name = serde_json::to_value(permission)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        Err(ApiError::new(
-            crate::error::ErrorCode::PermissionDenied,
-            format!("the {name} permission on this address is required"),
-        ))
+    /// Where the address's events are listed.
+    pub fn scope(&self) -> Scope {
+        Scope::address(&self.service, &self.address)
     }
 
-    pub fn require_manager(&self) -> ApiResult<()> {
-        if self.manages() {
-            return Ok(());
-        }
-        Err(ApiError::forbidden(
-            "only owners and admins of the organization may do this",
-        ))
-    }
-
-    pub fn scope(&self) -> crate::repo::events::Scope {
-        crate::repo::events::Scope {
-            organization_id: Some(self.service.organization_id),
-            mail_service_id: Some(self.service.id),
-            address_id: Some(self.address.id),
+    fn check(&self, need: Need) -> ApiResult<()> {
+        match need {
+            Need::See => Ok(()),
+            Need::Manage if self.manages() => Ok(()),
+            Need::Manage => Err(not_manager()),
+            Need::UserOrManager if self.manages() || self.access.is_some() => Ok(()),
+            Need::UserOrManager => Err(ApiError::forbidden(
+                "only owners, admins and the users of the address see its users",
+            )),
+            Need::Permission(p) if self.permissions().contains(p) => Ok(()),
+            Need::Permission(p) => Err(ApiError::new(
+                ErrorCode::PermissionDenied,
+                format!("the {} permission on this address is required", p.as_str()),
+            )),
         }
     }
 }
 
-/// The address if the caller can see it (member of its organization, or an access); 404
-/// otherwise.
+/// What an operation on an address needs from the caller.
+#[derive(Debug, Clone, Copy)]
+pub enum Need {
+    /// Seeing it: a member of its organization, or an access.
+    See,
+    /// Holding this permission on it (owners and admins hold every one).
+    Permission(Permission),
+    /// Owner or admin of its organization.
+    Manage,
+    /// Owner or admin, or a user of the address (an access).
+    UserOrManager,
+}
+
+/// The address if the caller can see it and has what `need` says; 404 when it cannot see it,
+/// 403 when it lacks the rest.
 pub async fn address(
     conn: &impl ConnectionTrait,
+    caller: &Caller,
     address_id: Uuid,
-    account_id: Uuid,
+    need: Need,
 ) -> ApiResult<AddressContext> {
-    let not_found = || ApiError::not_found("address");
-    let found = repo::addresses::find_in_context(conn, address_id, account_id)
+    let ctx = visible_address(conn, caller, address_id)
         .await?
-        .ok_or_else(not_found)?;
-    let role = found.role;
-    if role.is_none() && found.access.is_none() {
-        return Err(not_found());
+        .ok_or_else(|| ApiError::not_found("address"))?;
+    ctx.check(need)?;
+    Ok(ctx)
+}
+
+/// The address as the caller sees it, `None` when it cannot see it (for resources that
+/// hang off an address and answer their own 404).
+pub async fn visible_address(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    address_id: Uuid,
+) -> ApiResult<Option<AddressContext>> {
+    let Some(found) = repo::addresses::find_in_context(conn, address_id, caller.account_id).await?
+    else {
+        return Ok(None);
+    };
+    if found.role.is_none() && found.access.is_none() {
+        return Ok(None);
     }
-    Ok(AddressContext {
+    Ok(Some(AddressContext {
         address: found.address,
         service: found.service,
-        role,
+        role: found.role,
         access: found.access,
-    })
+    }))
 }

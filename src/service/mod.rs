@@ -1,9 +1,21 @@
-//! Flows that span several resources in one transaction, and the access rules every route
-//! shares. No HTTP types beyond `ApiError`.
+//! The flows of the API: every multi-step write lives here, each in a [`UnitOfWork`]
+//! (one transaction, then its post-commit effects), with the access rules every route shares
+//! (`authz`) and the audit vocabulary (`audit`). Services take a plain [`crate::auth::Caller`]
+//! and the application state, never an HTTP type; they answer entities or the JSON views the
+//! routes send (docs/architecture.md).
 
 pub mod accounts;
 pub mod addresses;
+pub mod audit;
 pub mod authz;
+pub mod dangerous;
+pub mod domains;
 pub mod import;
+pub mod mail_services;
+pub mod organizations;
+pub mod sessions;
 pub mod settings;
 pub mod sharing;
+pub mod uow;
+
+pub use uow::UnitOfWork;

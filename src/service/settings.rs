@@ -1,27 +1,28 @@
-//! Address settings (SPEC §4b): forwarding targets, which receive nothing until they confirm
-//! by the e-mailed link, within the pack's number per address.
+//! Address settings (docs/resources.md "Address settings"): forwarding targets, which receive
+//! nothing until they confirm by the e-mailed link, within the pack's number per address
+//! (counted under the service lock); and the auto-reply.
 
-use chrono::{DateTime, Utc};
-use sea_orm::ConnectionTrait;
-use serde_json::json;
+use uuid::Uuid;
 
-use crate::auth::token;
-use crate::domain::EmailAddress;
-use crate::entity::{address, forward, mail_service};
+use crate::auth::{token, Caller};
+use crate::domain::{EmailAddress, Permission, Secret};
+use crate::entity::{address, auto_reply, forward, mail_service};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::repo::{self, events::Actor};
+use crate::repo::{self, events::Actor, events::Scope};
+use crate::service::audit::Change;
+use crate::service::authz::{self, Need};
+use crate::service::UnitOfWork;
 use crate::state::AppState;
 
-/// Adds an unconfirmed target and queues its confirmation e-mail, in the caller's
-/// transaction (address creation, import, or the forwards endpoint).
+/// Adds an unconfirmed target and queues its confirmation e-mail, in the caller's unit of
+/// work (the forwards endpoint, or an import's redirect column). Call under the service
+/// lock: the pack's number of targets is counted here.
 pub async fn request_forward(
-    conn: &impl ConnectionTrait,
-    state: &AppState,
+    uow: &mut UnitOfWork<'_>,
     address: &address::Model,
     service: &mail_service::Model,
     (target, keep_copy): (&EmailAddress, bool),
     actor: &Actor,
-    now: DateTime<Utc>,
 ) -> ApiResult<forward::Model> {
     if target.as_str() == address.address {
         return Err(ApiError::invalid_field(
@@ -31,23 +32,20 @@ pub async fn request_forward(
     }
     let pack = service.pack;
     let limit = u64::from(pack.limits(0).forwards_per_address);
-    if repo::addresses::count_forwards(conn, address.id).await? >= limit {
+    if repo::addresses::count_forwards(uow.tx(), address.id).await? >= limit {
         return Err(ApiError::conflict(
             ErrorCode::ForwardLimitReached,
-            format!(
-                "the {} pack allows {limit} forwarding targets per address",
-                pack.as_str()
-            ),
+            format!("the {pack} pack allows {limit} forwarding targets per address"),
         ));
     }
     let secret = token::generate();
     let created = repo::addresses::add_forward(
-        conn,
+        uow.tx(),
         address.id,
         target.as_str(),
         keep_copy,
         &token::hash(&secret),
-        now,
+        uow.now(),
     )
     .await
     .map_err(|e| {
@@ -64,28 +62,238 @@ pub async fn request_forward(
     let body = format!(
         "Hello,\n\nMail sent to {} is to be forwarded to you ({target}).\n\nNothing is forwarded until you confirm by opening:\n\n  {}/forwards/confirm?token={secret}\n\nIf you did not expect this, ignore this message.\n",
         address.address,
-        state.config.effective_public_url(),
+        uow.state().config.effective_public_url(),
     );
-    crate::mailer::enqueue(
-        conn,
+    uow.send_mail(
         Some(service.organization_id),
         target.as_str(),
         &subject,
         &body,
-        now,
     )
     .await?;
-    repo::events::record(
-        conn,
-        now,
+    uow.record(
         actor,
-        crate::service::sharing::scope_of(address, service),
-        "forward.created",
-        address.address.as_str(),
-        Some(
-            json!({ "forward_id": created.id, "target": target.as_str(), "keep_copy": keep_copy }),
-        ),
+        Scope::address(service, address),
+        Change::ForwardCreated {
+            forward_id: created.id,
+            target: target.to_string(),
+            keep_copy,
+        },
+        &address.address,
     )
     .await?;
     Ok(created)
+}
+
+/// Adds a forwarding target (needs `manage_redirections`).
+pub async fn add_forward(
+    state: &AppState,
+    caller: &Caller,
+    address_id: Uuid,
+    target: &EmailAddress,
+    keep_copy: bool,
+) -> ApiResult<forward::Model> {
+    let need = Need::Permission(Permission::ManageRedirections);
+    let ctx = authz::address(&state.db, caller, address_id, need).await?;
+    let mut uow = UnitOfWork::begin(state).await?;
+    // The pack's forward limit is counted under the service lock, like pack changes.
+    let service = repo::mail_services::lock(uow.tx(), ctx.service.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("address"))?;
+    let created = request_forward(
+        &mut uow,
+        &ctx.address,
+        &service,
+        (target, keep_copy),
+        &caller.actor(),
+    )
+    .await?;
+    uow.commit().await?;
+    Ok(created)
+}
+
+/// Keeps a copy in the mailbox or not (needs `manage_redirections`).
+pub async fn set_keep_copy(
+    state: &AppState,
+    caller: &Caller,
+    address_id: Uuid,
+    forward_id: Uuid,
+    keep_copy: bool,
+) -> ApiResult<forward::Model> {
+    let need = Need::Permission(Permission::ManageRedirections);
+    let ctx = authz::address(&state.db, caller, address_id, need).await?;
+    let uow = UnitOfWork::begin(state).await?;
+    let found = repo::addresses::find_forward(uow.tx(), address_id, forward_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("forwarding target"))?;
+    repo::addresses::set_forward_keep_copy(uow.tx(), forward_id, keep_copy).await?;
+    uow.record(
+        &caller.actor(),
+        ctx.scope(),
+        Change::ForwardUpdated {
+            forward_id,
+            target: found.target,
+            keep_copy,
+        },
+        &ctx.address.address,
+    )
+    .await?;
+    uow.commit().await?;
+    repo::addresses::find_forward(&state.db, address_id, forward_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("forwarding target"))
+}
+
+/// Removes a forwarding target (needs `manage_redirections`).
+pub async fn remove_forward(
+    state: &AppState,
+    caller: &Caller,
+    address_id: Uuid,
+    forward_id: Uuid,
+) -> ApiResult<()> {
+    let need = Need::Permission(Permission::ManageRedirections);
+    let ctx = authz::address(&state.db, caller, address_id, need).await?;
+    let uow = UnitOfWork::begin(state).await?;
+    let found = repo::addresses::find_forward(uow.tx(), address_id, forward_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("forwarding target"))?;
+    repo::addresses::delete_forward(uow.tx(), forward_id).await?;
+    uow.record(
+        &caller.actor(),
+        ctx.scope(),
+        Change::ForwardDeleted {
+            forward_id,
+            target: found.target,
+        },
+        &ctx.address.address,
+    )
+    .await?;
+    uow.commit().await
+}
+
+/// What a target's confirmation confirmed.
+pub struct ConfirmedForward {
+    pub address: String,
+    pub target: String,
+    pub confirmed_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Confirms a target with the token e-mailed to it (no account needed; single use).
+pub async fn confirm_forward(
+    state: &AppState,
+    presented: &Secret,
+    ip: Option<String>,
+) -> ApiResult<ConfirmedForward> {
+    let unknown = || ApiError::not_found("forwarding confirmation");
+    if !token::looks_valid(presented.expose()) {
+        return Err(unknown());
+    }
+    let hash = token::hash(presented.expose());
+    let found = repo::addresses::find_forward_by_token_hash(&state.db, &hash)
+        .await?
+        .ok_or_else(unknown)?;
+    let address = repo::addresses::find(&state.db, found.address_id)
+        .await?
+        .ok_or_else(unknown)?;
+    let service = repo::mail_services::find(&state.db, address.mail_service_id)
+        .await?
+        .ok_or_else(unknown)?;
+    let uow = UnitOfWork::begin(state).await?;
+    let now = uow.now();
+    if !repo::addresses::confirm_forward(uow.tx(), found.id, &hash, now).await? {
+        return Err(unknown());
+    }
+    let actor = Actor {
+        account_id: None,
+        ip,
+    };
+    uow.record(
+        &actor,
+        Scope::address(&service, &address),
+        Change::ForwardConfirmed {
+            forward_id: found.id,
+            target: found.target.clone(),
+        },
+        &address.address,
+    )
+    .await?;
+    uow.commit().await?;
+    Ok(ConfirmedForward {
+        address: address.address,
+        target: found.target,
+        confirmed_at: now,
+    })
+}
+
+/// An auto-reply as its user sets it.
+pub struct AutoReply {
+    pub enabled: bool,
+    pub subject: String,
+    pub body: String,
+    pub starts_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub ends_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Saves the auto-reply (needs `manage_auto_reply`; `starts_at` before `ends_at`).
+pub async fn save_auto_reply(
+    state: &AppState,
+    caller: &Caller,
+    address_id: Uuid,
+    reply: AutoReply,
+) -> ApiResult<(auto_reply::Model, crate::domain::AddressKind)> {
+    let need = Need::Permission(Permission::ManageAutoReply);
+    let ctx = authz::address(&state.db, caller, address_id, need).await?;
+    if let (Some(start), Some(end)) = (reply.starts_at, reply.ends_at) {
+        if end <= start {
+            return Err(ApiError::invalid_field(
+                "ends_at",
+                "must be after starts_at",
+            ));
+        }
+    }
+    let uow = UnitOfWork::begin(state).await?;
+    let saved = auto_reply::Model {
+        address_id: ctx.address.id,
+        enabled: reply.enabled,
+        subject: reply.subject.trim().to_string(),
+        body: reply.body,
+        starts_at: reply.starts_at,
+        ends_at: reply.ends_at,
+        updated_at: uow.now(),
+    };
+    repo::addresses::save_auto_reply(uow.tx(), saved.clone()).await?;
+    uow.record(
+        &caller.actor(),
+        ctx.scope(),
+        Change::AutoReplySaved {
+            enabled: saved.enabled,
+            starts_at: saved.starts_at,
+            ends_at: saved.ends_at,
+        },
+        &ctx.address.address,
+    )
+    .await?;
+    uow.commit().await?;
+    Ok((saved, ctx.address.kind))
+}
+
+/// Removes the auto-reply (needs `manage_auto_reply`).
+pub async fn delete_auto_reply(
+    state: &AppState,
+    caller: &Caller,
+    address_id: Uuid,
+) -> ApiResult<()> {
+    let need = Need::Permission(Permission::ManageAutoReply);
+    let ctx = authz::address(&state.db, caller, address_id, need).await?;
+    let uow = UnitOfWork::begin(state).await?;
+    if repo::addresses::delete_auto_reply(uow.tx(), ctx.address.id).await? {
+        uow.record(
+            &caller.actor(),
+            ctx.scope(),
+            Change::AutoReplyDeleted,
+            &ctx.address.address,
+        )
+        .await?;
+    }
+    uow.commit().await
 }

@@ -1,0 +1,170 @@
+//! Members of an organization and their roles (`/v1/organizations/{org_id}/members`).
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::auth::AuthUser;
+use crate::domain::{EmailAddress, Role};
+use crate::entity::{account, membership};
+use crate::error::{ApiResult, ProblemDocument};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::repo;
+use crate::routes::params::{Page, PageQuery};
+use crate::service::{authz, organizations};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberResponse {
+    pub account_id: Uuid,
+    pub login: String,
+    pub display_name: Option<String>,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+impl MemberResponse {
+    fn new(m: membership::Model, a: account::Model) -> Self {
+        Self {
+            account_id: a.id,
+            login: a.login,
+            display_name: a.display_name,
+            role: m.role,
+            joined_at: m.created_at,
+        }
+    }
+}
+
+/// List members
+///
+/// Every member sees the members of the organization.
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(("org_id" = Uuid, Path, description = "Organization id"), PageQuery),
+    responses((status = 200, description = "Members", body = Page<MemberResponse>))
+)]
+#[get("/v1/organizations/{org_id}/members")]
+pub async fn list_members(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+    query: ApiQuery<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let org_id = path.into_inner();
+    authz::member(&state.db, &user, org_id).await?;
+    let after = query.after_id()?;
+    let limit = query.limit();
+    let rows = repo::organizations::list_members(&state.db, org_id, after, limit + 1).await?;
+    let page = Page::from_rows(
+        rows,
+        limit,
+        |(m, _)| m.account_id.to_string(),
+        |(m, a)| MemberResponse::new(m, a),
+    );
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMemberRequest {
+    /// Login of an existing account.
+    #[schema(value_type = String, max_length = 320)]
+    pub login: EmailAddress,
+    pub role: Role,
+}
+
+/// Add a member
+///
+/// By the login of an existing account. Owners and admins add members; only owners make
+/// owners.
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(("org_id" = Uuid, Path, description = "Organization id")),
+    request_body = AddMemberRequest,
+    responses(
+        (status = 201, description = "Added", body = MemberResponse),
+        (status = 403, description = "Not allowed to add members, or owners", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "Already a member (`member_already_exists`)", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/organizations/{org_id}/members")]
+pub async fn add_member(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+    body: ApiJson<AddMemberRequest>,
+) -> ApiResult<HttpResponse> {
+    let body = body.0;
+    let (m, a) =
+        organizations::add_member(&state, &user, path.into_inner(), &body.login, body.role).await?;
+    Ok(HttpResponse::Created().json(MemberResponse::new(m, a)))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMemberRequest {
+    pub role: Role,
+}
+
+/// Change a member's role
+///
+/// Owners and admins; only owners grant or take the owner role; the last owner cannot be
+/// demoted.
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(
+        ("org_id" = Uuid, Path, description = "Organization id"),
+        ("account_id" = Uuid, Path, description = "The member's account id"),
+    ),
+    request_body = UpdateMemberRequest,
+    responses(
+        (status = 200, description = "Changed", body = MemberResponse),
+        (status = 403, description = "Not allowed", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The last owner cannot be demoted (`organization_last_owner`)", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/organizations/{org_id}/members/{account_id}")]
+pub async fn update_member(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(Uuid, Uuid)>,
+    body: ApiJson<UpdateMemberRequest>,
+) -> ApiResult<HttpResponse> {
+    let (org_id, account_id) = path.into_inner();
+    let (m, a) = organizations::change_role(&state, &user, org_id, account_id, body.0.role).await?;
+    Ok(HttpResponse::Ok().json(MemberResponse::new(m, a)))
+}
+
+/// Remove a member, or leave
+///
+/// Owners and admins remove members (only owners remove owners); any member may remove
+/// themselves. The last owner can neither leave nor be removed.
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(
+        ("org_id" = Uuid, Path, description = "Organization id"),
+        ("account_id" = Uuid, Path, description = "The member's account id (the caller's own to leave)"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not allowed", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The last owner (`organization_last_owner`)", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/organizations/{org_id}/members/{account_id}")]
+pub async fn remove_member(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(Uuid, Uuid)>,
+) -> ApiResult<HttpResponse> {
+    let (org_id, account_id) = path.into_inner();
+    organizations::remove_member(&state, &user, org_id, account_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,144 @@
+//! Organizations (`/v1/organizations`): list, create, read, rename; their members are in
+//! `members`.
+
+pub mod members;
+
+use actix_web::{get, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::auth::AuthUser;
+use crate::domain::Role;
+use crate::entity::organization;
+use crate::error::{ApiError, ApiResult, ProblemDocument};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::repo;
+use crate::routes::params::{Page, PageQuery};
+use crate::service::{authz, organizations};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationResponse {
+    pub id: Uuid,
+    pub name: String,
+    /// Created at sign-up for the account alone.
+    pub personal: bool,
+    /// The caller's role.
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+impl OrganizationResponse {
+    fn new(org: organization::Model, role: Role) -> Self {
+        Self {
+            id: org.id,
+            name: org.name,
+            personal: org.personal,
+            role,
+            created_at: org.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationRequest {
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+}
+
+/// List the caller's organizations
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "Organizations the caller belongs to", body = Page<OrganizationResponse>))
+)]
+#[get("/v1/organizations")]
+pub async fn list_organizations(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: ApiQuery<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let after = query.after_id()?;
+    let limit = query.limit();
+    let rows =
+        repo::organizations::list_for_account(&state.db, user.account_id, after, limit + 1).await?;
+    let page = Page::from_rows(
+        rows,
+        limit,
+        |(o, _)| o.id.to_string(),
+        |(o, r)| OrganizationResponse::new(o, r),
+    );
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Create an organization
+///
+/// The caller becomes its owner.
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    request_body = OrganizationRequest,
+    responses((status = 201, description = "Created", body = OrganizationResponse))
+)]
+#[post("/v1/organizations")]
+pub async fn create_organization(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: ApiJson<OrganizationRequest>,
+) -> ApiResult<HttpResponse> {
+    let org = organizations::create(&state, &user, &body.name).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/organizations/{}", org.id)))
+        .json(OrganizationResponse::new(org, Role::Owner)))
+}
+
+/// One organization
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(("org_id" = Uuid, Path, description = "Organization id")),
+    responses((status = 200, description = "The organization", body = OrganizationResponse))
+)]
+#[get("/v1/organizations/{org_id}")]
+pub async fn get_organization(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let org_id = path.into_inner();
+    let role = authz::member(&state.db, &user, org_id).await?;
+    let org = repo::organizations::find(&state.db, org_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
+    Ok(HttpResponse::Ok().json(OrganizationResponse::new(org, role)))
+}
+
+/// Rename an organization
+///
+/// Owners and admins only.
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(("org_id" = Uuid, Path, description = "Organization id")),
+    request_body = OrganizationRequest,
+    responses(
+        (status = 200, description = "Renamed", body = OrganizationResponse),
+        (status = 403, description = "Not an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/organizations/{org_id}")]
+pub async fn update_organization(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+    body: ApiJson<OrganizationRequest>,
+) -> ApiResult<HttpResponse> {
+    let (org, role) = organizations::rename(&state, &user, path.into_inner(), &body.name).await?;
+    Ok(HttpResponse::Ok().json(OrganizationResponse::new(org, role)))
+}

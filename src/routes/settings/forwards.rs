@@ -1,0 +1,207 @@
+//! Forwarding targets of an address (`/v1/addresses/{address_id}/forwards`) and their
+//! confirmation by the target (`POST /v1/forwards/confirm`).
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::auth::{AuthUser, ClientIp};
+use crate::domain::{EmailAddress, Secret};
+use crate::entity::forward;
+use crate::error::{ApiResult, ProblemDocument};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::repo;
+use crate::routes::params::{Page, PageQuery};
+use crate::service::authz::{self, Need};
+use crate::service::settings;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForwardResponse {
+    pub id: Uuid,
+    pub target: String,
+    /// Keep a copy in the mailbox; `false` deletes after forwarding.
+    pub keep_copy: bool,
+    /// Mail flows to the target only once it confirmed.
+    pub confirmed: bool,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<forward::Model> for ForwardResponse {
+    fn from(f: forward::Model) -> Self {
+        Self {
+            id: f.id,
+            target: f.target,
+            keep_copy: f.keep_copy,
+            confirmed: f.confirmed_at.is_some(),
+            confirmed_at: f.confirmed_at,
+            created_at: f.created_at,
+        }
+    }
+}
+
+/// Forwarding targets of an address
+#[utoipa::path(
+    tag = "addresses",
+    security(("bearer" = [])),
+    params(("address_id" = Uuid, Path, description = "Address id"), PageQuery),
+    responses((status = 200, description = "Targets, by target", body = Page<ForwardResponse>))
+)]
+#[get("/v1/addresses/{address_id}/forwards")]
+pub async fn list_forwards(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+    query: ApiQuery<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let ctx = authz::address(&state.db, &user, path.into_inner(), Need::See).await?;
+    let after = query.after_key()?;
+    let limit = query.limit();
+    let rows =
+        repo::addresses::list_forwards(&state.db, ctx.address.id, after.as_deref(), limit + 1)
+            .await?;
+    let page = Page::from_rows(rows, limit, |f| f.target.clone(), ForwardResponse::from);
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateForwardRequest {
+    #[schema(value_type = String, max_length = 320, example = "julie@home.example")]
+    pub target: EmailAddress,
+    /// Default true.
+    pub keep_copy: Option<bool>,
+}
+
+/// Add a forwarding target
+///
+/// Needs `manage_redirections`. The target receives a confirmation link; nothing is
+/// forwarded before it confirms. At most 10 targets per address on the starter pack, 100
+/// otherwise.
+#[utoipa::path(
+    tag = "addresses",
+    security(("bearer" = [])),
+    params(("address_id" = Uuid, Path, description = "Address id")),
+    request_body = CreateForwardRequest,
+    responses(
+        (status = 201, description = "Added, waiting for confirmation", body = ForwardResponse),
+        (status = 403, description = "`manage_redirections` is missing", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "Known target (`forward_already_exists`) or the pack's number reached (`forward_limit_reached`)", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/addresses/{address_id}/forwards")]
+pub async fn create_forward(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+    body: ApiJson<CreateForwardRequest>,
+) -> ApiResult<HttpResponse> {
+    let body = body.0;
+    let keep_copy = body.keep_copy.unwrap_or(true);
+    let created =
+        settings::add_forward(&state, &user, path.into_inner(), &body.target, keep_copy).await?;
+    Ok(HttpResponse::Created().json(ForwardResponse::from(created)))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateForwardRequest {
+    pub keep_copy: bool,
+}
+
+/// Keep a copy or not
+#[utoipa::path(
+    tag = "addresses",
+    security(("bearer" = [])),
+    params(
+        ("address_id" = Uuid, Path, description = "Address id"),
+        ("forward_id" = Uuid, Path, description = "Forwarding target id"),
+    ),
+    request_body = UpdateForwardRequest,
+    responses(
+        (status = 200, description = "Changed", body = ForwardResponse),
+        (status = 403, description = "`manage_redirections` is missing", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/addresses/{address_id}/forwards/{forward_id}")]
+pub async fn update_forward(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(Uuid, Uuid)>,
+    body: ApiJson<UpdateForwardRequest>,
+) -> ApiResult<HttpResponse> {
+    let (address_id, forward_id) = path.into_inner();
+    let keep_copy = body.keep_copy;
+    let updated = settings::set_keep_copy(&state, &user, address_id, forward_id, keep_copy).await?;
+    Ok(HttpResponse::Ok().json(ForwardResponse::from(updated)))
+}
+
+/// Remove a forwarding target
+#[utoipa::path(
+    tag = "addresses",
+    security(("bearer" = [])),
+    params(
+        ("address_id" = Uuid, Path, description = "Address id"),
+        ("forward_id" = Uuid, Path, description = "Forwarding target id"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "`manage_redirections` is missing", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/addresses/{address_id}/forwards/{forward_id}")]
+pub async fn delete_forward(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(Uuid, Uuid)>,
+) -> ApiResult<HttpResponse> {
+    let (address_id, forward_id) = path.into_inner();
+    settings::remove_forward(&state, &user, address_id, forward_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmForwardRequest {
+    /// The token of the confirmation link e-mailed to the target.
+    #[schema(value_type = String)]
+    pub token: Secret,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfirmedForwardResponse {
+    /// The address whose mail is now forwarded.
+    pub address: String,
+    pub target: String,
+    pub confirmed_at: DateTime<Utc>,
+}
+
+/// Confirm a forwarding target
+///
+/// Called from the link e-mailed to the target, which may have no account: the 256-bit
+/// token is the proof. Single use.
+#[utoipa::path(
+    tag = "addresses",
+    request_body = ConfirmForwardRequest,
+    responses(
+        (status = 200, description = "Confirmed: mail now flows to the target", body = ConfirmedForwardResponse),
+        (status = 404, description = "Unknown or spent token", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/forwards/confirm")]
+pub async fn confirm_forward(
+    state: web::Data<AppState>,
+    ip: ClientIp,
+    body: ApiJson<ConfirmForwardRequest>,
+) -> ApiResult<HttpResponse> {
+    let confirmed = settings::confirm_forward(&state, &body.0.token, ip.0).await?;
+    Ok(HttpResponse::Ok().json(ConfirmedForwardResponse {
+        address: confirmed.address,
+        target: confirmed.target,
+        confirmed_at: confirmed.confirmed_at,
+    }))
+}

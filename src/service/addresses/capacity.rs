@@ -1,0 +1,108 @@
+//! How many more addresses a mail service may create: its pack's limit and the daily
+//! creation limit (docs/limits.md), read under the service lock so that concurrent creations
+//! cannot exceed them, and counted in the same transaction as the inserts.
+
+use chrono::{DateTime, Utc};
+use sea_orm::ConnectionTrait;
+
+use crate::entity::mail_service;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::repo::{self, counters};
+
+const DAY_SECS: i64 = 24 * 3600;
+
+fn creations_key(service_id: uuid::Uuid) -> String {
+    format!("creations:{service_id}")
+}
+
+/// Room left in a mail service now.
+#[derive(Debug, Clone)]
+pub struct Room {
+    pack: crate::domain::Pack,
+    daily_limit: u32,
+    /// Addresses the pack still allows (`None`: unbounded).
+    pub by_pack: Option<u64>,
+    /// Addresses the daily limit still allows.
+    pub by_day: u64,
+    /// Seconds until the daily limit frees up, when something counts in it.
+    frees_in: Option<i64>,
+}
+
+impl Room {
+    /// The room of `service` (read it after `repo::mail_services::lock`).
+    pub async fn of(
+        conn: &impl ConnectionTrait,
+        service: &mail_service::Model,
+        daily_limit: u32,
+        now: DateTime<Utc>,
+    ) -> ApiResult<Room> {
+        let members = repo::organizations::count_members(conn, service.organization_id).await?;
+        let by_pack = match service.pack.address_capacity(members) {
+            Some(capacity) => {
+                let count = repo::mail_services::count_addresses(conn, service.id).await?;
+                Some(capacity.saturating_sub(count))
+            }
+            None => None,
+        };
+        let window = counters::window(conn, &creations_key(service.id), now, DAY_SECS).await?;
+        let used = u64::try_from(window.total).unwrap_or(0);
+        Ok(Room {
+            pack: service.pack,
+            daily_limit,
+            by_pack,
+            by_day: u64::from(daily_limit).saturating_sub(used),
+            frees_in: window.frees_in_secs(now, DAY_SECS),
+        })
+    }
+
+    /// How many addresses fit now.
+    pub fn left(&self) -> u64 {
+        self.by_pack.unwrap_or(u64::MAX).min(self.by_day)
+    }
+
+    /// Refuses when `adding` more addresses would exceed the pack or the daily limit.
+    pub fn check(&self, adding: u64) -> ApiResult<()> {
+        if let Some(left) = self.by_pack {
+            if adding > left {
+                return Err(ApiError::conflict(
+                    ErrorCode::AddressLimitReached,
+                    format!(
+                        "the {} pack allows {left} more address(es) in this mail service; change the pack or delete addresses",
+                        self.pack
+                    ),
+                ));
+            }
+        }
+        if adding > self.by_day {
+            let retry = u64::try_from(self.frees_in.unwrap_or(DAY_SECS)).unwrap_or(1);
+            return Err(ApiError::new(
+                ErrorCode::DailyCreationLimitReached,
+                format!(
+                    "this mail service may create {} addresses per 24 hours and has {} left; retry in {retry} seconds",
+                    self.daily_limit, self.by_day
+                ),
+            )
+            .with_retry_after(retry));
+        }
+        Ok(())
+    }
+}
+
+/// Counts created addresses against the daily limit (same transaction as the inserts).
+pub async fn count_creations(
+    conn: &impl ConnectionTrait,
+    service: &mail_service::Model,
+    created: u64,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    if created > 0 {
+        counters::add(
+            conn,
+            &creations_key(service.id),
+            now,
+            i64::try_from(created).unwrap_or(i64::MAX),
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,278 @@
+//! The audit log's vocabulary: every change Postier records, as one enum whose variants carry
+//! their typed details, and where each event is listed (its scope, computed here only).
+//! Details name ids, logins, addresses and settings, never a password, hash or token
+//! (docs/decisions.md "Secrets").
+
+use chrono::{DateTime, Utc};
+use sea_orm::ConnectionTrait;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::{AccountBinding, AddressFor, AddressKind, Pack, PermissionSet, Role};
+use crate::entity::{address, mail_service};
+use crate::error::{ApiError, ApiResult};
+use crate::repo::{self, events::Actor, events::Scope};
+
+/// One recorded change. The action name (`address.created`…) and the details are what the
+/// audit log, and every reader of it, see on the wire.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "action", content = "details")]
+pub enum Change {
+    #[serde(rename = "account.created")]
+    AccountCreated,
+    #[serde(rename = "account.updated")]
+    AccountUpdated { display_name: Option<String> },
+    /// Changed by the account itself, or through an address unified with it.
+    #[serde(rename = "account.password_changed")]
+    AccountPasswordChanged {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unified_addresses_updated: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        via: Option<PasswordChangeVia>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+    },
+    #[serde(rename = "session.created")]
+    SessionCreated,
+    #[serde(rename = "session.reauthenticated")]
+    SessionReauthenticated,
+    #[serde(rename = "session.ended")]
+    SessionEnded,
+    #[serde(rename = "session.revoked")]
+    SessionRevoked { reason: &'static str },
+    #[serde(rename = "organization.created")]
+    OrganizationCreated { name: String, personal: bool },
+    #[serde(rename = "organization.renamed")]
+    OrganizationRenamed { name: String },
+    #[serde(rename = "member.added")]
+    MemberAdded { account_id: Uuid, role: Role },
+    #[serde(rename = "member.role_changed")]
+    MemberRoleChanged {
+        account_id: Uuid,
+        from: Role,
+        to: Role,
+    },
+    #[serde(rename = "member.removed")]
+    MemberRemoved { account_id: Uuid, role: Role },
+    #[serde(rename = "member.left")]
+    MemberLeft { account_id: Uuid, role: Role },
+    #[serde(rename = "mail_service.created")]
+    MailServiceCreated { pack: Pack },
+    #[serde(rename = "mail_service.pack_changed")]
+    MailServicePackChanged { from: Pack, to: Pack },
+    #[serde(rename = "mail_service.default_permissions_changed")]
+    MailServiceDefaultPermissionsChanged { default_permissions: PermissionSet },
+    #[serde(rename = "mail_service.deleted")]
+    MailServiceDeleted { addresses_removed: u64 },
+    #[serde(rename = "domain.linked")]
+    DomainLinked,
+    #[serde(rename = "domain.unlinked")]
+    DomainUnlinked {},
+    #[serde(rename = "address.created")]
+    AddressCreated {
+        kind: AddressKind,
+        #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
+        for_: Option<AddressFor>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        import: bool,
+    },
+    #[serde(rename = "address.updated")]
+    AddressUpdated { display_name: Option<String> },
+    #[serde(rename = "address.deleted")]
+    AddressDeleted { accesses_removed: u64 },
+    #[serde(rename = "address.password_changed")]
+    AddressPasswordChanged {
+        /// `account_password` when it followed a unified account's password.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        via: Option<PasswordChangeVia>,
+        unified: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        was_unified: Option<bool>,
+    },
+    #[serde(rename = "address.attached")]
+    AddressAttached { account_id: Uuid, login: String },
+    #[serde(rename = "alias.created")]
+    AliasCreated,
+    #[serde(rename = "alias.deleted")]
+    AliasDeleted,
+    #[serde(rename = "forward.created")]
+    ForwardCreated {
+        forward_id: Uuid,
+        target: String,
+        keep_copy: bool,
+    },
+    #[serde(rename = "forward.updated")]
+    ForwardUpdated {
+        forward_id: Uuid,
+        target: String,
+        keep_copy: bool,
+    },
+    #[serde(rename = "forward.deleted")]
+    ForwardDeleted { forward_id: Uuid, target: String },
+    #[serde(rename = "forward.confirmed")]
+    ForwardConfirmed { forward_id: Uuid, target: String },
+    #[serde(rename = "auto_reply.saved")]
+    AutoReplySaved {
+        enabled: bool,
+        starts_at: Option<DateTime<Utc>>,
+        ends_at: Option<DateTime<Utc>>,
+    },
+    #[serde(rename = "auto_reply.deleted")]
+    AutoReplyDeleted,
+    #[serde(rename = "access.updated")]
+    AccessUpdated {
+        account_id: Uuid,
+        permissions: PermissionSet,
+    },
+    #[serde(rename = "access.removed")]
+    AccessRemoved { account_id: Uuid },
+    #[serde(rename = "invitation.created")]
+    InvitationCreated {
+        invitation_id: Uuid,
+        /// The invited member's login, or the e-mail an external invitee was invited at.
+        invitee: String,
+        permissions: PermissionSet,
+        account_binding: AccountBinding,
+    },
+    #[serde(rename = "invitation.accepted")]
+    InvitationAccepted {
+        invitation_id: Uuid,
+        account_id: Uuid,
+        login: String,
+    },
+    #[serde(rename = "invitation.declined")]
+    InvitationDeclined { invitation_id: Uuid },
+    #[serde(rename = "invitation.revoked")]
+    InvitationRevoked { invitation_id: Uuid },
+    #[serde(rename = "share_link.created")]
+    ShareLinkCreated {
+        share_link_id: Uuid,
+        permissions: PermissionSet,
+        expires_at: DateTime<Utc>,
+        max_uses: i32,
+    },
+    #[serde(rename = "share_link.redeemed")]
+    ShareLinkRedeemed {
+        share_link_id: Uuid,
+        account_id: Uuid,
+        login: String,
+    },
+    #[serde(rename = "share_link.revoked")]
+    ShareLinkRevoked { share_link_id: Uuid },
+}
+
+/// What a password change came through, when not the direct way.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordChangeVia {
+    /// The account password changed, and the address is unified with it.
+    AccountPassword,
+    /// The address password changed, and the account is unified with it.
+    UnifiedAddress,
+}
+
+impl Change {
+    /// The action name and the details, as stored.
+    fn split(&self) -> ApiResult<(String, Option<serde_json::Value>)> {
+        let mut value = serde_json::to_value(self).map_err(ApiError::internal)?;
+        let action = value
+            .get("action")
+            .and_then(|a| a.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| ApiError::internal("an audit change without an action name"))?;
+        let details = value.as_object_mut().and_then(|o| o.remove("details"));
+        Ok((action, details))
+    }
+
+    /// The action name (`address.created`…).
+    pub fn action(&self) -> ApiResult<String> {
+        self.split().map(|(action, _)| action)
+    }
+}
+
+/// Where events are listed: the organization always, its mail service and address when the
+/// change is theirs. Built only by these constructors.
+impl Scope {
+    pub fn organization(organization_id: Uuid) -> Self {
+        Scope {
+            organization_id: Some(organization_id),
+            ..Scope::default()
+        }
+    }
+
+    pub fn service(service: &mail_service::Model) -> Self {
+        Scope {
+            organization_id: Some(service.organization_id),
+            mail_service_id: Some(service.id),
+            address_id: None,
+        }
+    }
+
+    pub fn address(service: &mail_service::Model, address: &address::Model) -> Self {
+        Scope {
+            address_id: Some(address.id),
+            ..Scope::service(service)
+        }
+    }
+}
+
+/// Records `change` on `target` (a login, an address, an id) in the caller's transaction.
+pub async fn record(
+    conn: &impl ConnectionTrait,
+    at: DateTime<Utc>,
+    actor: &Actor,
+    scope: Scope,
+    change: &Change,
+    target: &str,
+) -> ApiResult<()> {
+    let (action, details) = change.split()?;
+    repo::events::insert(conn, at, actor, scope, &action, target, details).await?;
+    Ok(())
+}
+
+/// Records a change to an account itself (its profile, password or sessions) in the log of
+/// its personal organization, where the account, as owner, reads it (none once it left it).
+pub async fn record_for_account(
+    conn: &impl ConnectionTrait,
+    at: DateTime<Utc>,
+    actor: &Actor,
+    account_id: Uuid,
+    change: &Change,
+    target: &str,
+) -> ApiResult<()> {
+    let personal = repo::organizations::personal_of(conn, account_id).await?;
+    let scope = Scope {
+        organization_id: personal.map(|o| o.id),
+        ..Scope::default()
+    };
+    record(conn, at, actor, scope, change, target).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_keep_their_wire_names_and_detail_shapes() {
+        let (action, details) = Change::AccountCreated.split().unwrap();
+        assert_eq!((action.as_str(), details), ("account.created", None));
+        let (action, details) = Change::AddressCreated {
+            kind: AddressKind::Personal,
+            for_: Some(AddressFor::Me),
+            import: false,
+        }
+        .split()
+        .unwrap();
+        assert_eq!(action, "address.created");
+        assert_eq!(
+            details,
+            Some(serde_json::json!({ "kind": "personal", "for": "me" }))
+        );
+        let (_, details) = Change::DomainUnlinked {}.split().unwrap();
+        assert_eq!(details, Some(serde_json::json!({})));
+        let (_, details) = Change::AccountUpdated { display_name: None }
+            .split()
+            .unwrap();
+        assert_eq!(details, Some(serde_json::json!({ "display_name": null })));
+    }
+}

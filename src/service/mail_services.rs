@@ -1,0 +1,327 @@
+//! Mail services: creating one (its main domain with a DKIM key, or the provider's free
+//! domain; one free service per organization), changing its pack (refused, saying why, when
+//! the service does not fit) or default permissions, and deleting it with everything it
+//! holds. Writes that must see the service as it is serialise on its row
+//! (`repo::mail_services::lock`).
+
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::domain::{DomainName, Pack, Permission, PermissionSet};
+use crate::entity::mail_service;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::repo::{self, events::Scope};
+use crate::service::audit::Change;
+use crate::service::{authz, dangerous, UnitOfWork};
+use crate::state::AppState;
+
+/// Permissions a new user of an address gets unless the inviter chooses others.
+pub fn initial_default_permissions() -> PermissionSet {
+    [
+        Permission::SendEmail,
+        Permission::ManageSignatures,
+        Permission::ManageAutoReply,
+        Permission::ManageFilters,
+        Permission::ManageRules,
+        Permission::ManageSecurity,
+        Permission::ConfigureMailFolders,
+        Permission::RestoreEmails,
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// The provider's own domains cannot be a customer's.
+pub fn reject_reserved(state: &AppState, domain: &DomainName) -> ApiResult<()> {
+    let reserved = [
+        state.config.free_domain.to_ascii_lowercase(),
+        state.config.mail_host.to_ascii_lowercase(),
+    ];
+    if reserved.iter().any(|r| r == domain.as_str()) {
+        return Err(ApiError::conflict(
+            ErrorCode::DomainAlreadyUsed,
+            format!("{domain} is the provider's own domain"),
+        ));
+    }
+    Ok(())
+}
+
+/// A DKIM key for `domain`, made only once the domain is known to be free: generating one
+/// costs a core for a while, and a taken domain is answered 409 without it (the insert still
+/// catches a race through the unique index).
+pub async fn dkim_key_for_free_domain(
+    state: &AppState,
+    domain: &DomainName,
+) -> ApiResult<crate::dns::DkimKey> {
+    if repo::mail_services::find_domain(&state.db, domain.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::conflict(
+            ErrorCode::DomainAlreadyUsed,
+            format!("{domain} belongs to a mail service already"),
+        ));
+    }
+    crate::dns::generate_dkim_key(state.clock.now())
+        .await
+        .map_err(|e| match e {
+            crate::dns::DnsError::Busy(_) => ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                format!("{e}; retry in a moment"),
+            )
+            .with_retry_after(5),
+            other => ApiError::internal(other),
+        })
+}
+
+pub fn domain_conflict(err: sea_orm::DbErr, domain: &str) -> ApiError {
+    if crate::db::is_unique_violation(&err) {
+        ApiError::conflict(
+            ErrorCode::DomainAlreadyUsed,
+            format!("{domain} belongs to a mail service already"),
+        )
+    } else {
+        err.into()
+    }
+}
+
+/// Creates a service in an organization the caller manages. `domain` is the customer's
+/// (required but on the free pack, which may only name the provider's free domain).
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    org_id: Uuid,
+    pack: Pack,
+    domain: Option<DomainName>,
+) -> ApiResult<mail_service::Model> {
+    let free_domain = state.config.free_domain.to_ascii_lowercase();
+    let domain = match (pack, domain) {
+        (Pack::Free, None) => None,
+        (Pack::Free, Some(d)) => {
+            if d.as_str() != free_domain {
+                return Err(ApiError::invalid_field(
+                    "domain",
+                    format!("the free pack uses the provider's domain {free_domain} only"),
+                ));
+            }
+            None
+        }
+        (_, None) => {
+            return Err(ApiError::invalid_field(
+                "domain",
+                "is required on the starter and premium packs",
+            ))
+        }
+        (_, Some(d)) => {
+            reject_reserved(state, &d)?;
+            Some(d)
+        }
+    };
+    authz::manager(&state.db, caller, org_id).await?;
+    let dkim = match &domain {
+        Some(d) => Some(dkim_key_for_free_domain(state, d).await?),
+        None => None,
+    };
+    let main_domain = domain
+        .as_ref()
+        .map(|d| d.as_str().to_string())
+        .unwrap_or(free_domain);
+    let free_exists = || {
+        ApiError::conflict(
+            ErrorCode::FreeServiceExists,
+            "this organization has a free mail service already: the free pack gives each member one address in it",
+        )
+    };
+    if pack == Pack::Free && repo::mail_services::has_free_service(&state.db, org_id).await? {
+        return Err(free_exists());
+    }
+    let uow = UnitOfWork::begin(state).await?;
+    let now = uow.now();
+    // A concurrent request that passed the check above meets the partial unique index.
+    let service = repo::mail_services::insert(
+        uow.tx(),
+        org_id,
+        pack,
+        &main_domain,
+        initial_default_permissions(),
+        now,
+    )
+    .await
+    .map_err(|e| {
+        if pack == Pack::Free && crate::db::is_unique_violation(&e) {
+            free_exists()
+        } else {
+            e.into()
+        }
+    })?;
+    if let Some(dkim) = &dkim {
+        repo::mail_services::insert_domain(
+            uow.tx(),
+            repo::mail_services::NewDomain {
+                name: &main_domain,
+                mail_service_id: service.id,
+                is_main: true,
+                dkim,
+            },
+            now,
+        )
+        .await
+        .map_err(|e| domain_conflict(e, &main_domain))?;
+    }
+    uow.record(
+        &caller.actor(),
+        Scope::service(&service),
+        Change::MailServiceCreated { pack },
+        &main_domain,
+    )
+    .await?;
+    uow.commit().await?;
+    Ok(service)
+}
+
+/// What a service's owners may change.
+pub struct ServiceUpdate {
+    pub pack: Option<Pack>,
+    pub default_permissions: Option<PermissionSet>,
+}
+
+/// Changes the pack (when the service fits it) or the default permissions, under the
+/// service lock.
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    service_id: Uuid,
+    update: ServiceUpdate,
+) -> ApiResult<mail_service::Model> {
+    authz::managed_service(&state.db, caller, service_id).await?;
+    let uow = UnitOfWork::begin(state).await?;
+    let service = repo::mail_services::lock(uow.tx(), service_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("mail service"))?;
+    let scope = Scope::service(&service);
+    let current = service.pack;
+    if let Some(pack) = update.pack.filter(|p| *p != current) {
+        let reasons = pack_misfits(state, uow.tx(), &service, current, pack).await?;
+        if !reasons.is_empty() {
+            return Err(ApiError::conflict(
+                ErrorCode::PackDoesNotFit,
+                format!(
+                    "cannot move to the {} pack: {}",
+                    pack.as_str(),
+                    reasons.join("; ")
+                ),
+            ));
+        }
+        repo::mail_services::set_pack(uow.tx(), service_id, pack, uow.now()).await?;
+        uow.record(
+            &caller.actor(),
+            scope,
+            Change::MailServicePackChanged {
+                from: current,
+                to: pack,
+            },
+            &service.domain,
+        )
+        .await?;
+    }
+    if let Some(set) = update.default_permissions {
+        repo::mail_services::set_default_permissions(uow.tx(), service_id, set, uow.now()).await?;
+        uow.record(
+            &caller.actor(),
+            scope,
+            Change::MailServiceDefaultPermissionsChanged {
+                default_permissions: set,
+            },
+            &service.domain,
+        )
+        .await?;
+    }
+    uow.commit().await?;
+    repo::mail_services::find(&state.db, service_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("mail service"))
+}
+
+/// Why `service` does not fit `to` (empty when it fits).
+async fn pack_misfits(
+    state: &AppState,
+    conn: &impl sea_orm::ConnectionTrait,
+    service: &mail_service::Model,
+    from: Pack,
+    to: Pack,
+) -> ApiResult<Vec<String>> {
+    let mut reasons = Vec::new();
+    let free_domain = state.config.free_domain.as_str();
+    if to == Pack::Free || from == Pack::Free {
+        reasons.push(format!(
+            "the free pack hosts addresses on {free_domain} only and other packs on the customer's domain; create a new mail service instead"
+        ));
+        return Ok(reasons);
+    }
+    let limits = to.limits(state.config.daily_address_creations);
+    let members = repo::organizations::count_members(conn, service.organization_id).await?;
+    if let Some(capacity) = to.address_capacity(members) {
+        let count = repo::mail_services::count_addresses(conn, service.id).await?;
+        if count > capacity {
+            reasons.push(format!(
+                "it holds {count} addresses and the {} pack allows {capacity}",
+                to.as_str()
+            ));
+        }
+    }
+    if !limits.catchall
+        && repo::mail_services::count_addresses_of_kind(
+            conn,
+            service.id,
+            crate::domain::AddressKind::Catchall,
+        )
+        .await?
+            > 0
+    {
+        reasons.push(format!(
+            "it has a catchall address and the {} pack offers none; delete the catchall first",
+            to.as_str()
+        ));
+    }
+    let forwards = repo::addresses::most_forwards_in_service(conn, service.id).await?;
+    if forwards > u64::from(limits.forwards_per_address) {
+        reasons.push(format!(
+            "an address forwards to {forwards} targets and the {} pack allows {} per address; remove forwards first",
+            to.as_str(),
+            limits.forwards_per_address
+        ));
+    }
+    Ok(reasons)
+}
+
+/// Deletes a service and everything it holds (dangerous: recent proof and `?confirm=` its
+/// main domain).
+pub async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    service_id: Uuid,
+    confirm: Option<&str>,
+) -> ApiResult<()> {
+    let service = authz::managed_service(&state.db, caller, service_id).await?;
+    dangerous::recent_proof(state, caller)?;
+    dangerous::confirmation(confirm, &service.domain)?;
+    let uow = UnitOfWork::begin(state).await?;
+    if repo::mail_services::lock(uow.tx(), service.id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found("mail service"));
+    }
+    let addresses = repo::mail_services::count_addresses(uow.tx(), service.id).await?;
+    repo::mail_services::delete(uow.tx(), service.id).await?;
+    uow.record(
+        &caller.actor(),
+        Scope::service(&service),
+        Change::MailServiceDeleted {
+            addresses_removed: addresses,
+        },
+        &service.domain,
+    )
+    .await?;
+    uow.commit().await
+}

@@ -1,0 +1,227 @@
+//! Organizations and their members: creating and renaming one, adding members, changing
+//! roles, removing or leaving, with the rule that an organization keeps an owner (changes
+//! of one organization's members serialise on its row).
+
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::domain::{EmailAddress, Role};
+use crate::entity::{account, membership, organization};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::repo::{self, events::Scope};
+use crate::service::audit::Change;
+use crate::service::{authz, UnitOfWork};
+use crate::state::AppState;
+
+/// A name as stored: trimmed, never blank.
+pub fn clean_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ApiError::invalid_field("name", "must not be blank"));
+    }
+    Ok(name.to_string())
+}
+
+fn last_owner() -> ApiError {
+    ApiError::conflict(
+        ErrorCode::OrganizationLastOwner,
+        "the organization would have no owner left; make another member owner first",
+    )
+}
+
+/// Creates an organization owned by the caller.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> ApiResult<organization::Model> {
+    let name = clean_name(name)?;
+    let uow = UnitOfWork::begin(state).await?;
+    let now = uow.now();
+    let org = repo::organizations::insert(uow.tx(), &name, None, now).await?;
+    repo::organizations::add_member(uow.tx(), org.id, caller.account_id, Role::Owner, now).await?;
+    uow.record(
+        &caller.actor(),
+        Scope::organization(org.id),
+        Change::OrganizationCreated {
+            name,
+            personal: false,
+        },
+        &org.id.to_string(),
+    )
+    .await?;
+    uow.commit().await?;
+    Ok(org)
+}
+
+/// Renames an organization (owners and admins); answers it with the caller's role.
+pub async fn rename(
+    state: &AppState,
+    caller: &Caller,
+    org_id: Uuid,
+    name: &str,
+) -> ApiResult<(organization::Model, Role)> {
+    let name = clean_name(name)?;
+    let role = authz::manager(&state.db, caller, org_id).await?;
+    let uow = UnitOfWork::begin(state).await?;
+    repo::organizations::rename(uow.tx(), org_id, &name).await?;
+    uow.record(
+        &caller.actor(),
+        Scope::organization(org_id),
+        Change::OrganizationRenamed { name },
+        &org_id.to_string(),
+    )
+    .await?;
+    uow.commit().await?;
+    let org = repo::organizations::find(&state.db, org_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
+    Ok((org, role))
+}
+
+/// Adds an existing account by login (owners and admins; only owners make owners).
+pub async fn add_member(
+    state: &AppState,
+    caller: &Caller,
+    org_id: Uuid,
+    login: &EmailAddress,
+    role: Role,
+) -> ApiResult<(membership::Model, account::Model)> {
+    let caller_role = authz::manager(&state.db, caller, org_id).await?;
+    if role == Role::Owner && caller_role != Role::Owner {
+        return Err(ApiError::forbidden("only owners may add owners"));
+    }
+    let account = repo::accounts::find_by_login(&state.db, login.as_str())
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("no account has the login {login}"),
+            )
+        })?;
+    let uow = UnitOfWork::begin(state).await?;
+    repo::organizations::add_member(uow.tx(), org_id, account.id, role, uow.now())
+        .await
+        .map_err(|e| {
+            if crate::db::is_unique_violation(&e) {
+                ApiError::conflict(
+                    ErrorCode::MemberAlreadyExists,
+                    format!("{login} is already a member"),
+                )
+            } else {
+                e.into()
+            }
+        })?;
+    uow.record(
+        &caller.actor(),
+        Scope::organization(org_id),
+        Change::MemberAdded {
+            account_id: account.id,
+            role,
+        },
+        login.as_str(),
+    )
+    .await?;
+    uow.commit().await?;
+    find_member(state, org_id, account.id).await
+}
+
+pub async fn find_member(
+    state: &AppState,
+    org_id: Uuid,
+    account_id: Uuid,
+) -> ApiResult<(membership::Model, account::Model)> {
+    repo::organizations::find_member(&state.db, org_id, account_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))
+}
+
+/// Changes a member's role (owners and admins; only owners grant or take the owner role;
+/// the last owner stays one).
+pub async fn change_role(
+    state: &AppState,
+    caller: &Caller,
+    org_id: Uuid,
+    account_id: Uuid,
+    new_role: Role,
+) -> ApiResult<(membership::Model, account::Model)> {
+    let caller_role = authz::manager(&state.db, caller, org_id).await?;
+    let uow = UnitOfWork::begin(state).await?;
+    repo::organizations::lock(uow.tx(), org_id).await?;
+    let (member, account) = repo::organizations::find_member(uow.tx(), org_id, account_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    let old_role = member.role;
+    if (old_role == Role::Owner || new_role == Role::Owner) && caller_role != Role::Owner {
+        return Err(ApiError::forbidden(
+            "only owners may grant or take the owner role",
+        ));
+    }
+    if old_role == Role::Owner
+        && new_role != Role::Owner
+        && repo::organizations::count_owners(uow.tx(), org_id).await? <= 1
+    {
+        return Err(last_owner());
+    }
+    if old_role != new_role {
+        repo::organizations::set_role(uow.tx(), org_id, account_id, new_role).await?;
+        uow.record(
+            &caller.actor(),
+            Scope::organization(org_id),
+            Change::MemberRoleChanged {
+                account_id,
+                from: old_role,
+                to: new_role,
+            },
+            &account.login,
+        )
+        .await?;
+    }
+    uow.commit().await?;
+    find_member(state, org_id, account_id).await
+}
+
+/// Removes a member (owners and admins; only owners remove owners), or the caller leaves;
+/// never the last owner.
+pub async fn remove_member(
+    state: &AppState,
+    caller: &Caller,
+    org_id: Uuid,
+    account_id: Uuid,
+) -> ApiResult<()> {
+    let caller_role = authz::member(&state.db, caller, org_id).await?;
+    let leaving = account_id == caller.account_id;
+    if !leaving && !caller_role.manages() {
+        return Err(ApiError::forbidden(
+            "only owners and admins may remove other members",
+        ));
+    }
+    let uow = UnitOfWork::begin(state).await?;
+    repo::organizations::lock(uow.tx(), org_id).await?;
+    let (member, account) = repo::organizations::find_member(uow.tx(), org_id, account_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    let role = member.role;
+    if role == Role::Owner {
+        if !leaving && caller_role != Role::Owner {
+            return Err(ApiError::forbidden("only owners may remove owners"));
+        }
+        if repo::organizations::count_owners(uow.tx(), org_id).await? <= 1 {
+            return Err(last_owner());
+        }
+    }
+    repo::organizations::remove_member(uow.tx(), org_id, account_id).await?;
+    let change = if leaving {
+        Change::MemberLeft { account_id, role }
+    } else {
+        Change::MemberRemoved { account_id, role }
+    };
+    uow.record(
+        &caller.actor(),
+        Scope::organization(org_id),
+        change,
+        &account.login,
+    )
+    .await?;
+    uow.commit().await
+}

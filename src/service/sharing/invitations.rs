@@ -1,0 +1,515 @@
+//! Invitations onto an address: sending one (in-app to a member, e-mailed with a single-use
+//! link to anyone else), answering it (accept gives the access; decline), revoking it, and
+//! what the inviter and the invitee see of it.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::{token, Caller};
+use crate::domain::{AccessOrigin, AccountBinding, InvitationStatus, Permission, PermissionSet};
+use crate::entity::{address, invitation, mail_service};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::repo::{self, events::Actor, events::Scope};
+use crate::service::addresses::views::{my_address, MyAddressResponse};
+use crate::service::audit::Change;
+use crate::service::authz::{self, Need};
+use crate::service::sharing::{check_binding, ensure_shareable, resolve_invitee};
+use crate::service::sharing::{Invitee, InviteeRequest};
+use crate::service::UnitOfWork;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationResponse {
+    pub id: Uuid,
+    pub address_id: Uuid,
+    pub address: String,
+    /// The invited member's account, when invited by login.
+    pub invitee_account_id: Option<Uuid>,
+    /// The invited member's login, or the e-mail an external invitee was invited at.
+    pub invitee: String,
+    pub permissions: Vec<Permission>,
+    pub account_binding: AccountBinding,
+    pub status: InvitationStatus,
+    pub expires_at: DateTime<Utc>,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl InvitationResponse {
+    pub async fn load(state: &AppState, i: invitation::Model) -> ApiResult<Self> {
+        let address = repo::addresses::find(&state.db, i.address_id)
+            .await?
+            .map(|a| a.address)
+            .unwrap_or_default();
+        let invitee = match (i.invitee_account_id, &i.invitee_email) {
+            (Some(id), _) => repo::accounts::find(&state.db, id)
+                .await?
+                .map(|a| a.login)
+                .unwrap_or_default(),
+            (None, Some(email)) => email.clone(),
+            (None, None) => String::new(),
+        };
+        let now = state.clock.now();
+        Ok(Self {
+            id: i.id,
+            address_id: i.address_id,
+            address,
+            invitee_account_id: i.invitee_account_id,
+            invitee,
+            permissions: i.permissions.to_vec(),
+            account_binding: i.account_binding,
+            status: current_status(&i, now),
+            expires_at: i.expires_at,
+            created_by: i.created_by,
+            created_at: i.created_at,
+        })
+    }
+
+    /// The views of a list's rows, in order.
+    pub async fn load_all(state: &AppState, rows: Vec<invitation::Model>) -> ApiResult<Vec<Self>> {
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            items.push(Self::load(state, row).await?);
+        }
+        Ok(items)
+    }
+}
+
+/// What the status of an invitation is now (`pending` past its expiry reads `expired`).
+pub fn current_status(invitation: &invitation::Model, now: DateTime<Utc>) -> InvitationStatus {
+    if invitation.status == InvitationStatus::Pending && invitation.expires_at <= now {
+        InvitationStatus::Expired
+    } else {
+        invitation.status
+    }
+}
+
+fn not_pending(invitation: &invitation::Model, now: DateTime<Utc>) -> ApiError {
+    match current_status(invitation, now) {
+        InvitationStatus::Expired => ApiError::new(
+            ErrorCode::InvitationExpired,
+            format!(
+                "the invitation expired on {}",
+                invitation.expires_at.format("%Y-%m-%d %H:%M UTC")
+            ),
+        ),
+        status => ApiError::conflict(
+            ErrorCode::InvitationNotPending,
+            format!("the invitation is {}", status.as_str()),
+        ),
+    }
+}
+
+pub struct Invite<'a> {
+    pub address: &'a address::Model,
+    pub service: &'a mail_service::Model,
+    pub invitee: Invitee,
+    pub permissions: PermissionSet,
+    pub binding: AccountBinding,
+    pub inviter: &'a Caller,
+}
+
+/// Creates an invitation and queues its e-mail, inside the caller's unit of work.
+pub async fn invite(uow: &mut UnitOfWork<'_>, invite: Invite<'_>) -> ApiResult<invitation::Model> {
+    let Invite {
+        address,
+        service,
+        invitee,
+        permissions,
+        binding,
+        inviter,
+    } = invite;
+    let now = uow.now();
+    let state = uow.state();
+    let recipient_account = match &invitee {
+        Invitee::Member(account) => Some(account.id),
+        Invitee::Email(_) if binding == AccountBinding::ThisAddress => {
+            repo::accounts::find_by_login(uow.tx(), &address.address)
+                .await?
+                .map(|a| a.id)
+        }
+        Invitee::Email(_) => None,
+    };
+    ensure_shareable(uow.tx(), address, recipient_account).await?;
+    if let Invitee::Member(account) = &invitee {
+        if repo::sharing::find_access(uow.tx(), address.id, account.id)
+            .await?
+            .is_some()
+        {
+            return Err(ApiError::conflict(
+                ErrorCode::AccessAlreadyExists,
+                format!(
+                    "{} already has an access to {}",
+                    account.login, address.address
+                ),
+            ));
+        }
+        if repo::sharing::has_pending_invitation(uow.tx(), address.id, account.id, now).await? {
+            return Err(ApiError::conflict(
+                ErrorCode::InvitationAlreadyPending,
+                format!(
+                    "{} has a pending invitation to {} already; revoke it to send another",
+                    account.login, address.address
+                ),
+            ));
+        }
+    }
+    let ttl = Duration::hours(i64::try_from(state.config.invitation_ttl_hours).unwrap_or(168));
+    let expires_at = now + ttl;
+    let secret = matches!(invitee, Invitee::Email(_)).then(token::generate);
+    let (invitee_account_id, invitee_email, recipient) = match &invitee {
+        Invitee::Member(account) => (Some(account.id), None, account.login.clone()),
+        Invitee::Email(email) => (None, Some(email.to_string()), email.to_string()),
+    };
+    let created = repo::sharing::insert_invitation(
+        uow.tx(),
+        repo::sharing::NewInvitation {
+            address_id: address.id,
+            invitee_account_id,
+            invitee_email,
+            permissions,
+            account_binding: binding,
+            token_hash: secret.as_deref().map(token::hash),
+            expires_at,
+            created_by: inviter.account_id,
+        },
+        now,
+    )
+    .await?;
+    let (subject, body) = invitation_email(
+        state,
+        address,
+        inviter,
+        permissions,
+        binding,
+        secret.as_deref(),
+        expires_at,
+    );
+    uow.send_mail(Some(service.organization_id), &recipient, &subject, &body)
+        .await?;
+    uow.record(
+        &inviter.actor(),
+        Scope::address(service, address),
+        Change::InvitationCreated {
+            invitation_id: created.id,
+            invitee: recipient,
+            permissions,
+            account_binding: binding,
+        },
+        &address.address,
+    )
+    .await?;
+    Ok(created)
+}
+
+fn invitation_email(
+    state: &AppState,
+    address: &address::Model,
+    inviter: &Caller,
+    permissions: PermissionSet,
+    binding: AccountBinding,
+    secret: Option<&str>,
+    expires_at: DateTime<Utc>,
+) -> (String, String) {
+    let rights = permissions
+        .to_vec()
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let subject = format!("{} invites you to use {}", inviter.login, address.address);
+    let how = match secret {
+        Some(secret) => {
+            let account = match binding {
+                AccountBinding::ThisAddress => format!(
+                    "Accept it with an account whose login is {} (sign up with that login if you have none).",
+                    address.address
+                ),
+                AccountBinding::Any => {
+                    "Accept it with the account of your choice (sign up first if you have none).".to_string()
+                }
+            };
+            let base = state.config.effective_public_url();
+            format!(
+                "To accept, open:\n\n  {base}/invitations/accept?token={secret}\n\n{account}\n\nNot interested? Decline it:\n\n  {base}/invitations/decline?token={secret}"
+            )
+        }
+        None => "Log in to the Manager and accept it from your invitations.".to_string(),
+    };
+    let body = format!(
+        "Hello,\n\n{} invites you to use the mail address {}.\n\nPermissions: {}.\n\n{how}\n\nThis invitation expires on {}.\n",
+        inviter.login,
+        address.address,
+        if rights.is_empty() { "none".to_string() } else { rights },
+        expires_at.format("%Y-%m-%d %H:%M UTC"),
+    );
+    (subject, body)
+}
+
+/// Invites a user onto an address the caller manages (the service's default permissions
+/// unless others are chosen).
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    address_id: Uuid,
+    invitee: &InviteeRequest,
+    permissions: Option<PermissionSet>,
+    binding: Option<AccountBinding>,
+) -> ApiResult<InvitationResponse> {
+    let ctx = authz::address(&state.db, caller, address_id, Need::Manage).await?;
+    let invitee = resolve_invitee(state, &ctx.service, invitee).await?;
+    check_binding(&invitee, binding)?;
+    let permissions = permissions.unwrap_or(ctx.service.default_permissions);
+    let mut uow = UnitOfWork::begin(state).await?;
+    let created = invite(
+        &mut uow,
+        Invite {
+            address: &ctx.address,
+            service: &ctx.service,
+            invitee,
+            permissions,
+            binding: binding.unwrap_or(AccountBinding::Any),
+            inviter: caller,
+        },
+    )
+    .await?;
+    uow.commit().await?;
+    InvitationResponse::load(state, created).await
+}
+
+/// The invitation if the caller may see it: its invitee, or an owner or admin of the
+/// address's organization (an inviter who lost that role loses its invitations too). Also
+/// says whether the caller is the invitee and whether it manages the address.
+async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<(invitation::Model, bool, bool)> {
+    let not_found = || ApiError::not_found("invitation");
+    let invitation = repo::sharing::find_invitation(&state.db, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let is_invitee = invitation.invitee_account_id == Some(caller.account_id);
+    let manages = authz::visible_address(&state.db, caller, invitation.address_id)
+        .await?
+        .is_some_and(|ctx| ctx.manages());
+    if !(is_invitee || manages) {
+        return Err(not_found());
+    }
+    Ok((invitation, is_invitee, manages))
+}
+
+/// Accepts an invitation for `caller`: checks it, moves it to accepted exactly once and
+/// gives the access, in one transaction.
+async fn accept(
+    state: &AppState,
+    caller: &Caller,
+    invitation: invitation::Model,
+) -> ApiResult<MyAddressResponse> {
+    let now = state.clock.now();
+    let address = repo::addresses::find(&state.db, invitation.address_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("invitation"))?;
+    let service = repo::mail_services::find(&state.db, address.mail_service_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("invitation"))?;
+    if current_status(&invitation, now) != InvitationStatus::Pending {
+        return Err(not_pending(&invitation, now));
+    }
+    if invitation.account_binding == AccountBinding::ThisAddress && caller.login != address.address
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvitationBindingMismatch,
+            format!(
+                "this invitation must be accepted by an account whose login is {}",
+                address.address
+            ),
+        ));
+    }
+    let uow = UnitOfWork::begin(state).await?;
+    ensure_shareable(uow.tx(), &address, Some(caller.account_id)).await?;
+    // An invitation never changes an existing access: its permissions may have been
+    // narrowed since the invitation was sent.
+    if repo::sharing::find_access(uow.tx(), address.id, caller.account_id)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::conflict(
+            ErrorCode::AccessAlreadyExists,
+            format!("you already have an access to {}", address.address),
+        ));
+    }
+    let now = uow.now();
+    if !repo::sharing::answer_invitation(
+        uow.tx(),
+        invitation.id,
+        InvitationStatus::Accepted,
+        Some(caller.account_id),
+        now,
+    )
+    .await?
+    {
+        let again = repo::sharing::find_invitation(uow.tx(), invitation.id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("invitation"))?;
+        return Err(not_pending(&again, now));
+    }
+    repo::sharing::grant_access(
+        uow.tx(),
+        address.id,
+        caller.account_id,
+        invitation.permissions,
+        AccessOrigin::Invitation,
+        now,
+    )
+    .await?;
+    uow.record(
+        &caller.actor(),
+        Scope::address(&service, &address),
+        Change::InvitationAccepted {
+            invitation_id: invitation.id,
+            account_id: caller.account_id,
+            login: caller.login.clone(),
+        },
+        &address.address,
+    )
+    .await?;
+    uow.commit().await?;
+    my_address(state, caller, address.id).await
+}
+
+/// Declines or revokes a pending invitation (exactly once).
+async fn close(
+    state: &AppState,
+    invitation: invitation::Model,
+    status: InvitationStatus,
+    actor: &Actor,
+) -> ApiResult<()> {
+    let address = repo::addresses::find(&state.db, invitation.address_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("invitation"))?;
+    let service = repo::mail_services::find(&state.db, address.mail_service_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("invitation"))?;
+    let uow = UnitOfWork::begin(state).await?;
+    let now = uow.now();
+    if !repo::sharing::answer_invitation(uow.tx(), invitation.id, status, actor.account_id, now)
+        .await?
+    {
+        let again = repo::sharing::find_invitation(uow.tx(), invitation.id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("invitation"))?;
+        return Err(not_pending(&again, now));
+    }
+    let change = match status {
+        InvitationStatus::Declined => Change::InvitationDeclined {
+            invitation_id: invitation.id,
+        },
+        _ => Change::InvitationRevoked {
+            invitation_id: invitation.id,
+        },
+    };
+    uow.record(
+        actor,
+        Scope::address(&service, &address),
+        change,
+        &address.address,
+    )
+    .await?;
+    uow.commit().await
+}
+
+/// Accepts an invitation sent to the caller's account.
+pub async fn accept_by_id(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<MyAddressResponse> {
+    let (invitation, is_invitee, _) = visible(state, caller, id).await?;
+    if !is_invitee {
+        return Err(ApiError::forbidden("only the invited account may accept"));
+    }
+    accept(state, caller, invitation).await
+}
+
+/// Declines an invitation sent to the caller's account.
+pub async fn decline_by_id(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
+    let (invitation, is_invitee, _) = visible(state, caller, id).await?;
+    if !is_invitee {
+        return Err(ApiError::forbidden("only the invited account may decline"));
+    }
+    close(
+        state,
+        invitation,
+        InvitationStatus::Declined,
+        &caller.actor(),
+    )
+    .await
+}
+
+/// Revokes a pending invitation (owners and admins of the address's organization).
+pub async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
+    let (invitation, is_invitee, manages) = visible(state, caller, id).await?;
+    if !manages {
+        let hint = if is_invitee {
+            "; decline it instead"
+        } else {
+            ""
+        };
+        return Err(ApiError::forbidden(format!(
+            "only an owner or admin of the organization may revoke an invitation{hint}"
+        )));
+    }
+    close(
+        state,
+        invitation,
+        InvitationStatus::Revoked,
+        &caller.actor(),
+    )
+    .await
+}
+
+/// The invitation an e-mailed token designates (404 for anything else).
+async fn by_token(state: &AppState, presented: &str) -> ApiResult<invitation::Model> {
+    let unknown = || ApiError::not_found("invitation");
+    if !token::looks_valid(presented) {
+        return Err(unknown());
+    }
+    let invitation =
+        repo::sharing::find_invitation_by_token_hash(&state.db, &token::hash(presented))
+            .await?
+            .ok_or_else(unknown)?;
+    let stored = invitation.token_hash.clone().unwrap_or_default();
+    if !token::matches(presented, &stored) {
+        return Err(unknown());
+    }
+    Ok(invitation)
+}
+
+/// Accepts an e-mailed invitation with its token (any account; with `this_address`, the
+/// account whose login is the address).
+pub async fn accept_by_token(
+    state: &AppState,
+    caller: &Caller,
+    presented: &str,
+) -> ApiResult<MyAddressResponse> {
+    let invitation = by_token(state, presented).await?;
+    accept(state, caller, invitation).await
+}
+
+/// Declines an e-mailed invitation with its token: the token is the proof of receipt, no
+/// account is needed.
+pub async fn decline_by_token(
+    state: &AppState,
+    presented: &str,
+    ip: Option<String>,
+) -> ApiResult<()> {
+    let invitation = by_token(state, presented).await?;
+    let actor = Actor {
+        account_id: None,
+        ip,
+    };
+    close(state, invitation, InvitationStatus::Declined, &actor).await
+}

@@ -1,0 +1,118 @@
+//! Sharing an address with users: invitations (by login to members, by e-mail to anyone
+//! else) and their answers, share links, and the accesses they give (`users`). Each answer
+//! is single-use and atomic: the status or use count moves with a conditional update, and
+//! the access is written in the same transaction.
+
+pub mod invitations;
+pub mod share_links;
+pub mod users;
+
+use sea_orm::ConnectionTrait;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::{AccountBinding, EmailAddress, Secret};
+use crate::entity::{account, address, mail_service};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::repo;
+use crate::state::AppState;
+
+/// The invitee of an address: a member of the organization by `login`, or anyone else by
+/// `email` (exactly one of the two).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteeRequest {
+    #[schema(value_type = Option<String>)]
+    pub login: Option<EmailAddress>,
+    #[schema(value_type = Option<String>)]
+    pub email: Option<EmailAddress>,
+}
+
+/// A token from an e-mailed link or a share link (`{token}`).
+#[derive(Debug, Deserialize, validator::Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// The token from the e-mailed link, or of the share link.
+    #[schema(value_type = String)]
+    pub token: Secret,
+}
+
+/// Who is invited.
+pub enum Invitee {
+    /// An account that is a member of the organization, found by login.
+    Member(account::Model),
+    /// Anyone else, by e-mail.
+    Email(EmailAddress),
+}
+
+/// Turns `{login}` / `{email}` into an invitee: a login must be a member of the
+/// organization; anyone else is invited by e-mail.
+pub async fn resolve_invitee(
+    state: &AppState,
+    service: &mail_service::Model,
+    invitee: &InviteeRequest,
+) -> ApiResult<Invitee> {
+    match (&invitee.login, &invitee.email) {
+        (Some(login), None) => {
+            let member = match repo::accounts::find_by_login(&state.db, login.as_str()).await? {
+                Some(account)
+                    if repo::organizations::role_of(&state.db, service.organization_id, account.id)
+                        .await?
+                        .is_some() =>
+                {
+                    account
+                }
+                _ => {
+                    return Err(ApiError::invalid_field(
+                        "invitee.login",
+                        format!("{login} is not a member of this organization; invite them by e-mail instead"),
+                    ))
+                }
+            };
+            Ok(Invitee::Member(member))
+        }
+        (None, Some(email)) => Ok(Invitee::Email(email.clone())),
+        _ => Err(ApiError::invalid_field(
+            "invitee",
+            "give either login (a member of the organization) or email (anyone else)",
+        )),
+    }
+}
+
+/// `account_binding` is for invitations by e-mail only.
+pub fn check_binding(invitee: &Invitee, binding: Option<AccountBinding>) -> ApiResult<()> {
+    if matches!(invitee, Invitee::Member(_)) && binding == Some(AccountBinding::ThisAddress) {
+        return Err(ApiError::invalid_field(
+            "account_binding",
+            "applies to invitations by e-mail only",
+        ));
+    }
+    Ok(())
+}
+
+/// An address that is the login of an account cannot be shared with anyone else (seed
+/// rule): once that account holds an access to it, only that account may receive one. An
+/// account that merely signed up with the address as login (sign-up proves no ownership of
+/// it) does not lock its organization out of sharing it.
+pub async fn ensure_shareable(
+    conn: &impl ConnectionTrait,
+    address: &address::Model,
+    recipient: Option<Uuid>,
+) -> ApiResult<()> {
+    if let Some(owner) = repo::accounts::find_by_login(conn, &address.address).await? {
+        let holds_it = repo::sharing::find_access(conn, address.id, owner.id)
+            .await?
+            .is_some();
+        if holds_it && Some(owner.id) != recipient {
+            return Err(ApiError::conflict(
+                ErrorCode::AddressIsAccountLogin,
+                format!(
+                    "{} is the login of an account and cannot be shared with anyone else",
+                    address.address
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! Share links: a secret link with chosen permissions, an expiry and a number of uses,
+//! redeemed by any authenticated account (one use taken atomically with the access given);
+//! the token is shown once and stored only as its hash.
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::auth::{token, Caller};
+use crate::domain::{AccessOrigin, PermissionSet};
+use crate::entity::share_link;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::repo::{self, events::Scope};
+use crate::service::addresses::views::{my_address, MyAddressResponse};
+use crate::service::audit::Change;
+use crate::service::authz::{self, Need};
+use crate::service::sharing::ensure_shareable;
+use crate::service::UnitOfWork;
+use crate::state::AppState;
+
+/// A new link and its token (shown once).
+pub struct CreatedLink {
+    pub link: share_link::Model,
+    pub token: String,
+    pub url: String,
+}
+
+/// Creates a link to an address the caller manages (refused when the address is an
+/// account's login).
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    address_id: Uuid,
+    permissions: PermissionSet,
+    expires_in_hours: Option<i64>,
+    max_uses: Option<i32>,
+) -> ApiResult<CreatedLink> {
+    let ctx = authz::address(&state.db, caller, address_id, Need::Manage).await?;
+    ensure_shareable(&state.db, &ctx.address, None).await?;
+    let secret = token::generate();
+    let uow = UnitOfWork::begin(state).await?;
+    let expires_at = uow.now() + Duration::hours(expires_in_hours.unwrap_or(72));
+    let link = repo::sharing::insert_share_link(
+        uow.tx(),
+        repo::sharing::NewShareLink {
+            address_id: ctx.address.id,
+            token_hash: token::hash(&secret),
+            permissions,
+            expires_at,
+            max_uses: max_uses.unwrap_or(1),
+            created_by: caller.account_id,
+        },
+        uow.now(),
+    )
+    .await?;
+    uow.record(
+        &caller.actor(),
+        ctx.scope(),
+        Change::ShareLinkCreated {
+            share_link_id: link.id,
+            permissions,
+            expires_at,
+            max_uses: link.max_uses,
+        },
+        &ctx.address.address,
+    )
+    .await?;
+    uow.commit().await?;
+    let url = format!(
+        "{}/share-links/redeem?token={secret}",
+        state.config.effective_public_url()
+    );
+    Ok(CreatedLink {
+        link,
+        token: secret,
+        url,
+    })
+}
+
+fn link_unusable(link: &share_link::Model, now: DateTime<Utc>) -> Option<ApiError> {
+    if link.revoked_at.is_some() {
+        return Some(ApiError::new(
+            ErrorCode::ShareLinkRevoked,
+            "the share link was revoked",
+        ));
+    }
+    if link.expires_at <= now {
+        return Some(ApiError::new(
+            ErrorCode::ShareLinkExpired,
+            format!(
+                "the share link expired on {}",
+                link.expires_at.format("%Y-%m-%d %H:%M UTC")
+            ),
+        ));
+    }
+    if link.uses >= link.max_uses {
+        return Some(ApiError::new(
+            ErrorCode::ShareLinkUsedUp,
+            format!("the share link was used its {} time(s)", link.max_uses),
+        ));
+    }
+    None
+}
+
+/// Redeems a share link for the caller: one use taken atomically and the access given, in
+/// one transaction.
+pub async fn redeem(
+    state: &AppState,
+    caller: &Caller,
+    presented: &str,
+) -> ApiResult<MyAddressResponse> {
+    let unknown = || ApiError::not_found("share link");
+    if !token::looks_valid(presented) {
+        return Err(unknown());
+    }
+    let link = repo::sharing::find_share_link_by_token_hash(&state.db, &token::hash(presented))
+        .await?
+        .ok_or_else(unknown)?;
+    if !token::matches(presented, &link.token_hash) {
+        return Err(unknown());
+    }
+    if let Some(err) = link_unusable(&link, state.clock.now()) {
+        return Err(err);
+    }
+    let address = repo::addresses::find(&state.db, link.address_id)
+        .await?
+        .ok_or_else(unknown)?;
+    let service = repo::mail_services::find(&state.db, address.mail_service_id)
+        .await?
+        .ok_or_else(unknown)?;
+    if repo::sharing::find_access(&state.db, address.id, caller.account_id)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::conflict(
+            ErrorCode::AccessAlreadyExists,
+            format!("you already have an access to {}", address.address),
+        ));
+    }
+    let uow = UnitOfWork::begin(state).await?;
+    let now = uow.now();
+    ensure_shareable(uow.tx(), &address, Some(caller.account_id)).await?;
+    if !repo::sharing::use_share_link(uow.tx(), link.id, now).await? {
+        let again = repo::sharing::find_share_link(uow.tx(), link.id)
+            .await?
+            .ok_or_else(unknown)?;
+        return Err(link_unusable(&again, now).unwrap_or_else(unknown));
+    }
+    repo::sharing::grant_access(
+        uow.tx(),
+        address.id,
+        caller.account_id,
+        link.permissions,
+        AccessOrigin::ShareLink,
+        now,
+    )
+    .await?;
+    uow.record(
+        &caller.actor(),
+        Scope::address(&service, &address),
+        Change::ShareLinkRedeemed {
+            share_link_id: link.id,
+            account_id: caller.account_id,
+            login: caller.login.clone(),
+        },
+        &address.address,
+    )
+    .await?;
+    uow.commit().await?;
+    my_address(state, caller, address.id).await
+}
+
+/// Revokes a link (owners and admins of the address's organization; 404 for anyone who
+/// cannot see the address).
+pub async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
+    let not_found = || ApiError::not_found("share link");
+    let link = repo::sharing::find_share_link(&state.db, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let ctx = authz::visible_address(&state.db, caller, link.address_id)
+        .await?
+        .ok_or_else(not_found)?;
+    if !ctx.manages() {
+        return Err(ApiError::forbidden(
+            "only owners and admins of the organization may do this",
+        ));
+    }
+    let uow = UnitOfWork::begin(state).await?;
+    if repo::sharing::revoke_share_link(uow.tx(), link.id, uow.now()).await? {
+        uow.record(
+            &caller.actor(),
+            ctx.scope(),
+            Change::ShareLinkRevoked {
+                share_link_id: link.id,
+            },
+            &ctx.address.address,
+        )
+        .await?;
+    }
+    uow.commit().await
+}
