@@ -1,5 +1,5 @@
 //! What every handler shares: the database pool, configuration, keys, the password pool, the
-//! clock and the mailer. Only caches that may be lost live here (SPEC §14).
+//! clock and the mailer. Only caches that may be lost live here (docs/architecture.md "Stateless instances").
 
 use std::sync::Arc;
 

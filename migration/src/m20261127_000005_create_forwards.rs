@@ -1,4 +1,4 @@
-//! Forwarding targets of an address (SPEC §4b), e.g. from a bulk import's redirect column.
+//! Forwarding targets of an address (docs/resources.md "Forward"), e.g. from a bulk import's redirect column.
 //! A target receives nothing until it confirms (`confirmed_at`).
 
 use sea_orm_migration::prelude::*;

@@ -15,7 +15,7 @@ pub struct Migration;
 
 /// Kinds that have a mailbox (receive mail and may read it over IMAP).
 const RECEIVING: &str = "('personal', 'shared', 'catchall')";
-/// Kinds that may authenticate to SMTP and send (a catchall cannot send, SPEC §3).
+/// Kinds that may authenticate to SMTP and send (a catchall cannot send: docs/resources.md "Address kinds").
 const SENDING: &str = "('personal', 'shared', 'no_reply')";
 
 fn create_statements(backend: DatabaseBackend) -> Vec<String> {

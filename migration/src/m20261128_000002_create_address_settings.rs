@@ -1,4 +1,4 @@
-//! Address settings of SPEC §4b beyond aliases: the confirmation token of a forwarding
+//! Address settings (docs/resources.md) beyond aliases: the confirmation token of a forwarding
 //! target, and the auto-reply, with `mail_auto_replies` for the mail servers.
 
 use sea_orm_migration::prelude::*;

@@ -114,7 +114,7 @@ impl JwtKeys {
 
 /// The signing secret: `POSTIER_JWT_SECRET`, else one generated once and kept where every
 /// instance finds it: a 0600 file in the data dir with SQLite, the `settings` table with
-/// PostgreSQL (SPEC §14).
+/// PostgreSQL (docs/architecture.md "Stateless instances").
 pub async fn load_secret(config: &Config, db: &DatabaseConnection) -> Result<Vec<u8>, String> {
     if let Some(secret) = &config.jwt_secret {
         return Ok(secret.as_bytes().to_vec());

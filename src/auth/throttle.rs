@@ -1,6 +1,6 @@
 //! Throttling of password guessing (logins, step-up, attaching an address) per login and per
 //! client address, and of sign-ups per client address. Counted in the database so that every
-//! instance sees the same numbers (SPEC §14).
+//! instance sees the same numbers (docs/architecture.md "Stateless instances").
 
 use crate::error::{ApiError, ApiResult};
 use crate::repo::counters;

@@ -1,4 +1,4 @@
-//! The policy service's in-memory state. All of it may be lost (SPEC §14): the database is the
+//! The policy service's in-memory state. All of it may be lost (docs/architecture.md "Stateless instances"): the database is the
 //! truth, these only keep decisions fast.
 //!
 //! - [`SenderCache`]: login → what that address may do (kind, pack limits, aliases), or "not

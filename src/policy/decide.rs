@@ -1,4 +1,4 @@
-//! The decision engine: one [`Request`] in, one [`Action`] out. Owns the rules of SPEC §8 as
+//! The decision engine: one [`Request`] in, one [`Action`] out. Owns the rules of docs/limits.md "Sending limits" as
 //! the policy service applies them, the in-memory state ([`super::cache`]), the database reads
 //! and the fail mode. Knows nothing of sockets.
 //!

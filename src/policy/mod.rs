@@ -1,4 +1,4 @@
-//! The Postfix policy service (SPEC §8): where sending limits are enforced. Postfix asks it,
+//! The Postfix policy service (docs/limits.md "Sending limits"): where sending limits are enforced. Postfix asks it,
 //! over the policy delegation protocol, at `RCPT`, `DATA` and `END-OF-MESSAGE` of every
 //! authenticated submission whether to accept (`DUNNO`), reject (`REJECT 5.x.x`) or defer
 //! (`DEFER 4.x.x`). Also answers the API's question "how much has this address sent?"
@@ -11,7 +11,7 @@
 //! - [`server`]: the TCP listener started by `startup` when `POSTIER_POLICY_LISTEN` is set.
 //!
 //! Counts live in the `counters` table under `send:<address id>`, one row per minute with
-//! recipients, so that restarts and every instance share them (SPEC §14); the 24 h budget is
+//! recipients, so that restarts and every instance share them (docs/architecture.md "Stateless instances"); the 24 h budget is
 //! the sum of the last 1440 buckets.
 
 pub mod cache;

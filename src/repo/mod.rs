@@ -31,7 +31,7 @@ pub fn select_prefixed<E: EntityTrait + Default>(query: &mut SelectStatement, pr
     }
 }
 
-/// Default and largest page sizes of every list (SPEC §11).
+/// Default and largest page sizes of every list (docs/limits.md "Pagination").
 pub const DEFAULT_LIMIT: u64 = 50;
 pub const MAX_LIMIT: u64 = 200;
 

@@ -7,6 +7,7 @@ mod mail_stack;
 
 mod accounts;
 mod addresses;
+mod authz;
 mod dns;
 mod imports;
 mod mail_services;
