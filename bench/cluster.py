@@ -95,14 +95,15 @@ class Cluster:
         return login, session
 
     def owner(self, pack="premium"):
-        """An account with a mail service on a domain of its own: (token, service id, domain)."""
+        """An account with a mail service on a domain of its own: (token, service id, domain,
+        organization id)."""
         _, session = self.account("owner")
         token = session["access_token"]
         org = self.call("GET", "/v1/organizations", token=token).expect(200)["items"][0]["id"]
         domain = f"d{uuid.uuid4().hex[:10]}.example"
         service = self.call("POST", f"/v1/organizations/{org}/mail-services",
                             {"domain": domain, "pack": pack}, token).expect(201)
-        return token, service["id"], domain
+        return token, service["id"], domain, org
 
 
 FLOWS = {}
@@ -184,10 +185,11 @@ def throttle(c):
 
 @flow("invitations")
 def invitations(c):
-    token, service, _ = c.owner()
+    token, service, _, org = c.owner()
     address = c.call("POST", f"/v1/mail-services/{service}/addresses",
                      {"local_part": "team", "for": "several_users", "password": PASSWORD}, token).expect(201)
     invitee, session = c.account("invitee")
+    c.call("POST", f"/v1/organizations/{org}/members", {"login": invitee, "role": "user"}, token).expect(201)
     invitation = c.call("POST", f"/v1/addresses/{address['id']}/invitations",
                         {"invitee": {"login": invitee}, "permissions": ["send_email"]}, token).expect(201)
     waiting = c.on(1, "GET", "/v1/me/invitations", token=session["access_token"]).expect(200)
@@ -202,7 +204,7 @@ def invitations(c):
 
 @flow("share_links")
 def share_links(c):
-    token, service, _ = c.owner()
+    token, service, _, _ = c.owner()
     address = c.call("POST", f"/v1/mail-services/{service}/addresses",
                      {"local_part": "shared", "for": "several_users", "password": PASSWORD}, token).expect(201)
     link = c.call("POST", f"/v1/addresses/{address['id']}/share-links",
@@ -220,7 +222,7 @@ def share_links(c):
 
 @flow("imports")
 def imports(c):
-    token, service, _ = c.owner()
+    token, service, _, _ = c.owner()
     rows = "".join(f"imp{i:04d},{PASSWORD}\n" for i in range(200))
     report = c.call("POST", f"/v1/mail-services/{service}/addresses/import",
                     "local_part,password\n" + rows, token, content_type="text/csv").expect(200, 201)
@@ -268,7 +270,7 @@ def policy_message(port, login, recipients):
 @flow("policy")
 def policy(c):
     # A starter address: 100 recipients per message, 500 per 24 h, counted by two instances.
-    token, service, domain = c.owner("starter")
+    token, service, _, _ = c.owner("starter")
     created = c.call("POST", f"/v1/mail-services/{service}/addresses",
                      {"local_part": "sender", "for": "several_users", "password": PASSWORD}, token).expect(201)
     login = created["address"]

@@ -33,10 +33,25 @@ instance_env=(POSTIER_LOG=warn POSTIER_LOG_FORMAT=json
   POSTIER_THROTTLE__FAILURES_PER_IP=100000000 POSTIER_THROTTLE__SIGNUPS_PER_IP=100000000
   POSTIER_DAILY_ADDRESS_CREATIONS=100000000 POSTIER_DATABASE_MAX_CONNECTIONS=8)
 
+# PgBouncer's pooling mode: transaction pooling needs PgBouncer 1.21 or later, whose
+# max_prepared_statements tracks the named prepared statements sqlx always uses (README
+# "PostgreSQL behind PgBouncer"); Debian 12 ships 1.18, which gets session pooling unless
+# PGBOUNCER_MODE=transaction asks for the failure.
+pgbouncer_mode() {
+  local version
+  version=$(pgbouncer --version | awk '/^PgBouncer/ {print $2}')
+  if [ -n "${PGBOUNCER_MODE:-}" ]; then echo "$PGBOUNCER_MODE"
+  elif printf '1.21\n%s\n' "$version" | sort -V -C; then echo transaction
+  else echo session; fi
+}
+
 start_pgbouncer() {
-  local port=$((port_base + 20))
-  echo '"postgres" ""' > "$work/userlist.txt"
-  cat > "$work/pgbouncer.ini" <<INI
+  local port=$((port_base + 20)) dir="$work/pgbouncer" mode
+  mode=$(pgbouncer_mode)
+  # PgBouncer refuses to run as root: it runs as postgres, in a folder of its own.
+  mkdir -p "$dir"
+  echo '"postgres" ""' > "$dir/userlist.txt"
+  cat > "$dir/pgbouncer.ini" <<INI
 [databases]
 $pgdb = host=127.0.0.1 port=5432 dbname=$pgdb user=postgres
 
@@ -45,27 +60,29 @@ listen_addr = 127.0.0.1
 listen_port = $port
 unix_socket_dir =
 auth_type = trust
-auth_file = $work/userlist.txt
-pool_mode = transaction
-default_pool_size = 10
+auth_file = $dir/userlist.txt
+pool_mode = $mode
+; 1.21 and later: PgBouncer prepares sqlx's named statements on whichever server it uses.
+$(printf '1.21\n%s\n' "$(pgbouncer --version | awk '/^PgBouncer/ {print $2}')" | sort -V -C \
+  && echo "max_prepared_statements = 200")
+default_pool_size = 25
 max_client_conn = 1000
 ; sqlx sends it at connection start; PgBouncer refuses unknown startup parameters.
 ignore_startup_parameters = extra_float_digits
-logfile = $work/pgbouncer.log
-pidfile = $work/pgbouncer.pid
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
 INI
-  chmod 644 "$work"/pgbouncer.ini "$work"/userlist.txt
-  touch "$work/pgbouncer.log" && chown postgres "$work/pgbouncer.log"
-  # PgBouncer refuses to run as root.
-  runuser -u postgres -- pgbouncer "$work/pgbouncer.ini" >>"$work/pgbouncer.out" 2>&1 &
+  chown -R postgres "$dir"
+  runuser -u postgres -- pgbouncer "$dir/pgbouncer.ini" >>"$dir/pgbouncer.out" 2>&1 &
   pgbouncer_pid=$!
+  local ready=""
   for _ in $(seq 1 100); do
-    psql -q -h 127.0.0.1 -p "$port" -U postgres -d "$pgdb" -c "SELECT 1" >/dev/null 2>&1 && break
+    psql -q -h 127.0.0.1 -p "$port" -U postgres -d "$pgdb" -c "SELECT 1" >/dev/null 2>&1 && { ready=1; break; }
     sleep 0.1
   done
+  [ -n "$ready" ] || { echo "pgbouncer did not start" >&2; cat "$dir/pgbouncer.out" >&2; exit 1; }
   database_url="postgres://postgres@127.0.0.1:$port/$pgdb"
-  # PgBouncer 1.18 (Debian 12) keeps no prepared statements across transactions.
-  instance_env+=(POSTIER_DATABASE_STATEMENT_CACHE=0)
+  echo "PgBouncer $(pgbouncer --version | awk '/^PgBouncer/ {print $2}'), pool_mode = $mode" >&2
 }
 
 start_instance() { # index (1-based)
@@ -124,7 +141,8 @@ start_cluster() { # [--pgbouncer]
 
 cluster_cleanup() {
   local pid
-  for pid in "${pids[@]}" $haproxy_pid $pgbouncer_pid; do
+  for pid in "${pids[@]}" $haproxy_pid $pgbouncer_pid \
+    $(cat "$work/pgbouncer/pgbouncer.pid" 2>/dev/null); do
     kill "$pid" 2>/dev/null || true
   done
   for pid in "${pids[@]}" $haproxy_pid $pgbouncer_pid; do

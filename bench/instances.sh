@@ -10,7 +10,7 @@ mode=""
 [ "${1:-}" = --pgbouncer ] && { mode=--pgbouncer; shift; }
 instance_env+=(POSTIER_THROTTLE__FAILURES_PER_LOGIN=5)
 start_cluster $mode
-echo "== $INSTANCES instances behind haproxy on PostgreSQL${mode:+ through PgBouncer (transaction pooling)}"
+echo "== $INSTANCES instances behind haproxy on PostgreSQL${mode:+ through PgBouncer}"
 # shellcheck disable=SC2046
 status=0
 python3 "$here/cluster.py" $(cluster_args) "$@" || status=$?

@@ -24,9 +24,6 @@ pub struct Config {
     /// Seconds a request waits for a database connection before it answers 503 (the
     /// database is down, restarting, or every connection is busy).
     pub database_acquire_timeout_secs: u64,
-    /// Prepared statements each PostgreSQL connection keeps; 0 for PgBouncer in transaction
-    /// pooling mode before version 1.21 (README "PostgreSQL behind PgBouncer").
-    pub database_statement_cache: usize,
     /// HS256 signing secret (at least 32 bytes); generated and kept when unset.
     pub jwt_secret: Option<String>,
     /// Base of links in e-mails; `http://` + `listen` when unset.
@@ -148,7 +145,6 @@ impl Default for Config {
             database_url: None,
             database_max_connections: 10,
             database_acquire_timeout_secs: 3,
-            database_statement_cache: 100,
             jwt_secret: None,
             public_url: None,
             mail_host: "mail.example".into(),

@@ -33,10 +33,6 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
         // while (the database restarted meanwhile, a proxy dropped it) is checked instead,
         // and a broken busy one fails its statement with a 503 and is replaced.
         .test_before_acquire_if_idle_for(Duration::from_secs(5))
-        .map_sqlx_postgres_opts({
-            let capacity = config.database_statement_cache;
-            move |o| o.statement_cache_capacity(capacity)
-        })
         .map_sqlx_sqlite_opts(|o| {
             // WAL lets readers run beside the single writer; the busy timeout makes writers
             // queue instead of failing; foreign keys are off by default in SQLite.
@@ -94,17 +90,18 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
-/// True when the error says the database cannot serve the statement right now, with
-/// nothing written, so that the client may retry: no connection within the acquire timeout,
-/// a connection refused, reset or closed, PostgreSQL shutting down or starting up (`57P01`,
-/// `57P02`, `57P03`), any connection exception (`08…`), too many connections (`53300`), a
-/// serialization failure or deadlock (`40001`, `40P01`), SQLite busy or locked. Answered as
-/// 503 with `Retry-After` (`error.rs`), never a 500.
+/// True when the error says the database cannot serve the statement right now, so that the
+/// client may retry: no connection within the acquire timeout, no new connection (refused,
+/// or the database not accepting any), a connection reset or closed, PostgreSQL shutting
+/// down or starting up (`57P01`, `57P02`, `57P03`), any connection exception (`08…`), too
+/// many connections (`53300`), a serialization failure or deadlock (`40001`, `40P01`),
+/// SQLite busy or locked. Answered as 503 with `Retry-After` (`error.rs`), never a 500. The
+/// write of such a request is not acknowledged (a commit cut off in flight may still have
+/// happened: the client retries, as after any lost answer).
 pub fn is_unavailable(err: &DbErr) -> bool {
     match err {
-        DbErr::ConnectionAcquire(_) => true,
-        DbErr::Conn(RuntimeErr::SqlxError(e))
-        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e))
         | DbErr::Query(RuntimeErr::SqlxError(e)) => sqlx_unavailable(e),
         _ => false,
     }
