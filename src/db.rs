@@ -101,8 +101,9 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
 pub fn is_unavailable(err: &DbErr) -> bool {
     match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(e))
-        | DbErr::Query(RuntimeErr::SqlxError(e)) => sqlx_unavailable(e),
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            sqlx_unavailable(e)
+        }
         _ => false,
     }
 }
@@ -117,7 +118,10 @@ fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
         | Error::WorkerCrashed => true,
         Error::Database(db) => {
             let code = db.code().unwrap_or_default();
-            if db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_some() {
+            if db
+                .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                .is_some()
+            {
                 // SQLITE_BUSY (and its extended codes 261, 517, 773), SQLITE_LOCKED (262).
                 let primary = code.parse::<i32>().map_or(0, |c| c & 0xff);
                 return matches!(primary, 5 | 6);

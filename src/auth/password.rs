@@ -250,7 +250,9 @@ fn run_worker(
         }
         let _entered = job.span.enter();
         let done = std::panic::catch_unwind(AssertUnwindSafe(|| match &job.work {
-            Work::Hash(password) => hash_with(&mut memory, params, password.as_bytes()).map(Done::Hashed),
+            Work::Hash(password) => {
+                hash_with(&mut memory, params, password.as_bytes()).map(Done::Hashed)
+            }
             Work::Verify { password, phc } => Ok(Done::Verified(verify_with(
                 &mut memory,
                 password.as_bytes(),
@@ -291,7 +293,9 @@ fn hash_with(memory: &mut Vec<Block>, params: &Params, password: &[u8]) -> Resul
     let hash = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: params.try_into().map_err(|e: argon2::password_hash::Error| e.to_string())?,
+        params: params
+            .try_into()
+            .map_err(|e: argon2::password_hash::Error| e.to_string())?,
         salt: Some(salt.as_salt()),
         hash: Some(Output::new(out).map_err(|e| e.to_string())?),
     };
@@ -392,10 +396,14 @@ mod tests {
             (Algorithm::Argon2id, 32),
             (Algorithm::Argon2i, 128),
         ] {
-            let theirs = Argon2::new(algorithm, Version::V0x13, Params::new(m, 2, 1, None).unwrap())
-                .hash_password(b"correct horse", &salt)
-                .unwrap()
-                .to_string();
+            let theirs = Argon2::new(
+                algorithm,
+                Version::V0x13,
+                Params::new(m, 2, 1, None).unwrap(),
+            )
+            .hash_password(b"correct horse", &salt)
+            .unwrap()
+            .to_string();
             assert!(hasher
                 .verify("correct horse".into(), Some(theirs.clone()))
                 .await

@@ -72,10 +72,10 @@ pub async fn log_in(
         attempt.failed();
         return Err(invalid_credentials());
     };
-    attempt.succeeded(state).await?;
     let refresh = token::generate();
     let uow = UnitOfWork::begin(state).await?;
     let now = uow.now();
+    attempt.succeeded_in(uow.tx(), now).await?;
     let expires_at = now
         + Duration::seconds(
             i64::try_from(state.config.session_ttl_secs).unwrap_or(i64::MAX / 1000),

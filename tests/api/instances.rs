@@ -7,7 +7,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{into_test_response, spawn_app, spawn_app_with, Backend, TestApp, TestResponse};
+use crate::helpers::{
+    into_test_response, spawn_app, spawn_app_with, Backend, TestApp, TestResponse,
+};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -199,7 +201,10 @@ async fn concurrent_writers_never_answer_database_is_locked(backend: Backend) {
                 json!({"display_name": format!("name {i}")}),
             )
             .await
-        }) as std::pin::Pin<Box<dyn std::future::Future<Output = TestResponse>>>);
+        })
+            as std::pin::Pin<
+                Box<dyn std::future::Future<Output = TestResponse>>,
+            >);
         writes.push(Box::pin(async move {
             app.post(
                 &format!("/v1/mail-services/{service}/addresses"),
@@ -209,7 +214,9 @@ async fn concurrent_writers_never_answer_database_is_locked(backend: Backend) {
             .await
         }));
         if i < 6 {
-            writes.push(Box::pin(async move { app.login(&user.login, &user.password).await }));
+            writes.push(Box::pin(async move {
+                app.login(&user.login, &user.password).await
+            }));
         }
     }
     let answers = futures_util::future::join_all(writes).await;
@@ -269,7 +276,13 @@ async fn requests_answer_503_while_the_database_refuses_connections_and_recover(
     run(format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true")).await;
     let mut recovered = false;
     for _ in 0..50 {
-        if app.get("/v1/organizations", &user.token).await.status.as_u16() == 200 {
+        if app
+            .get("/v1/organizations", &user.token)
+            .await
+            .status
+            .as_u16()
+            == 200
+        {
             recovered = true;
             break;
         }

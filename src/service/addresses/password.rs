@@ -84,8 +84,12 @@ pub async fn change(
     repo::addresses::set_password(uow.tx(), address.id, &hash, unify, now).await?;
     if unify {
         repo::accounts::set_password_hash(uow.tx(), caller.account_id, &hash, now).await?;
-        uow.revoke_sessions_of(caller.account_id, Some(caller.session_id), "password_changed")
-            .await?;
+        uow.revoke_sessions_of(
+            caller.account_id,
+            Some(caller.session_id),
+            "password_changed",
+        )
+        .await?;
         // The account's own log shows it too, as when changed from PUT /v1/me/password.
         uow.record_for_account(
             &actor,
