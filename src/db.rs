@@ -98,7 +98,7 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
 /// SQLite busy or locked. Answered as 503 with `Retry-After` (`error.rs`), never a 500. The
 /// write of such a request is not acknowledged (a commit cut off in flight may still have
 /// happened: the client retries, as after any lost answer).
-pub fn is_unavailable(err: &DbErr) -> bool {
+pub(crate) fn is_unavailable(err: &DbErr) -> bool {
     match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
