@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Issue 3 benchmark: logins per second with production argon2 against the bound
-# (cores ÷ one verification), and authenticated GET /v1/me per second and p99 at 32
-# connections. Usage: BACKEND=sqlite|postgres bench/accounts.sh   (release build first)
+# Issues 3 and 18 benchmark, every ratio measured within one run: logins per second at 16
+# connections against the argon2 bound (cores ÷ one verification, timed by the
+# argon2_cost example just before), and authenticated GET /v1/me against GET /healthz, both
+# at 32 connections. Each wrk run is bounded in time.
+# Usage: BACKEND=sqlite|postgres bench/accounts.sh
+#   (release build first: cargo build --release --bins --examples)
 source "$(dirname "$0")/lib.sh"
 password="correct horse battery staple"
+cost_bin=$(dirname "$bin")/examples/argon2_cost
+[ -x "$cost_bin" ] || { echo "build the example first: cargo build --release --examples" >&2; exit 1; }
 start_postier
 token=$(token_for bench@example.com "$password")
 
@@ -15,10 +20,22 @@ LUA
 cat > "$work/me.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $token"
 LUA
+rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
 
+echo "== $BACKEND: the argon2 bound, measured now"
+"$cost_bin" | tee "$work/cost"
+bound=$(awk '/^bound:/ {print $(NF-3)}' "$work/cost")
 echo "== $BACKEND: one login at a time (≈ one argon2 verification + overhead)"
-wrk -t1 -c1 -d10s --latency -s "$work/login.lua" "$base/v1/sessions" | grep -E "Latency|Requests/sec|99%"
-echo "== $BACKEND: logins, 16 connections (bounded by the argon2 pool: $(nproc) at once)"
-wrk -t2 -c16 -d15s --latency -s "$work/login.lua" "$base/v1/sessions" | grep -E "Latency|Requests/sec|99%|Non-2xx"
-echo "== $BACKEND: GET /v1/me, 32 connections"
-wrk -t2 -c32 -d15s --latency -s "$work/me.lua" "$base/v1/me" | grep -E "Latency|Requests/sec|50%|99%|Non-2xx"
+wrk -t1 -c1 -d5s --latency -s "$work/login.lua" "$base/v1/sessions" | grep -E "Latency|Requests/sec|99%"
+echo "== $BACKEND: logins, 16 connections, 15 s"
+wrk -t2 -c16 -d15s --latency -s "$work/login.lua" "$base/v1/sessions" | tee "$work/logins" \
+  | grep -E "Latency|Requests/sec|99%|Non-2xx"
+echo "== $BACKEND: GET /healthz, 32 connections, 10 s"
+wrk -t2 -c32 -d10s --latency "$base/healthz" | tee "$work/healthz" | grep -E "Requests/sec|99%|Non-2xx"
+echo "== $BACKEND: GET /v1/me, 32 connections, 10 s"
+wrk -t2 -c32 -d10s --latency -s "$work/me.lua" "$base/v1/me" | tee "$work/me" \
+  | grep -E "Latency|Requests/sec|50%|99%|Non-2xx"
+echo "== $BACKEND: ratios of this run"
+echo "logins: $(rate "$work/logins")/s = $(ratio "$(rate "$work/logins")" "$bound") of the bound ($bound/s)"
+echo "GET /v1/me: $(rate "$work/me")/s = $(ratio "$(rate "$work/me")" "$(rate "$work/healthz")") of GET /healthz ($(rate "$work/healthz")/s)"

@@ -21,6 +21,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Connections in the database pool.
     pub database_max_connections: u32,
+    /// Seconds a request waits for a database connection before it answers 503 (the
+    /// database is down, restarting, or every connection is busy).
+    pub database_acquire_timeout_secs: u64,
     /// HS256 signing secret (at least 32 bytes); generated and kept when unset.
     pub jwt_secret: Option<String>,
     /// Base of links in e-mails; `http://` + `listen` when unset.
@@ -56,6 +59,10 @@ pub struct Config {
     pub access_token_ttl_secs: u64,
     /// Lifetime of a session (refresh token family), seconds.
     pub session_ttl_secs: u64,
+    /// How long an instance trusts a session it read from the database, milliseconds
+    /// (0–1000; 0: every request reads it): the bound within which a logout or a revocation
+    /// on another instance takes effect here.
+    pub session_cache_millis: u64,
     /// Minimum length of account and address passwords.
     pub password_min_length: usize,
     /// Largest JSON request body, bytes.
@@ -83,8 +90,12 @@ pub struct Argon2Config {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
-    /// Hashes computed at once; the number of cores when 0.
+    /// Hashing worker threads, hence hashes computed at once (each keeps one buffer of
+    /// `memory_kib`); the number of cores when 0.
     pub max_concurrent: usize,
+    /// Password checks and hashes allowed to wait for a worker; beyond, 503 with
+    /// `Retry-After` at once (a CSV import waits instead).
+    pub max_queued: usize,
 }
 
 /// Limits on failed logins, attaches and sign-ups (all counted in the database).
@@ -133,6 +144,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             database_max_connections: 10,
+            database_acquire_timeout_secs: 3,
             jwt_secret: None,
             public_url: None,
             mail_host: "mail.example".into(),
@@ -150,6 +162,7 @@ impl Default for Config {
             log_format: None,
             access_token_ttl_secs: 15 * 60,
             session_ttl_secs: 30 * 24 * 3600,
+            session_cache_millis: 1000,
             password_min_length: 12,
             max_json_bytes: 64 * 1024,
             import_max_bytes: 2 * 1024 * 1024,
@@ -171,6 +184,7 @@ impl Default for Argon2Config {
             iterations: 2,
             parallelism: 1,
             max_concurrent: 0,
+            max_queued: 64,
         }
     }
 }
@@ -302,6 +316,10 @@ impl Config {
                 "database_max_connections",
                 self.database_max_connections.into(),
             ),
+            (
+                "database_acquire_timeout_secs",
+                self.database_acquire_timeout_secs,
+            ),
             ("max_json_bytes", self.max_json_bytes as u64),
             ("import_max_bytes", self.import_max_bytes as u64),
             ("import_max_rows", self.import_max_rows as u64),
@@ -310,6 +328,12 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::new(name, "must be greater than 0"));
             }
+        }
+        if self.session_cache_millis > 1000 {
+            return Err(ConfigError::new(
+                "session_cache_millis",
+                "must be at most 1000 (a logout takes effect on every instance within it)",
+            ));
         }
         if !(8..=128).contains(&self.password_min_length) {
             return Err(ConfigError::new(

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, SqlErr, Statement, TransactionTrait,
+    DatabaseTransaction, DbErr, RuntimeErr, SqlErr, Statement, TransactionTrait,
 };
 
 use crate::config::Config;
@@ -26,9 +26,13 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
     options
         .max_connections(config.database_max_connections)
         .min_connections(1)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(config.database_acquire_timeout_secs))
+        .connect_timeout(Duration::from_secs(config.database_acquire_timeout_secs))
         .sqlx_logging(false)
+        // A ping on every checkout costs a round trip per statement; a connection idle for a
+        // while (the database restarted meanwhile, a proxy dropped it) is checked instead,
+        // and a broken busy one fails its statement with a 503 and is replaced.
+        .test_before_acquire_if_idle_for(Duration::from_secs(5))
         .map_sqlx_sqlite_opts(|o| {
             // WAL lets readers run beside the single writer; the busy timeout makes writers
             // queue instead of failing; foreign keys are off by default in SQLite.
@@ -84,6 +88,52 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 /// True when the error is a unique-constraint violation (mapped at the call site).
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// True when the error says the database cannot serve the statement right now, so that the
+/// client may retry: no connection within the acquire timeout, no new connection (refused,
+/// or the database not accepting any), a connection reset or closed, PostgreSQL shutting
+/// down or starting up (`57P01`, `57P02`, `57P03`), any connection exception (`08…`), too
+/// many connections (`53300`), a serialization failure or deadlock (`40001`, `40P01`),
+/// SQLite busy or locked. Answered as 503 with `Retry-After` (`error.rs`), never a 500. The
+/// write of such a request is not acknowledged (a commit cut off in flight may still have
+/// happened: the client retries, as after any lost answer).
+pub(crate) fn is_unavailable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            sqlx_unavailable(e)
+        }
+        _ => false,
+    }
+}
+
+fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    match err {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed => true,
+        Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db
+                .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                .is_some()
+            {
+                // SQLITE_BUSY (and its extended codes 261, 517, 773), SQLITE_LOCKED (262).
+                let primary = code.parse::<i32>().map_or(0, |c| c & 0xff);
+                return matches!(primary, 5 | 6);
+            }
+            code.starts_with("08")
+                || matches!(
+                    code.as_ref(),
+                    "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+                )
+        }
+        _ => false,
+    }
 }
 
 /// Answers whether the database responds to a trivial query.

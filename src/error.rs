@@ -15,6 +15,9 @@ use utoipa::ToSchema;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
+/// What a client is told to wait when the database is unavailable: a restart takes seconds.
+const DATABASE_RETRY_AFTER_SECS: u64 = 2;
+
 macro_rules! error_codes {
     ($( $(#[$doc:meta])* $variant:ident = ($code:literal, $status:literal, $title:literal), )*) => {
         /// Stable machine-readable error codes: clients switch on these, never on `detail`.
@@ -207,6 +210,19 @@ impl ApiError {
         }
     }
 
+    /// A 503 with `Retry-After` for a database that cannot serve right now; the cause is
+    /// logged, never shown.
+    pub fn unavailable(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            source: Some(source.into()),
+            retry_after_secs: Some(DATABASE_RETRY_AFTER_SECS),
+            ..Self::new(
+                ErrorCode::ServiceUnavailable,
+                "the database is unavailable right now; retry shortly",
+            )
+        }
+    }
+
     pub fn with_retry_after(mut self, secs: u64) -> Self {
         self.retry_after_secs = Some(secs.max(1));
         self
@@ -274,16 +290,23 @@ impl ResponseError for ApiError {
     }
 }
 
+/// A database that cannot be reached (or is busy) answers 503 with `Retry-After`: the
+/// statement wrote nothing and a retry may succeed (`db::is_unavailable`). Anything else is
+/// a 500.
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
-        ApiError::internal(err)
+        if crate::db::is_unavailable(&err) {
+            ApiError::unavailable(err)
+        } else {
+            ApiError::internal(err)
+        }
     }
 }
 
 impl From<sea_orm::TransactionError<ApiError>> for ApiError {
     fn from(err: sea_orm::TransactionError<ApiError>) -> Self {
         match err {
-            sea_orm::TransactionError::Connection(e) => ApiError::internal(e),
+            sea_orm::TransactionError::Connection(e) => e.into(),
             sea_orm::TransactionError::Transaction(e) => e,
         }
     }

@@ -14,7 +14,7 @@ use tracing::Instrument;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::{jwt, JwtKeys, PasswordHasher};
+use crate::auth::{jwt, JwtKeys, PasswordHasher, SessionCache};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{ApiError, ErrorCode};
@@ -90,12 +90,16 @@ impl Application {
             None => None,
         };
         let dns = crate::dns::DnsChecker::from_config(&config);
+        let sessions = SessionCache::new(std::time::Duration::from_millis(
+            config.session_cache_millis,
+        ));
         let state = web::Data::new(AppState {
             db,
             dns,
             config: Arc::new(config),
             jwt,
             passwords,
+            sessions,
             clock,
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
         });

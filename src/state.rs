@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::auth::{JwtKeys, PasswordHasher};
+use crate::auth::{JwtKeys, PasswordHasher, SessionCache};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::PasswordPolicy;
@@ -15,6 +15,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub jwt: JwtKeys,
     pub passwords: PasswordHasher,
+    /// Sessions read in the last `session_cache_millis` (at most 1 s).
+    pub sessions: SessionCache,
     pub clock: Clock,
     /// Live DNS checks of customer domains (`POSTIER_DNS_SERVER`, bounded time).
     pub dns: crate::dns::DnsChecker,

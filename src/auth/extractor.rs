@@ -1,6 +1,8 @@
 //! Request extractors for the caller's identity. `AuthUser` checks the bearer token and then
-//! the session in the database on every request, so a logout or a revoked family stops the
-//! token at once, on every instance; it hands the service layer a plain [`Caller`].
+//! the session: in the database, or as read there less than `session_cache_millis` ago
+//! (at most 1 s), so a logout or a revoked family stops the token at once on the instance
+//! that did it and within that bound on every other; it hands the service layer a plain
+//! [`Caller`].
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -9,6 +11,7 @@ use chrono::DateTime;
 use futures_util::future::LocalBoxFuture;
 
 use crate::auth::jwt::TokenError;
+use crate::auth::session_cache::ActiveSession;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::repo;
@@ -41,15 +44,25 @@ impl FromRequest for AuthUser {
                 TokenError::Expired => ApiError::unauthenticated("the access token has expired"),
                 TokenError::Invalid => ApiError::unauthenticated("the access token is not valid"),
             })?;
-            let (_, account) = repo::sessions::find_active(&state.db, claims.sid, claims.sub, now)
-                .await?
-                .ok_or_else(|| ApiError::unauthenticated("the session has ended"))?;
+            let session = match state.sessions.get(claims.sid, claims.sub, now) {
+                Some(session) => session,
+                None => {
+                    let generation = state.sessions.generation();
+                    let (session, account) =
+                        repo::sessions::find_active(&state.db, claims.sid, claims.sub, now)
+                            .await?
+                            .ok_or_else(|| ApiError::unauthenticated("the session has ended"))?;
+                    let session = ActiveSession::new(session, account);
+                    state.sessions.put(claims.sid, session.clone(), generation);
+                    session
+                }
+            };
             let auth_time = DateTime::from_timestamp(claims.auth_time, 0)
                 .ok_or_else(|| ApiError::unauthenticated("the access token is not valid"))?;
             Ok(AuthUser(Caller {
-                account_id: account.id,
+                account_id: session.account.id,
                 session_id: claims.sid,
-                login: account.login,
+                login: session.account.login,
                 auth_time,
                 ip,
             }))

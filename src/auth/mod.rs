@@ -1,12 +1,14 @@
-//! The account identity at request time: password hashing on a bounded blocking pool, access
-//! tokens (JWT) and refresh tokens, the request extractors (`AuthUser`, `ClientIp`), the plain
-//! [`Caller`] they give the service layer, and opaque random tokens. `service::authz` decides
+//! The account identity at request time: password hashing on a fixed pool of workers, access
+//! tokens (JWT) and refresh tokens, the short-lived session cache, the request extractors
+//! (`AuthUser`, `ClientIp`), the plain [`Caller`] they give the service layer, and opaque
+//! random tokens. `service::authz` decides
 //! *what* is allowed; this decides *who*.
 
 pub mod caller;
 pub mod extractor;
 pub mod jwt;
 pub mod password;
+pub mod session_cache;
 pub mod throttle;
 pub mod token;
 
@@ -14,3 +16,4 @@ pub use caller::Caller;
 pub use extractor::{AuthUser, ClientIp};
 pub use jwt::JwtKeys;
 pub use password::PasswordHasher;
+pub use session_cache::SessionCache;

@@ -41,15 +41,18 @@ pub async fn begin_attempt(
     if let Some(key) = &attempt.ip_key {
         keys.push((key.as_str(), cfg.failures_per_ip));
     }
-    for (key, _) in &keys {
-        counters::add(&state.db, key, now, 1).await?;
-    }
+    // One statement for both counts (a login is a dozen statements; each one counts).
+    let bucket = counters::bucket_of(now);
+    let deltas = |n: i64| -> Vec<(String, i64, i64)> {
+        keys.iter()
+            .map(|(key, _)| ((*key).to_string(), bucket, n))
+            .collect()
+    };
+    counters::add_many(&state.db, &deltas(1)).await?;
     for (key, limit) in &keys {
         let seen = counters::window(&state.db, key, now, window).await?;
         if seen.total > i64::from(*limit) {
-            for (key, _) in &keys {
-                counters::add(&state.db, key, now, -1).await?;
-            }
+            counters::add_many(&state.db, &deltas(-1)).await?;
             let retry = seen.frees_in_secs(now, window).unwrap_or(window);
             return Err(ApiError::throttled(u64::try_from(retry).unwrap_or(1)));
         }
@@ -61,9 +64,18 @@ impl Attempt {
     /// The proof held: the login's failures are forgotten, and this attempt no longer counts
     /// against the client address (a busy office behind one address is not a guesser).
     pub async fn succeeded(self, state: &AppState) -> ApiResult<()> {
-        counters::clear(&state.db, &self.login_key).await?;
+        self.succeeded_in(&state.db, state.clock.now()).await
+    }
+
+    /// [`Attempt::succeeded`] as part of a transaction (a login's, which writes anyway).
+    pub async fn succeeded_in(
+        self,
+        conn: &impl sea_orm::ConnectionTrait,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> ApiResult<()> {
+        counters::clear(conn, &self.login_key).await?;
         if let Some(key) = &self.ip_key {
-            counters::add(&state.db, key, state.clock.now(), -1).await?;
+            counters::add(conn, key, now, -1).await?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
+use crate::auth::session_cache::AccountProfile;
 use crate::auth::{AuthUser, ClientIp};
 use crate::domain::{EmailAddress, Password, Secret};
 use crate::entity::account;
@@ -39,6 +40,12 @@ pub struct AccountResponse {
 
 impl From<account::Model> for AccountResponse {
     fn from(a: account::Model) -> Self {
+        AccountProfile::from(a).into()
+    }
+}
+
+impl From<AccountProfile> for AccountResponse {
+    fn from(a: AccountProfile) -> Self {
         Self {
             id: a.id,
             login: a.login,
@@ -87,7 +94,7 @@ pub async fn create_account(
 )]
 #[get("/v1/me")]
 pub async fn get_me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
-    let account = accounts::own_account(&state, &user).await?;
+    let account = accounts::own_profile(&state, &user).await?;
     Ok(HttpResponse::Ok().json(AccountResponse::from(account)))
 }
 

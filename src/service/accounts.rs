@@ -5,6 +5,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
+use crate::auth::session_cache::AccountProfile;
 use crate::auth::{throttle, Caller};
 use crate::domain::{EmailAddress, Password, Role, Secret};
 use crate::entity::{account, address};
@@ -40,8 +41,9 @@ pub async fn sign_up(
         .password_policy()
         .check(password.expose(), &[login.as_str()])
         .map_err(|m| ApiError::invalid_field("password", m))?;
+    let slot = state.passwords.reserve()?;
     throttle::count_signup(state, ip.as_deref()).await?;
-    let hash = state.passwords.hash(password.into_inner()).await?;
+    let hash = slot.hash(password.into_inner()).await?;
     let display_name = clean_display_name(display_name);
     let uow = UnitOfWork::begin(state).await?;
     let now = uow.now();
@@ -88,13 +90,28 @@ pub async fn own_account(state: &AppState, caller: &Caller) -> ApiResult<account
         .ok_or_else(|| ApiError::unauthenticated("the account no longer exists"))
 }
 
+/// The caller's account as shown to it: as its session was read for this request (at most
+/// `session_cache_millis` ago, changes made through this instance included), else from the
+/// database.
+pub async fn own_profile(state: &AppState, caller: &Caller) -> ApiResult<AccountProfile> {
+    let now = state.clock.now();
+    if let Some(profile) = state
+        .sessions
+        .profile(caller.session_id, caller.account_id, now)
+    {
+        return Ok(profile);
+    }
+    own_account(state, caller).await.map(AccountProfile::from)
+}
+
 pub async fn update_profile(
     state: &AppState,
     caller: &Caller,
     display_name: Option<String>,
 ) -> ApiResult<account::Model> {
     let display_name = clean_display_name(display_name);
-    let uow = UnitOfWork::begin(state).await?;
+    let mut uow = UnitOfWork::begin(state).await?;
+    uow.account_changed(caller.account_id);
     repo::accounts::set_display_name(uow.tx(), caller.account_id, display_name.clone()).await?;
     uow.record_for_account(
         &caller.actor(),
@@ -122,7 +139,7 @@ pub async fn change_password(
         .map_err(|m| ApiError::invalid_field("new_password", m))?;
     verify_own_password(state, &account, current, caller.ip.as_deref()).await?;
     let hash = state.passwords.hash(new.into_inner()).await?;
-    let uow = UnitOfWork::begin(state).await?;
+    let mut uow = UnitOfWork::begin(state).await?;
     let now = uow.now();
     let actor = caller.actor();
     repo::accounts::set_password_hash(uow.tx(), account.id, &hash, now).await?;
@@ -154,14 +171,8 @@ pub async fn change_password(
         )
         .await?;
     }
-    repo::sessions::revoke_others(
-        uow.tx(),
-        account.id,
-        Some(caller.session_id),
-        "password_changed",
-        now,
-    )
-    .await?;
+    uow.revoke_sessions_of(account.id, Some(caller.session_id), "password_changed")
+        .await?;
     uow.record_for_account(
         &actor,
         account.id,
@@ -184,9 +195,9 @@ pub async fn verify_own_password(
     password: Secret,
     ip: Option<&str>,
 ) -> ApiResult<()> {
+    let slot = state.passwords.reserve()?;
     let attempt = throttle::begin_attempt(state, &account.login, ip).await?;
-    let ok = state
-        .passwords
+    let ok = slot
         .verify(password.into_inner(), Some(account.password_hash.clone()))
         .await?;
     if !ok {

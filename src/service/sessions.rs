@@ -58,10 +58,11 @@ pub async fn log_in(
     ip: Option<String>,
 ) -> ApiResult<SessionResponse> {
     let login = EmailAddress::lookup_key(typed_login);
+    // A full hashing queue answers 503 before anything is counted or read.
+    let slot = state.passwords.reserve()?;
     let attempt = throttle::begin_attempt(state, &login, ip.as_deref()).await?;
     let account = repo::accounts::find_by_login(&state.db, &login).await?;
-    let ok = state
-        .passwords
+    let ok = slot
         .verify(
             password.into_inner(),
             account.as_ref().map(|a| a.password_hash.clone()),
@@ -71,10 +72,10 @@ pub async fn log_in(
         attempt.failed();
         return Err(invalid_credentials());
     };
-    attempt.succeeded(state).await?;
     let refresh = token::generate();
     let uow = UnitOfWork::begin(state).await?;
     let now = uow.now();
+    attempt.succeeded_in(uow.tx(), now).await?;
     let expires_at = now
         + Duration::seconds(
             i64::try_from(state.config.session_ttl_secs).unwrap_or(i64::MAX / 1000),
@@ -116,17 +117,18 @@ pub async fn refresh(
         return Err(refresh_token_invalid());
     }
     let hash = token::hash(presented.expose());
-    let uow = UnitOfWork::begin(state).await?;
+    let mut uow = UnitOfWork::begin(state).await?;
     let now = uow.now();
     let Some(stored) = repo::sessions::find_refresh_token(uow.tx(), &hash).await? else {
         return Err(refresh_token_invalid());
     };
     if !repo::sessions::consume_refresh_token(uow.tx(), &hash, now).await? {
-        let revoked =
-            repo::sessions::revoke(uow.tx(), stored.session_id, "refresh_token_reuse", now).await?;
+        let revoked = uow
+            .revoke_session(stored.session_id, "refresh_token_reuse")
+            .await?;
         let session = match revoked {
-            0 => None,
-            _ => repo::sessions::find(uow.tx(), stored.session_id).await?,
+            false => None,
+            true => repo::sessions::find(uow.tx(), stored.session_id).await?,
         };
         if let Some(session) = session {
             // The holder is unknown: no actor, and the presenter's address for context.
@@ -198,8 +200,8 @@ pub async fn reauthenticate(
 
 /// Ends the caller's session: its access and refresh tokens stop working at once.
 pub async fn log_out(state: &AppState, caller: &Caller) -> ApiResult<()> {
-    let uow = UnitOfWork::begin(state).await?;
-    repo::sessions::revoke(uow.tx(), caller.session_id, "logout", uow.now()).await?;
+    let mut uow = UnitOfWork::begin(state).await?;
+    uow.revoke_session(caller.session_id, "logout").await?;
     uow.record_for_account(
         &caller.actor(),
         caller.account_id,

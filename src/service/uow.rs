@@ -1,13 +1,17 @@
 //! A unit of work: one write transaction, the instant it happens at, and what must run once
-//! it has committed (waking the outbox worker). Every multi-step write of the service layer
-//! goes through one, so that a change, its audit event and its notification commit together
-//! or not at all, and the post-commit effects run in one place.
+//! it has committed (waking the outbox worker, forgetting cached sessions). Every multi-step
+//! write of the service layer goes through one, so that a change, its audit event and its
+//! notification commit together or not at all, and the post-commit effects run in one place.
+//! Sessions are ended only here ([`UnitOfWork::revoke_session`],
+//! [`UnitOfWork::revoke_sessions_of`]), so that this instance's session cache forgets them
+//! as soon as the change is committed.
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use crate::error::ApiResult;
+use crate::repo;
 use crate::repo::events::{Actor, Scope};
 use crate::service::audit::{self, Change};
 use crate::state::AppState;
@@ -17,6 +21,10 @@ pub struct UnitOfWork<'s> {
     txn: DatabaseTransaction,
     now: DateTime<Utc>,
     wake_outbox: bool,
+    /// Accounts whose cached sessions are forgotten once committed.
+    forget_accounts: Vec<Uuid>,
+    /// Sessions forgotten once committed.
+    forget_sessions: Vec<Uuid>,
 }
 
 impl<'s> UnitOfWork<'s> {
@@ -29,6 +37,8 @@ impl<'s> UnitOfWork<'s> {
             txn,
             now: state.clock.now(),
             wake_outbox: false,
+            forget_accounts: Vec::new(),
+            forget_sessions: Vec::new(),
         })
     }
 
@@ -90,11 +100,44 @@ impl<'s> UnitOfWork<'s> {
         Ok(())
     }
 
+    /// Ends one session (its access and refresh tokens stop working); false when it had
+    /// ended already.
+    pub async fn revoke_session(&mut self, sid: Uuid, reason: &str) -> ApiResult<bool> {
+        let revoked = repo::sessions::revoke(&self.txn, sid, reason, self.now).await?;
+        self.forget_sessions.push(sid);
+        Ok(revoked > 0)
+    }
+
+    /// Ends every session of the account but `keep`.
+    pub async fn revoke_sessions_of(
+        &mut self,
+        account_id: Uuid,
+        keep: Option<Uuid>,
+        reason: &str,
+    ) -> ApiResult<u64> {
+        let revoked =
+            repo::sessions::revoke_others(&self.txn, account_id, keep, reason, self.now).await?;
+        self.forget_accounts.push(account_id);
+        Ok(revoked)
+    }
+
+    /// The account itself changes (profile, login): this instance stops serving it from
+    /// its session cache once committed (read-your-writes).
+    pub fn account_changed(&mut self, account_id: Uuid) {
+        self.forget_accounts.push(account_id);
+    }
+
     /// Commits, then runs the post-commit effects.
     pub async fn commit(self) -> ApiResult<()> {
         self.txn.commit().await?;
         if self.wake_outbox {
             self.state.outbox_wake.notify_one();
+        }
+        for sid in self.forget_sessions {
+            self.state.sessions.forget_session(sid);
+        }
+        for account_id in self.forget_accounts {
+            self.state.sessions.forget_account(account_id);
         }
         Ok(())
     }

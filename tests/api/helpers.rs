@@ -153,6 +153,7 @@ pub fn test_config(backend: Backend, dir: &std::path::Path, pg: Option<&PgDataba
             iterations: 1,
             parallelism: 1,
             max_concurrent: 4,
+            max_queued: 64,
         },
         ..Config::default()
     }

@@ -10,6 +10,7 @@ mod addresses;
 mod authz;
 mod dns;
 mod imports;
+mod instances;
 mod mail_services;
 mod mail_views;
 mod mailstack;

@@ -77,10 +77,10 @@ pub async fn attach(
 ) -> ApiResult<MyAddressResponse> {
     let wanted = EmailAddress::lookup_key(typed_address);
     let subject = format!("address:{wanted}");
+    let slot = state.passwords.reserve()?;
     let attempt = throttle::begin_attempt(state, &subject, caller.ip.as_deref()).await?;
     let found = repo::addresses::find_by_address(&state.db, &wanted).await?;
-    let ok = state
-        .passwords
+    let ok = slot
         .verify(
             password.into_inner(),
             found.as_ref().and_then(|a| a.password_hash.clone()),

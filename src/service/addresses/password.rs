@@ -78,18 +78,16 @@ pub async fn change(
         .passwords
         .hash(change.new_password.into_inner())
         .await?;
-    let uow = UnitOfWork::begin(state).await?;
+    let mut uow = UnitOfWork::begin(state).await?;
     let now = uow.now();
     let actor = caller.actor();
     repo::addresses::set_password(uow.tx(), address.id, &hash, unify, now).await?;
     if unify {
         repo::accounts::set_password_hash(uow.tx(), caller.account_id, &hash, now).await?;
-        repo::sessions::revoke_others(
-            uow.tx(),
+        uow.revoke_sessions_of(
             caller.account_id,
             Some(caller.session_id),
             "password_changed",
-            now,
         )
         .await?;
         // The account's own log shows it too, as when changed from PUT /v1/me/password.
