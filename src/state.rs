@@ -15,6 +15,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub jwt: JwtKeys,
     pub passwords: PasswordHasher,
+    /// Seals and opens the TOTP secrets of two-factor logins.
+    pub totp_key: crate::auth::totp::SecretKey,
     pub clock: Clock,
     /// Live DNS checks of customer domains (`POSTIER_DNS_SERVER`, bounded time).
     pub dns: crate::dns::DnsChecker,

@@ -38,18 +38,19 @@ impl FromRequest for AuthUser {
             let token = bearer?;
             let now = state.clock.now();
             let claims = state.jwt.verify(&token, now).map_err(|e| match e {
-                TokenError::Expired => ApiError::unauthenticated("the access token has expired"),
-                TokenError::Invalid => ApiError::unauthenticated("the access token is not valid"),
+                TokenError::Expired => ApiError::invalid_token("the access token has expired"),
+                TokenError::Invalid => ApiError::invalid_token("the access token is not valid"),
             })?;
             let (_, account) = repo::sessions::find_active(&state.db, claims.sid, claims.sub, now)
                 .await?
-                .ok_or_else(|| ApiError::unauthenticated("the session has ended"))?;
+                .ok_or_else(|| ApiError::invalid_token("the session has ended"))?;
             let auth_time = DateTime::from_timestamp(claims.auth_time, 0)
-                .ok_or_else(|| ApiError::unauthenticated("the access token is not valid"))?;
+                .ok_or_else(|| ApiError::invalid_token("the access token is not valid"))?;
             Ok(AuthUser(Caller {
                 account_id: account.id,
                 session_id: claims.sid,
                 login: account.login,
+                login_verified: account.login_verified,
                 auth_time,
                 ip,
             }))
@@ -75,10 +76,13 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
     let (scheme, token) = value.split_once(' ').ok_or_else(|| {
         ApiError::unauthenticated("the Authorization header is not a bearer token")
     })?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+    if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(ApiError::unauthenticated(
             "the Authorization header is not a bearer token",
         ));
+    }
+    if token.trim().is_empty() {
+        return Err(ApiError::invalid_token("the bearer token is empty"));
     }
     Ok(token.trim().to_string())
 }
