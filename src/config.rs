@@ -273,7 +273,10 @@ impl Config {
         }
         if let Some(key) = &self.totp_key {
             if key.len() < 32 {
-                return Err(ConfigError::new("totp_key", "must be at least 32 bytes long"));
+                return Err(ConfigError::new(
+                    "totp_key",
+                    "must be at least 32 bytes long",
+                ));
             }
         }
         let issuer = self.totp_issuer.trim();

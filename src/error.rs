@@ -404,7 +404,8 @@ pub fn render_foreign_errors<B: MessageBody + 'static>(
     );
     if let Some(challenge) = error.www_authenticate() {
         if !res.headers().contains_key(header::WWW_AUTHENTICATE) {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
         }
     }
     let res = res.set_body(body);

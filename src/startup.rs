@@ -57,9 +57,10 @@ impl Application {
             .await
             .map_err(StartupError::Secret)?;
         let jwt = JwtKeys::new(&secret, config.access_token_ttl_secs);
-        let totp_secret = jwt::load_named_secret(config.totp_key.as_deref(), &config, &db, "totp_key")
-            .await
-            .map_err(StartupError::Secret)?;
+        let totp_secret =
+            jwt::load_named_secret(config.totp_key.as_deref(), &config, &db, "totp_key")
+                .await
+                .map_err(StartupError::Secret)?;
         let totp_key = crate::auth::totp::SecretKey::derive(&totp_secret);
         let passwords =
             PasswordHasher::new(&config.argon2).map_err(|e| StartupError::Argon2(e.to_string()))?;

@@ -32,9 +32,8 @@ impl MigrationTrait for Migration {
                             .check(Expr::col(MemberInvitations::Role).is_in(roles.to_vec())),
                     )
                     .col(
-                        string(MemberInvitations::Status).check(
-                            Expr::col(MemberInvitations::Status).is_in(statuses.to_vec()),
-                        ),
+                        string(MemberInvitations::Status)
+                            .check(Expr::col(MemberInvitations::Status).is_in(statuses.to_vec())),
                     )
                     .col(string_uniq(MemberInvitations::TokenHash))
                     .col(timestamp_with_time_zone(MemberInvitations::ExpiresAt))

@@ -134,7 +134,8 @@ impl SecretKey {
     /// Derives the sealing key from the instance secret (any length; generated ones are 32
     /// random bytes).
     pub fn derive(instance_secret: &[u8]) -> Self {
-        let digest = Sha256::digest([b"postier-totp-seal-v1:".as_slice(), instance_secret].concat());
+        let digest =
+            Sha256::digest([b"postier-totp-seal-v1:".as_slice(), instance_secret].concat());
         let mut key = [0u8; 32];
         key.copy_from_slice(&digest);
         Self { key }
@@ -241,7 +242,9 @@ mod tests {
         assert!(!sealed.contains(&base32(&secret)));
         assert_eq!(key.open(account, &sealed).unwrap(), secret);
         assert!(key.open(Uuid::now_v7(), &sealed).is_err());
-        assert!(SecretKey::derive(&[8u8; 32]).open(account, &sealed).is_err());
+        assert!(SecretKey::derive(&[8u8; 32])
+            .open(account, &sealed)
+            .is_err());
     }
 
     #[test]
@@ -253,6 +256,9 @@ mod tests {
             recovery_code_hash(&code),
             recovery_code_hash(&code.to_uppercase().replace('-', " "))
         );
-        assert_ne!(recovery_code_hash(&code), recovery_code_hash(&generate_recovery_code()));
+        assert_ne!(
+            recovery_code_hash(&code),
+            recovery_code_hash(&generate_recovery_code())
+        );
     }
 }

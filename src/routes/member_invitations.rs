@@ -12,9 +12,9 @@ use crate::error::{ApiResult, ProblemDocument};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::repo;
 use crate::routes::params::{Page, PageQuery};
+use crate::service::authz;
 use crate::service::member_invitations::{self, MemberInvitationResponse};
 use crate::service::sharing::TokenRequest;
-use crate::service::authz;
 use crate::state::AppState;
 
 /// A page of member invitations from up to `limit + 1` rows.
@@ -53,9 +53,8 @@ pub async fn list_member_invitations(
     authz::manager(&state.db, &user, org_id).await?;
     let after = query.after_id()?;
     let limit = query.limit();
-    let rows =
-        repo::member_invitations::list_for_organization(&state.db, org_id, after, limit + 1)
-            .await?;
+    let rows = repo::member_invitations::list_for_organization(&state.db, org_id, after, limit + 1)
+        .await?;
     Ok(HttpResponse::Ok().json(page(&state, rows, limit).await?))
 }
 

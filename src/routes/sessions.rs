@@ -82,8 +82,7 @@ pub async fn complete_second_factor(
     body: ApiJson<SecondFactorRequest>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
-    let session =
-        sessions::complete_second_factor(&state, body.challenge, body.code, ip.0).await?;
+    let session = sessions::complete_second_factor(&state, body.challenge, body.code, ip.0).await?;
     Ok(HttpResponse::Ok().json(session))
 }
 

@@ -308,7 +308,13 @@ pub async fn accept_by_id(
 /// Declines an invitation sent to the caller's verified login.
 pub async fn decline_by_id(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
     let invitation = addressed_to(state, caller, id).await?;
-    close(state, invitation, InvitationStatus::Declined, &caller.actor()).await
+    close(
+        state,
+        invitation,
+        InvitationStatus::Declined,
+        &caller.actor(),
+    )
+    .await
 }
 
 /// Accepts with the e-mailed token, from any account (404 for an unknown token).
@@ -335,6 +341,18 @@ pub async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()
         .ok_or_else(not_found)?;
     authz::manager(&state.db, caller, invitation.organization_id)
         .await
-        .map_err(|e| if e.code == ErrorCode::NotFound { not_found() } else { e })?;
-    close(state, invitation, InvitationStatus::Revoked, &caller.actor()).await
+        .map_err(|e| {
+            if e.code == ErrorCode::NotFound {
+                not_found()
+            } else {
+                e
+            }
+        })?;
+    close(
+        state,
+        invitation,
+        InvitationStatus::Revoked,
+        &caller.actor(),
+    )
+    .await
 }

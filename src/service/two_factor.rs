@@ -214,8 +214,7 @@ pub(crate) async fn consume_code(
     if !repo::second_factors::use_recovery_code(uow.tx(), account_id, &hash, now).await? {
         return Ok(None);
     }
-    let remaining =
-        repo::second_factors::count_unused_recovery_codes(uow.tx(), account_id).await?;
+    let remaining = repo::second_factors::count_unused_recovery_codes(uow.tx(), account_id).await?;
     let login = repo::accounts::find(uow.tx(), account_id)
         .await?
         .map(|a| a.login)

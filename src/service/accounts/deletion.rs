@@ -29,8 +29,8 @@ pub async fn delete(state: &AppState, caller: &Caller, confirm: Option<&str>) ->
     let mut blocking: Vec<String> = Vec::new();
     for (org, role) in repo::organizations::all_for_account(uow.tx(), account.id).await? {
         repo::organizations::lock(uow.tx(), org.id).await?;
-        let last_owner = role == Role::Owner
-            && repo::organizations::count_owners(uow.tx(), org.id).await? <= 1;
+        let last_owner =
+            role == Role::Owner && repo::organizations::count_owners(uow.tx(), org.id).await? <= 1;
         if !last_owner {
             left.push((org, role));
         } else if repo::mail_services::list_for_organization(uow.tx(), org.id, None, 1)
@@ -126,8 +126,7 @@ async fn accesses_of(
     let mut after: Option<String> = None;
     loop {
         let page =
-            repo::addresses::list_for_account(uow.tx(), account_id, after.as_deref(), PAGE)
-                .await?;
+            repo::addresses::list_for_account(uow.tx(), account_id, after.as_deref(), PAGE).await?;
         let full = page.len() as u64 == PAGE;
         after = page.last().map(|(a, _)| a.address.clone());
         all.extend(page.into_iter().map(|(a, _)| a));

@@ -44,9 +44,13 @@ pub struct AccountResponse {
 impl AccountResponse {
     pub async fn load(state: &AppState, a: account::Model) -> ApiResult<Self> {
         let now = state.clock.now();
-        let pending_login =
-            repo::account_tokens::live_email(&state.db, a.id, AccountTokenPurpose::LoginChange, now)
-                .await?;
+        let pending_login = repo::account_tokens::live_email(
+            &state.db,
+            a.id,
+            AccountTokenPurpose::LoginChange,
+            now,
+        )
+        .await?;
         let two_factor_enabled = repo::second_factors::is_enabled(&state.db, a.id).await?;
         Ok(Self {
             id: a.id,

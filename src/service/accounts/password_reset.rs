@@ -49,8 +49,13 @@ async fn send_reset(state: &AppState, login: &str, ip: Option<String>) -> ApiRes
     let now = uow.now();
     let secret = token::generate();
     let expires_at = now + Duration::minutes(RESET_TTL_MINUTES);
-    repo::account_tokens::void_all(uow.tx(), account.id, AccountTokenPurpose::PasswordReset, now)
-        .await?;
+    repo::account_tokens::void_all(
+        uow.tx(),
+        account.id,
+        AccountTokenPurpose::PasswordReset,
+        now,
+    )
+    .await?;
     repo::account_tokens::insert(
         uow.tx(),
         NewToken {
@@ -114,8 +119,13 @@ pub async fn complete(
         ip,
     };
     let unified = set_password(&uow, &actor, &account, &hash).await?;
-    repo::account_tokens::void_all(uow.tx(), account.id, AccountTokenPurpose::PasswordReset, now)
-        .await?;
+    repo::account_tokens::void_all(
+        uow.tx(),
+        account.id,
+        AccountTokenPurpose::PasswordReset,
+        now,
+    )
+    .await?;
     repo::sessions::revoke_others(uow.tx(), account.id, None, "password_reset", now).await?;
     // The link reached the login: that proves it as a verification link would.
     if found.email.as_deref() == Some(account.login.as_str()) && !account.login_verified {

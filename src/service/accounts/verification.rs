@@ -250,8 +250,13 @@ pub async fn request_login_change(
             format!("an account already uses the login {new_login}"),
         ));
     }
-    throttle::count_account_mail(state, "login_change", new_login.as_str(), caller.ip.as_deref())
-        .await?;
+    throttle::count_account_mail(
+        state,
+        "login_change",
+        new_login.as_str(),
+        caller.ip.as_deref(),
+    )
+    .await?;
     let mut uow = UnitOfWork::begin(state).await?;
     let now = uow.now();
     let secret = token::generate();
