@@ -122,7 +122,7 @@ pub async fn load_secret(config: &Config, db: &DatabaseConnection) -> Result<Vec
 /// A secret of the instance (`name`: `jwt_secret`, `totp_key`): the configured value, else
 /// one generated once and kept like the JWT secret (a file named `name` in the data dir with
 /// SQLite, the `settings` row `name` with PostgreSQL).
-pub async fn load_named_secret(
+pub(crate) async fn load_named_secret(
     configured: Option<&str>,
     config: &Config,
     db: &DatabaseConnection,

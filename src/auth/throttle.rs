@@ -95,7 +95,7 @@ pub async fn count_signup(state: &AppState, ip: Option<&str>) -> ApiResult<()> {
 /// `password_reset`, `login_change`) for `login` and for `ip`; 429 with `Retry-After` when
 /// either is over its limit (a refused request is not counted). The same for a login that
 /// no account has, so the answer tells nothing about it.
-pub async fn count_account_mail(
+pub(crate) async fn count_account_mail(
     state: &AppState,
     flow: &str,
     login: &str,

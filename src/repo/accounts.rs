@@ -73,7 +73,7 @@ pub async fn set_password_hash(
 
 /// The account whose login is `login`, only once it proved it receives mail there: until
 /// then it is not "the account whose login the address is" (sharing, unification).
-pub async fn find_verified_by_login(
+pub(crate) async fn find_verified_by_login(
     conn: &impl ConnectionTrait,
     login: &str,
 ) -> Result<Option<account::Model>, DbErr> {
@@ -84,7 +84,7 @@ pub async fn find_verified_by_login(
         .await
 }
 
-pub async fn set_login_verified(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+pub(crate) async fn set_login_verified(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
     account::Entity::update_many()
         .col_expr(account::Column::LoginVerified, Expr::value(true))
         .filter(account::Column::Id.eq(id))
@@ -94,7 +94,7 @@ pub async fn set_login_verified(conn: &impl ConnectionTrait, id: Uuid) -> Result
 }
 
 /// Moves the account to `login`, verified (a unique violation when another account has it).
-pub async fn set_verified_login(
+pub(crate) async fn set_verified_login(
     conn: &impl ConnectionTrait,
     id: Uuid,
     login: &str,
@@ -110,7 +110,7 @@ pub async fn set_verified_login(
 
 /// Deletes the account; its memberships, sessions, accesses, tokens and second factors go
 /// with it (foreign keys), its events stay.
-pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+pub(crate) async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
     account::Entity::delete_by_id(id)
         .exec(conn)
         .await
@@ -118,7 +118,7 @@ pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> 
 }
 
 /// Which of `ids` are accounts that still exist.
-pub async fn existing(
+pub(crate) async fn existing(
     conn: &impl ConnectionTrait,
     ids: Vec<Uuid>,
 ) -> Result<std::collections::HashSet<Uuid>, DbErr> {

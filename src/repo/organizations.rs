@@ -213,7 +213,7 @@ pub async fn remove_member(
 }
 
 /// Every organization the account is a member of, with its role there.
-pub async fn all_for_account(
+pub(crate) async fn all_for_account(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
 ) -> Result<Vec<(organization::Model, Role)>, DbErr> {
@@ -231,7 +231,7 @@ pub async fn all_for_account(
 
 /// Deletes an organization; its memberships, mail services and member invitations go with
 /// it (foreign keys), its events stay.
-pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+pub(crate) async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
     organization::Entity::delete_by_id(id)
         .exec(conn)
         .await
@@ -240,7 +240,7 @@ pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> 
 
 /// Whether an account whose login is `login` is a member of the organization (one query,
 /// whether or not an account has that login).
-pub async fn has_member_with_login(
+pub(crate) async fn has_member_with_login(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,
     login: &str,

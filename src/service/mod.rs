@@ -11,14 +11,14 @@ pub mod authz;
 pub mod dangerous;
 pub mod domains;
 pub mod import;
-pub mod links;
+pub(crate) mod links;
 pub mod mail_services;
-pub mod member_invitations;
+pub(crate) mod member_invitations;
 pub mod organizations;
 pub mod sessions;
 pub mod settings;
 pub mod sharing;
-pub mod two_factor;
+pub(crate) mod two_factor;
 pub mod uow;
 
 pub use uow::UnitOfWork;

@@ -4,9 +4,9 @@
 //! docs/identities.md). The rest of its life is in the submodules: verifying and changing
 //! the login, resetting the password, deleting the account.
 
-pub mod deletion;
-pub mod password_reset;
-pub mod verification;
+pub(crate) mod deletion;
+pub(crate) mod password_reset;
+pub(crate) mod verification;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
