@@ -26,6 +26,11 @@ pub struct Config {
     pub database_acquire_timeout_secs: u64,
     /// HS256 signing secret (at least 32 bytes); generated and kept when unset.
     pub jwt_secret: Option<String>,
+    /// Key (at least 32 bytes) sealing the TOTP secrets of two-factor logins; generated and
+    /// kept like the JWT secret when unset.
+    pub totp_key: Option<String>,
+    /// The issuer authenticator apps show beside a Postier TOTP entry.
+    pub totp_issuer: String,
     /// Base of links in e-mails; `http://` + `listen` when unset.
     pub public_url: Option<String>,
     /// The provider's mail host, given to mail clients.
@@ -110,6 +115,12 @@ pub struct ThrottleConfig {
     /// Sign-ups allowed per client address within `signup_window_secs`.
     pub signups_per_ip: u32,
     pub signup_window_secs: u64,
+    /// E-mails sent on request (verification links, password resets, login changes) per
+    /// login within `account_mail_window_secs`.
+    pub account_mails_per_login: u32,
+    /// The same e-mails per client address within `account_mail_window_secs`.
+    pub account_mails_per_ip: u32,
+    pub account_mail_window_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +157,8 @@ impl Default for Config {
             database_max_connections: 10,
             database_acquire_timeout_secs: 3,
             jwt_secret: None,
+            totp_key: None,
+            totp_issuer: "Postier".into(),
             public_url: None,
             mail_host: "mail.example".into(),
             free_domain: "free.example".into(),
@@ -197,6 +210,9 @@ impl Default for ThrottleConfig {
             window_secs: 15 * 60,
             signups_per_ip: 20,
             signup_window_secs: 3600,
+            account_mails_per_login: 5,
+            account_mails_per_ip: 30,
+            account_mail_window_secs: 3600,
         }
     }
 }
@@ -269,6 +285,21 @@ impl Config {
                 ));
             }
         }
+        if let Some(key) = &self.totp_key {
+            if key.len() < 32 {
+                return Err(ConfigError::new(
+                    "totp_key",
+                    "must be at least 32 bytes long",
+                ));
+            }
+        }
+        let issuer = self.totp_issuer.trim();
+        if issuer.is_empty() || issuer.len() > 64 || issuer.contains(':') {
+            return Err(ConfigError::new(
+                "totp_issuer",
+                "must be 1 to 64 characters, without ':'",
+            ));
+        }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(ConfigError::new(
@@ -311,6 +342,10 @@ impl Config {
             (
                 "throttle.signup_window_secs",
                 self.throttle.signup_window_secs,
+            ),
+            (
+                "throttle.account_mail_window_secs",
+                self.throttle.account_mail_window_secs,
             ),
             (
                 "database_max_connections",

@@ -52,14 +52,23 @@ macro_rules! error_codes {
 
 error_codes! {
     MalformedRequest = ("malformed_request", 400, "The request could not be parsed"),
+    /// An e-mailed link's token (verification, login change, password reset) that is
+    /// unknown, used, superseded or expired: ask for a new link.
+    TokenInvalid = ("token_invalid", 400, "The link is unknown, used or expired"),
     Unauthenticated = ("unauthenticated", 401, "Authentication is required"),
     InvalidCredentials = ("invalid_credentials", 401, "Login or password is wrong"),
     RefreshTokenInvalid = ("refresh_token_invalid", 401, "The refresh token is not valid"),
+    /// The password was right and two-factor login is on: the problem's `challenge` goes to
+    /// `POST /v1/sessions/second-factor` with a code (at step-up: send `code` too).
+    SecondFactorRequired = ("second_factor_required", 401, "A second factor is required"),
+    SecondFactorInvalid = ("second_factor_invalid", 401, "The second-factor code is wrong"),
+    SecondFactorChallengeInvalid = ("second_factor_challenge_invalid", 401, "The login challenge is unknown, used or expired"),
     Forbidden = ("forbidden", 403, "Not allowed"),
     ReauthenticationRequired = ("reauthentication_required", 403, "A recent password proof is required"),
     PermissionDenied = ("permission_denied", 403, "A permission on this address is missing"),
     PasswordIncorrect = ("password_incorrect", 403, "The password is not correct"),
     InvitationBindingMismatch = ("invitation_binding_mismatch", 403, "This invitation is bound to another login"),
+    SecondFactorIncorrect = ("second_factor_incorrect", 403, "The second-factor code is not correct"),
     NotFound = ("not_found", 404, "Not found"),
     RouteNotFound = ("route_not_found", 404, "No such route"),
     MethodNotAllowed = ("method_not_allowed", 405, "Method not allowed on this route"),
@@ -81,6 +90,10 @@ error_codes! {
     ForwardLimitReached = ("forward_limit_reached", 409, "The pack allows no more forwarding targets"),
     InvitationNotPending = ("invitation_not_pending", 409, "The invitation was already answered, revoked or expired"),
     InvitationAlreadyPending = ("invitation_already_pending", 409, "An invitation is already waiting for this account"),
+    LoginAlreadyVerified = ("login_already_verified", 409, "The login is verified already"),
+    TotpAlreadyEnabled = ("totp_already_enabled", 409, "Two-factor login is on already"),
+    TotpNotEnabled = ("totp_not_enabled", 409, "Two-factor login is not on"),
+    TotpEnrolmentMissing = ("totp_enrolment_missing", 409, "No two-factor enrolment is waiting for a code"),
     ConfirmationRequired = ("confirmation_required", 422, "The confirmation does not match"),
     InvitationExpired = ("invitation_expired", 410, "The invitation has expired"),
     ShareLinkExpired = ("share_link_expired", 410, "The share link has expired"),
@@ -128,6 +141,11 @@ pub struct ProblemDocument {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(nullable = false)]
     pub errors: Vec<FieldError>,
+    /// With `second_factor_required` from `POST /v1/sessions` only: the short-lived, single-use
+    /// login challenge to send with a code to `POST /v1/sessions/second-factor`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub challenge: Option<String>,
 }
 
 /// An error answered to the client. Construct with the helpers; attach the cause of a 5xx
@@ -137,6 +155,10 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub retry_after_secs: Option<u64>,
+    /// A second-factor login challenge (see [`ProblemDocument::challenge`]).
+    pub challenge: Option<String>,
+    /// A bearer token was presented and refused: the 401 says `error="invalid_token"`.
+    token_refused: bool,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -149,6 +171,8 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after_secs: None,
+            challenge: None,
+            token_refused: false,
             source: None,
         }
     }
@@ -179,6 +203,22 @@ impl ApiError {
 
     pub fn unauthenticated(detail: impl Into<String>) -> Self {
         Self::new(ErrorCode::Unauthenticated, detail)
+    }
+
+    /// 401 for a bearer token that was sent and refused (bad, expired, or its session ended).
+    pub fn invalid_token(detail: impl Into<String>) -> Self {
+        Self {
+            token_refused: true,
+            ..Self::new(ErrorCode::Unauthenticated, detail)
+        }
+    }
+
+    /// 401 `second_factor_required`, carrying the login challenge when there is one.
+    pub fn second_factor_required(challenge: Option<String>, detail: impl Into<String>) -> Self {
+        Self {
+            challenge,
+            ..Self::new(ErrorCode::SecondFactorRequired, detail)
+        }
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
@@ -241,7 +281,21 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code,
             errors: self.errors.clone(),
+            challenge: self.challenge.clone(),
         }
+    }
+
+    /// The RFC 6750 challenge every 401 carries: `Bearer realm="postier"`, with
+    /// `error="invalid_token"` when a token was sent and refused.
+    fn www_authenticate(&self) -> Option<HeaderValue> {
+        if self.code.status() != StatusCode::UNAUTHORIZED {
+            return None;
+        }
+        Some(HeaderValue::from_static(if self.token_refused {
+            "Bearer realm=\"postier\", error=\"invalid_token\""
+        } else {
+            "Bearer realm=\"postier\""
+        }))
     }
 }
 
@@ -285,6 +339,9 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE));
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if let Some(challenge) = self.www_authenticate() {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
         response.body(serde_json::to_vec(&self.document()).unwrap_or_default())
     }
@@ -368,6 +425,12 @@ pub fn render_foreign_errors<B: MessageBody + 'static>(
         header::CONTENT_TYPE,
         HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
     );
+    if let Some(challenge) = error.www_authenticate() {
+        if !res.headers().contains_key(header::WWW_AUTHENTICATE) {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+    }
     let res = res.set_body(body);
     let res = ServiceResponse::new(req, res)
         .map_into_boxed_body()

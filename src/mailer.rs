@@ -24,8 +24,11 @@ use crate::state::AppState;
 const BATCH: u64 = 20;
 const LEASE_SECS: i64 = 60;
 const POLL: Duration = Duration::from_secs(2);
+/// What remains of a body that held a single-use link once the relay accepted it.
+pub const SCRUBBED_BODY: &str = "[removed after delivery: this message held a single-use link]";
 
-/// Queues a message (call inside the transaction of the change).
+/// Queues a message (call inside the transaction of the change). With `scrub_after_send`,
+/// the body (it holds a single-use link) is replaced once the relay accepted it.
 pub async fn enqueue(
     conn: &impl ConnectionTrait,
     organization_id: Option<Uuid>,
@@ -33,6 +36,7 @@ pub async fn enqueue(
     subject: &str,
     body: &str,
     now: DateTime<Utc>,
+    scrub_after_send: bool,
 ) -> Result<(), DbErr> {
     outbox::Entity::insert(outbox::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -46,6 +50,7 @@ pub async fn enqueue(
         next_attempt_at: Set(now),
         locked_until: Set(None),
         last_error: Set(None),
+        scrub_after_send: Set(scrub_after_send),
     })
     .exec_without_returning(conn)
     .await
@@ -110,6 +115,11 @@ async fn send_due(
         let update = outbox::Entity::update_many().filter(outbox::Column::Id.eq(message.id));
         match result {
             Ok(()) => {
+                let update = if message.scrub_after_send {
+                    update.col_expr(outbox::Column::Body, Expr::value(SCRUBBED_BODY))
+                } else {
+                    update
+                };
                 update
                     .col_expr(outbox::Column::SentAt, Expr::value(now))
                     .col_expr(outbox::Column::Attempts, Expr::value(message.attempts + 1))

@@ -113,6 +113,28 @@ fn add_problem_responses(operation: &mut Operation) {
         add("422", "Invalid body");
     }
     add("500", "Unexpected error (the cause is logged, never shown)");
+    add_bearer_challenge(operation);
+}
+
+/// Every 401 carries `WWW-Authenticate` (RFC 6750), as `error::ApiError` renders it.
+fn add_bearer_challenge(operation: &mut Operation) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::{ObjectBuilder, Type};
+    if let Some(RefOr::T(response)) = operation.responses.responses.get_mut("401") {
+        response
+            .headers
+            .entry("WWW-Authenticate".to_string())
+            .or_insert_with(|| {
+                RefOr::T(
+                    HeaderBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .description(Some(
+                            "`Bearer realm=\"postier\"`, with `error=\"invalid_token\"` when a token was sent and refused",
+                        ))
+                        .build(),
+                )
+            });
+    }
 }
 
 pub fn problem_response(description: &str) -> RefOr<Response> {

@@ -33,7 +33,7 @@ pub struct Application {
 pub enum StartupError {
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
-    #[error("JWT secret: {0}")]
+    #[error("instance secret: {0}")]
     Secret(String),
     #[error("argon2 parameters: {0}")]
     Argon2(String),
@@ -57,6 +57,11 @@ impl Application {
             .await
             .map_err(StartupError::Secret)?;
         let jwt = JwtKeys::new(&secret, config.access_token_ttl_secs);
+        let totp_secret =
+            jwt::load_named_secret(config.totp_key.as_deref(), &config, &db, "totp_key")
+                .await
+                .map_err(StartupError::Secret)?;
+        let totp_key = crate::auth::totp::SecretKey::derive(&totp_secret);
         let passwords =
             PasswordHasher::new(&config.argon2).map_err(|e| StartupError::Argon2(e.to_string()))?;
         let listen_addr = config.listen.to_string();
@@ -100,6 +105,7 @@ impl Application {
             jwt,
             passwords,
             sessions,
+            totp_key,
             clock,
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
         });

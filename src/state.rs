@@ -17,6 +17,8 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     /// Sessions read in the last `session_cache_millis` (at most 1 s).
     pub sessions: SessionCache,
+    /// Seals and opens the TOTP secrets of two-factor logins.
+    pub totp_key: crate::auth::totp::SecretKey,
     pub clock: Clock,
     /// Live DNS checks of customer domains (`POSTIER_DNS_SERVER`, bounded time).
     pub dns: crate::dns::DnsChecker,

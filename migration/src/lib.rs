@@ -15,8 +15,15 @@ mod m20261128_000003_add_address_count;
 mod m20261128_000004_one_free_service_per_organization;
 mod m20261128_000005_add_personal_account;
 mod m20261201_000001_check_stored_values;
+mod m20261202_000101_add_login_verified;
+mod m20261202_000102_create_account_tokens;
+mod m20261202_000103_create_second_factors;
+mod m20261202_000104_create_member_invitations;
+mod m20261202_000105_add_outbox_scrub_after_send;
 
 pub use m20261201_000001_check_stored_values::{ENUMERATED, PERMISSION_BITS_MAX, PERMISSION_SETS};
+pub use m20261202_000102_create_account_tokens::ACCOUNT_TOKEN_PURPOSES;
+pub use m20261202_000104_create_member_invitations::MEMBER_INVITATION_ENUMERATED;
 
 /// The views the mail servers read (and the only objects their database role may SELECT),
 /// in creation order. README "Running a real mail server on Postier" documents each one.
@@ -47,6 +54,11 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_one_free_service_per_organization::Migration),
             Box::new(m20261128_000005_add_personal_account::Migration),
             Box::new(m20261201_000001_check_stored_values::Migration),
+            Box::new(m20261202_000101_add_login_verified::Migration),
+            Box::new(m20261202_000102_create_account_tokens::Migration),
+            Box::new(m20261202_000103_create_second_factors::Migration),
+            Box::new(m20261202_000104_create_member_invitations::Migration),
+            Box::new(m20261202_000105_add_outbox_scrub_after_send::Migration),
         ]
     }
 }

@@ -13,6 +13,10 @@ pub struct Caller {
     pub account_id: Uuid,
     pub session_id: Uuid,
     pub login: String,
+    /// The account proved it receives mail at its login: only then is it "the account
+    /// whose login the address is" (sharing, unification) and matched to e-mailed
+    /// invitations.
+    pub login_verified: bool,
     pub auth_time: DateTime<Utc>,
     pub ip: Option<String>,
 }

@@ -11,7 +11,7 @@ use chrono::DateTime;
 use futures_util::future::LocalBoxFuture;
 
 use crate::auth::jwt::TokenError;
-use crate::auth::session_cache::ActiveSession;
+use crate::auth::session_cache::{AccountProfile, ActiveSession};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::repo;
@@ -41,8 +41,8 @@ impl FromRequest for AuthUser {
             let token = bearer?;
             let now = state.clock.now();
             let claims = state.jwt.verify(&token, now).map_err(|e| match e {
-                TokenError::Expired => ApiError::unauthenticated("the access token has expired"),
-                TokenError::Invalid => ApiError::unauthenticated("the access token is not valid"),
+                TokenError::Expired => ApiError::invalid_token("the access token has expired"),
+                TokenError::Invalid => ApiError::invalid_token("the access token is not valid"),
             })?;
             let session = match state.sessions.get(claims.sid, claims.sub, now) {
                 Some(session) => session,
@@ -51,18 +51,20 @@ impl FromRequest for AuthUser {
                     let (session, account) =
                         repo::sessions::find_active(&state.db, claims.sid, claims.sub, now)
                             .await?
-                            .ok_or_else(|| ApiError::unauthenticated("the session has ended"))?;
-                    let session = ActiveSession::new(session, account);
+                            .ok_or_else(|| ApiError::invalid_token("the session has ended"))?;
+                    let profile = AccountProfile::load(&state.db, account, now).await?;
+                    let session = ActiveSession::new(session, profile);
                     state.sessions.put(claims.sid, session.clone(), generation);
                     session
                 }
             };
             let auth_time = DateTime::from_timestamp(claims.auth_time, 0)
-                .ok_or_else(|| ApiError::unauthenticated("the access token is not valid"))?;
+                .ok_or_else(|| ApiError::invalid_token("the access token is not valid"))?;
             Ok(AuthUser(Caller {
                 account_id: session.account.id,
                 session_id: claims.sid,
                 login: session.account.login,
+                login_verified: session.account.login_verified,
                 auth_time,
                 ip,
             }))
@@ -88,10 +90,13 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
     let (scheme, token) = value.split_once(' ').ok_or_else(|| {
         ApiError::unauthenticated("the Authorization header is not a bearer token")
     })?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+    if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(ApiError::unauthenticated(
             "the Authorization header is not a bearer token",
         ));
+    }
+    if token.trim().is_empty() {
+        return Err(ApiError::invalid_token("the bearer token is empty"));
     }
     Ok(token.trim().to_string())
 }

@@ -116,29 +116,41 @@ impl JwtKeys {
 /// instance finds it: a 0600 file in the data dir with SQLite, the `settings` table with
 /// PostgreSQL (docs/architecture.md "Stateless instances").
 pub async fn load_secret(config: &Config, db: &DatabaseConnection) -> Result<Vec<u8>, String> {
-    if let Some(secret) = &config.jwt_secret {
+    load_named_secret(config.jwt_secret.as_deref(), config, db, SECRET_SETTING).await
+}
+
+/// A secret of the instance (`name`: `jwt_secret`, `totp_key`): the configured value, else
+/// one generated once and kept like the JWT secret (a file named `name` in the data dir with
+/// SQLite, the `settings` row `name` with PostgreSQL).
+pub(crate) async fn load_named_secret(
+    configured: Option<&str>,
+    config: &Config,
+    db: &DatabaseConnection,
+    name: &str,
+) -> Result<Vec<u8>, String> {
+    if let Some(secret) = configured {
         return Ok(secret.as_bytes().to_vec());
     }
     if crate::db::is_sqlite(db) {
-        return secret_from_file(&config.data_dir.join("jwt_secret"));
+        return secret_from_file(&config.data_dir.join(name));
     }
     let candidate = STANDARD.encode(random_secret());
     setting::Entity::insert(setting::ActiveModel {
-        key: Set(SECRET_SETTING.into()),
+        key: Set(name.into()),
         value: Set(candidate),
     })
     .on_conflict_do_nothing_on([setting::Column::Key])
     .exec(db)
     .await
-    .map_err(|e| format!("cannot store the JWT secret: {e}"))?;
-    let stored = setting::Entity::find_by_id(SECRET_SETTING.to_string())
+    .map_err(|e| format!("cannot store the {name}: {e}"))?;
+    let stored = setting::Entity::find_by_id(name.to_string())
         .one(db)
         .await
-        .map_err(|e| format!("cannot read the JWT secret: {e}"))?
-        .ok_or("the JWT secret vanished")?;
+        .map_err(|e| format!("cannot read the {name}: {e}"))?
+        .ok_or_else(|| format!("the {name} vanished"))?;
     STANDARD
         .decode(stored.value)
-        .map_err(|e| format!("the stored JWT secret is corrupt: {e}"))
+        .map_err(|e| format!("the stored {name} is corrupt: {e}"))
 }
 
 fn random_secret() -> [u8; 32] {

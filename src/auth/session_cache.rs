@@ -21,23 +21,45 @@ use crate::entity::{account, session};
 /// stays small whatever the number of clients.
 const MAX_ENTRIES: usize = 100_000;
 
-/// What an authenticated request needs to know about its account.
+/// What an authenticated request needs to know about its account, and what its owner sees
+/// of it (`GET /v1/me` answers from here).
 #[derive(Debug, Clone)]
 pub struct AccountProfile {
     pub id: Uuid,
     pub login: String,
+    pub login_verified: bool,
+    /// The login it asked to move to, until that one is verified.
+    pub pending_login: Option<String>,
+    pub two_factor_enabled: bool,
     pub display_name: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
-impl From<account::Model> for AccountProfile {
-    fn from(a: account::Model) -> Self {
-        Self {
+impl AccountProfile {
+    /// The profile of `a`, with what lives beside the account row (a pending login change,
+    /// two-factor login).
+    pub async fn load(
+        conn: &impl sea_orm::ConnectionTrait,
+        a: account::Model,
+        now: DateTime<Utc>,
+    ) -> Result<Self, sea_orm::DbErr> {
+        let pending_login = crate::repo::account_tokens::live_email(
+            conn,
+            a.id,
+            crate::domain::AccountTokenPurpose::LoginChange,
+            now,
+        )
+        .await?;
+        let two_factor_enabled = crate::repo::second_factors::is_enabled(conn, a.id).await?;
+        Ok(Self {
             id: a.id,
             login: a.login,
+            login_verified: a.login_verified,
+            pending_login,
+            two_factor_enabled,
             display_name: a.display_name,
             created_at: a.created_at,
-        }
+        })
     }
 }
 
@@ -49,10 +71,10 @@ pub struct ActiveSession {
 }
 
 impl ActiveSession {
-    pub fn new(session: session::Model, account: account::Model) -> Self {
+    pub fn new(session: session::Model, account: AccountProfile) -> Self {
         Self {
             expires_at: session.expires_at,
-            account: account.into(),
+            account,
         }
     }
 }
@@ -160,6 +182,9 @@ mod tests {
             account: AccountProfile {
                 id: account_id,
                 login: "a@example.com".into(),
+                login_verified: true,
+                pending_login: None,
+                two_factor_enabled: false,
                 display_name: None,
                 created_at: now,
             },

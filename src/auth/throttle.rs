@@ -1,6 +1,8 @@
 //! Throttling of password guessing (logins, step-up, attaching an address) per login and per
-//! client address, and of sign-ups per client address. Counted in the database so that every
-//! instance sees the same numbers (docs/architecture.md "Stateless instances").
+//! client address, of sign-ups per client address, and of the e-mails account flows send on
+//! request (verification, password reset, login change) per login and per client address.
+//! Counted in the database so that every instance sees the same numbers
+//! (docs/architecture.md "Stateless instances").
 
 use crate::error::{ApiError, ApiResult};
 use crate::repo::counters;
@@ -98,6 +100,42 @@ pub async fn count_signup(state: &AppState, ip: Option<&str>) -> ApiResult<()> {
         counters::add(&state.db, &key, now, -1).await?;
         let retry = seen.frees_in_secs(now, window).unwrap_or(window);
         return Err(ApiError::throttled(u64::try_from(retry).unwrap_or(1)));
+    }
+    Ok(())
+}
+
+/// Counts an e-mail an account flow sends on request (`flow`: `verification`,
+/// `password_reset`, `login_change`) for `login` and for `ip`; 429 with `Retry-After` when
+/// either is over its limit (a refused request is not counted). The same for a login that
+/// no account has, so the answer tells nothing about it.
+pub(crate) async fn count_account_mail(
+    state: &AppState,
+    flow: &str,
+    login: &str,
+    ip: Option<&str>,
+) -> ApiResult<()> {
+    let cfg = &state.config.throttle;
+    let window = i64::try_from(cfg.account_mail_window_secs).unwrap_or(i64::MAX / 2);
+    let now = state.clock.now();
+    let mut keys = vec![(
+        format!("mail:{flow}:login:{login}"),
+        cfg.account_mails_per_login,
+    )];
+    if let Some(ip) = ip {
+        keys.push((format!("mail:{flow}:ip:{ip}"), cfg.account_mails_per_ip));
+    }
+    for (key, _) in &keys {
+        counters::add(&state.db, key, now, 1).await?;
+    }
+    for (key, limit) in &keys {
+        let seen = counters::window(&state.db, key, now, window).await?;
+        if seen.total > i64::from(*limit) {
+            for (key, _) in &keys {
+                counters::add(&state.db, key, now, -1).await?;
+            }
+            let retry = seen.frees_in_secs(now, window).unwrap_or(window);
+            return Err(ApiError::throttled(u64::try_from(retry).unwrap_or(1)));
+        }
     }
     Ok(())
 }

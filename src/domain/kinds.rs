@@ -1,5 +1,6 @@
 //! Small vocabularies of the address domain: kinds of address, for whom one is created,
-//! where an access comes from, who may accept an invitation and the life of an invitation.
+//! where an access comes from, who may accept an invitation, the life of an invitation, and
+//! what an account token is for.
 //! Each is stored as its snake_case text (a sea-orm active enum; CHECK constraints in the
 //! schema keep the column to these values) and travels as the same text in JSON.
 
@@ -93,6 +94,20 @@ stored_enum! {
         Declined = "declined",
         Revoked = "revoked",
         Expired = "expired",
+    }
+}
+
+stored_enum! {
+    /// What an account token is for.
+    AccountTokenPurpose {
+        /// Proves the account receives mail at its login.
+        LoginVerification = "login_verification",
+        /// Proves the account receives mail at the login it asked to move to.
+        LoginChange = "login_change",
+        /// Sets a new password without the current one.
+        PasswordReset = "password_reset",
+        /// The second step of a two-factor login, after the password.
+        SecondFactorChallenge = "second_factor_challenge",
     }
 }
 

@@ -10,7 +10,9 @@ mod role;
 mod secret;
 
 pub use address::{DomainName, EmailAddress, LocalPart, ParseError};
-pub use kinds::{AccessOrigin, AccountBinding, AddressFor, AddressKind, InvitationStatus};
+pub use kinds::{
+    AccessOrigin, AccountBinding, AccountTokenPurpose, AddressFor, AddressKind, InvitationStatus,
+};
 pub use pack::{Pack, PackLimits};
 pub use password::{Password, PasswordPolicy};
 pub use permission::{Permission, PermissionSet};
@@ -58,5 +60,24 @@ mod tests {
             names(Role::ALL, Role::as_str)
         );
         assert_eq!(migration::PERMISSION_BITS_MAX, PermissionSet::all().bits());
+    }
+
+    #[test]
+    fn the_account_tables_check_exactly_the_stored_names() {
+        assert_eq!(
+            migration::ACCOUNT_TOKEN_PURPOSES.to_vec(),
+            names(AccountTokenPurpose::ALL, AccountTokenPurpose::as_str)
+        );
+        let stored = |column: &str| -> Vec<&'static str> {
+            migration::MEMBER_INVITATION_ENUMERATED
+                .iter()
+                .find(|(c, _)| *c == column)
+                .map(|(_, names)| names.to_vec())
+                .unwrap_or_default()
+        };
+        assert_eq!(stored("role"), names(Role::ALL, Role::as_str));
+        let mut statuses = names(InvitationStatus::ALL, InvitationStatus::as_str);
+        statuses.retain(|s| *s != "expired");
+        assert_eq!(stored("status"), statuses);
     }
 }

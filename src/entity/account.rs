@@ -11,6 +11,8 @@ pub struct Model {
     pub password_hash: String,
     pub password_changed_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
+    /// The account proved it receives mail at its login (an e-mailed link).
+    pub login_verified: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

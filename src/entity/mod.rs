@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod account;
+pub(crate) mod account_token;
 pub mod address;
 pub mod alias;
 pub mod auto_reply;
@@ -12,10 +13,13 @@ pub mod event;
 pub mod forward;
 pub mod invitation;
 pub mod mail_service;
+pub(crate) mod member_invitation;
 pub mod membership;
 pub mod organization;
 pub mod outbox;
+pub(crate) mod recovery_code;
 pub mod refresh_token;
 pub mod session;
 pub mod setting;
 pub mod share_link;
+pub(crate) mod totp_credential;

@@ -17,6 +17,8 @@ pub struct Model {
     pub next_attempt_at: DateTimeUtc,
     pub locked_until: Option<DateTimeUtc>,
     pub last_error: Option<String>,
+    /// The body holds a single-use link: it is replaced once the relay accepted it.
+    pub scrub_after_send: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

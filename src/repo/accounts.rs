@@ -23,6 +23,7 @@ pub async fn insert(
         password_hash: Set(password_hash),
         password_changed_at: Set(now),
         created_at: Set(now),
+        login_verified: Set(false),
     }
     .insert(conn)
     .await
@@ -68,4 +69,69 @@ pub async fn set_password_hash(
         .exec(conn)
         .await
         .map(|_| ())
+}
+
+/// The account whose login is `login`, only once it proved it receives mail there: until
+/// then it is not "the account whose login the address is" (sharing, unification).
+pub(crate) async fn find_verified_by_login(
+    conn: &impl ConnectionTrait,
+    login: &str,
+) -> Result<Option<account::Model>, DbErr> {
+    account::Entity::find()
+        .filter(account::Column::Login.eq(login))
+        .filter(account::Column::LoginVerified.eq(true))
+        .one(conn)
+        .await
+}
+
+pub(crate) async fn set_login_verified(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    account::Entity::update_many()
+        .col_expr(account::Column::LoginVerified, Expr::value(true))
+        .filter(account::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Moves the account to `login`, verified (a unique violation when another account has it).
+pub(crate) async fn set_verified_login(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    login: &str,
+) -> Result<(), DbErr> {
+    account::Entity::update_many()
+        .col_expr(account::Column::Login, Expr::value(login))
+        .col_expr(account::Column::LoginVerified, Expr::value(true))
+        .filter(account::Column::Id.eq(id))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Deletes the account; its memberships, sessions, accesses, tokens and second factors go
+/// with it (foreign keys), its events stay.
+pub(crate) async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    account::Entity::delete_by_id(id)
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Which of `ids` are accounts that still exist.
+pub(crate) async fn existing(
+    conn: &impl ConnectionTrait,
+    ids: Vec<Uuid>,
+) -> Result<std::collections::HashSet<Uuid>, DbErr> {
+    use sea_orm::QuerySelect;
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let found: Vec<Uuid> = account::Entity::find()
+        .select_only()
+        .column(account::Column::Id)
+        .filter(account::Column::Id.is_in(ids))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(found.into_iter().collect())
 }

@@ -1,12 +1,15 @@
 //! All database access. Functions take `&impl ConnectionTrait` so that they run on the pool
 //! or inside a caller's transaction alike; they return entities or plain values, never HTTP.
 
+pub(crate) mod account_tokens;
 pub mod accounts;
 pub mod addresses;
 pub mod counters;
 pub mod events;
 pub mod mail_services;
+pub(crate) mod member_invitations;
 pub mod organizations;
+pub(crate) mod second_factors;
 pub mod sending;
 pub mod sessions;
 pub mod sharing;

@@ -211,3 +211,45 @@ pub async fn remove_member(
         .await
         .map(|_| ())
 }
+
+/// Every organization the account is a member of, with its role there.
+pub(crate) async fn all_for_account(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+) -> Result<Vec<(organization::Model, Role)>, DbErr> {
+    let rows = organization::Entity::find()
+        .find_also_related(membership::Entity)
+        .filter(membership::Column::AccountId.eq(account_id))
+        .order_by_asc(organization::Column::Id)
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(org, m)| m.map(|m| (org, m.role)))
+        .collect())
+}
+
+/// Deletes an organization; its memberships, mail services and member invitations go with
+/// it (foreign keys), its events stay.
+pub(crate) async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    organization::Entity::delete_by_id(id)
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Whether an account whose login is `login` is a member of the organization (one query,
+/// whether or not an account has that login).
+pub(crate) async fn has_member_with_login(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    login: &str,
+) -> Result<bool, DbErr> {
+    Ok(membership::Entity::find()
+        .inner_join(account::Entity)
+        .filter(membership::Column::OrganizationId.eq(organization_id))
+        .filter(account::Column::Login.eq(login))
+        .one(conn)
+        .await?
+        .is_some())
+}

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::ExprTrait;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -222,16 +222,22 @@ pub async fn has_pending_invitation(
         .is_some())
 }
 
-/// Pending, unexpired invitations addressed to an account.
+/// Pending, unexpired invitations addressed to an account, and those e-mailed to its
+/// `verified_login` when it has verified one.
 pub async fn list_pending_for_account(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
+    verified_login: Option<&str>,
     now: DateTime<Utc>,
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<invitation::Model>, DbErr> {
+    let mut invitee = Condition::any().add(invitation::Column::InviteeAccountId.eq(account_id));
+    if let Some(login) = verified_login {
+        invitee = invitee.add(invitation::Column::InviteeEmail.eq(login));
+    }
     let mut query = invitation::Entity::find()
-        .filter(invitation::Column::InviteeAccountId.eq(account_id))
+        .filter(invitee)
         .filter(invitation::Column::Status.eq(InvitationStatus::Pending))
         .filter(invitation::Column::ExpiresAt.gt(now));
     if let Some(after) = after {

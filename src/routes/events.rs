@@ -22,7 +22,11 @@ use crate::state::AppState;
 pub struct EventResponse {
     pub id: Uuid,
     pub at: DateTime<Utc>,
+    /// The account that acted (kept after the account is deleted); `null` when no account
+    /// acted (an anonymous request, the system).
     pub actor_account_id: Option<Uuid>,
+    /// The acting account was deleted since (its id stays, so its events still group).
+    pub actor_deleted: bool,
     /// `<resource>.<change>`, e.g. `member.added`.
     pub action: String,
     /// What changed (a login, an address, an id).
@@ -37,12 +41,13 @@ pub struct EventResponse {
     pub details: Option<serde_json::Value>,
 }
 
-impl From<event::Model> for EventResponse {
-    fn from(e: event::Model) -> Self {
+impl EventResponse {
+    fn new(e: event::Model, actor_deleted: bool) -> Self {
         Self {
             id: e.id,
             at: e.at,
             actor_account_id: e.actor_account_id,
+            actor_deleted,
             action: e.action,
             target: e.target,
             ip: e.ip,
@@ -62,13 +67,20 @@ async fn events_page(
 ) -> ApiResult<Page<EventResponse>> {
     let before = query.after_id()?;
     let limit = query.limit();
-    let rows = repo::events::list(&state.db, filter, before, limit + 1).await?;
-    Ok(Page::from_rows(
-        rows,
-        limit,
-        |e| e.id.to_string(),
-        EventResponse::from,
-    ))
+    let mut rows = repo::events::list(&state.db, filter, before, limit + 1).await?;
+    let next_cursor = Page::<EventResponse>::next_cursor(&mut rows, limit, |e| e.id.to_string());
+    let mut actors: Vec<Uuid> = rows.iter().filter_map(|e| e.actor_account_id).collect();
+    actors.sort_unstable();
+    actors.dedup();
+    let existing = repo::accounts::existing(&state.db, actors).await?;
+    let items = rows
+        .into_iter()
+        .map(|e| {
+            let deleted = e.actor_account_id.is_some_and(|a| !existing.contains(&a));
+            EventResponse::new(e, deleted)
+        })
+        .collect();
+    Ok(Page { items, next_cursor })
 }
 
 /// The organization's audit log

@@ -11,12 +11,15 @@ mod events;
 mod health;
 mod imports;
 mod mail_services;
+mod member_invitations;
 mod organizations;
 mod outbox;
 pub mod params;
+mod password_resets;
 mod sessions;
 mod settings;
 mod sharing;
+mod totp;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -27,10 +30,20 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(accounts::create_account)
+        .service(accounts::verify_login)
         .service(accounts::get_me)
         .service(accounts::update_me)
+        .service(accounts::delete_me)
         .service(accounts::change_my_password)
+        .service(accounts::resend_verification)
+        .service(accounts::change_my_login)
+        .service(password_resets::request_password_reset)
+        .service(password_resets::complete_password_reset)
+        .service(totp::start_totp_enrolment)
+        .service(totp::confirm_totp_enrolment)
+        .service(totp::disable_totp)
         .service(sessions::create_session)
+        .service(sessions::complete_second_factor)
         .service(sessions::refresh_session)
         .service(sessions::reauthenticate)
         .service(sessions::delete_current_session)
@@ -42,6 +55,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(organizations::members::add_member)
         .service(organizations::members::update_member)
         .service(organizations::members::remove_member)
+        .service(member_invitations::list_member_invitations)
+        .service(member_invitations::list_my_member_invitations)
+        .service(member_invitations::accept_member_invitation_by_token)
+        .service(member_invitations::revoke_member_invitation)
+        .service(member_invitations::accept_member_invitation)
+        .service(member_invitations::decline_member_invitation)
         .service(events::list_organization_events)
         .service(mail_services::list_organization_mail_services)
         .service(mail_services::create_mail_service)

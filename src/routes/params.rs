@@ -89,7 +89,8 @@ impl PageQuery {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ConfirmQuery {
-    /// The exact name being deleted (the main domain, the domain or the full address).
+    /// The exact name being deleted (the main domain, the domain, the full address, or the
+    /// login of the account).
     #[validate(length(min = 1, max = 320))]
     #[param(min_length = 1, max_length = 320)]
     pub confirm: Option<String>,

@@ -1,4 +1,5 @@
-//! Sessions: log in, rotate the refresh token, step-up, log out (`/v1/sessions`).
+//! Sessions: log in (with its second step when two-factor login is on), rotate the refresh
+//! token, step-up, log out (`/v1/sessions`).
 
 use actix_web::{delete, post, web, HttpResponse};
 use serde::Deserialize;
@@ -26,13 +27,15 @@ pub struct LoginRequest {
 /// Log in
 ///
 /// Exchanges a login and password for an access token (15 minutes) and a refresh token.
-/// An unknown login and a wrong password answer the same, in the same time.
+/// An unknown login and a wrong password answer the same, in the same time. With two-factor
+/// login on, the right password answers `401 second_factor_required` with a `challenge`
+/// (valid 5 minutes, no tokens yet): send it with a code to `POST /v1/sessions/second-factor`.
 #[utoipa::path(
     tag = "sessions",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = SessionResponse),
-        (status = 401, description = "Wrong login or password (`invalid_credentials`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong login or password (`invalid_credentials`), or the password was right and a second factor is required (`second_factor_required`, with `challenge`)", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed logins for this login or client address", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
@@ -44,6 +47,42 @@ pub async fn create_session(
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
     let session = sessions::log_in(&state, &body.login, body.password, ip.0).await?;
+    Ok(HttpResponse::Ok().json(session))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorRequest {
+    /// The `challenge` of the `second_factor_required` answer of `POST /v1/sessions`.
+    #[schema(value_type = String)]
+    pub challenge: Secret,
+    /// The current 6-digit code of the authenticator app, or an unused recovery code.
+    #[schema(value_type = String, example = "492039")]
+    pub code: Secret,
+}
+
+/// Log in: the second factor
+///
+/// The challenge from `POST /v1/sessions` and a TOTP code (or a recovery code, spent) give
+/// the session. A code is accepted once; wrong codes are throttled like passwords and leave
+/// the challenge usable until it expires.
+#[utoipa::path(
+    tag = "sessions",
+    request_body = SecondFactorRequest,
+    responses(
+        (status = 200, description = "Logged in", body = SessionResponse),
+        (status = 401, description = "Wrong, replayed or spent code (`second_factor_invalid`), or unknown, used or expired challenge (`second_factor_challenge_invalid`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong codes for this account or client address", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/sessions/second-factor")]
+pub async fn complete_second_factor(
+    state: web::Data<AppState>,
+    ip: ClientIp,
+    body: ApiJson<SecondFactorRequest>,
+) -> ApiResult<HttpResponse> {
+    let body = body.0;
+    let session = sessions::complete_second_factor(&state, body.challenge, body.code, ip.0).await?;
     Ok(HttpResponse::Ok().json(session))
 }
 
@@ -81,19 +120,23 @@ pub async fn refresh_session(
 pub struct ReauthRequest {
     #[schema(value_type = String, format = Password)]
     pub password: Secret,
+    /// Required when two-factor login is on: a TOTP code or an unused recovery code.
+    #[schema(value_type = Option<String>, example = "492039")]
+    pub code: Option<Secret>,
 }
 
 /// Step up (prove the password again)
 ///
 /// Answers an access token whose `auth_time` is now; dangerous operations (deletions) accept
-/// only such a recent proof.
+/// only such a recent proof. With two-factor login on, `code` is required too.
 #[utoipa::path(
     tag = "sessions",
     security(("bearer" = [])),
     request_body = ReauthRequest,
     responses(
         (status = 200, description = "A fresh access token", body = AccessTokenResponse),
-        (status = 403, description = "Wrong password (`password_incorrect`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Two-factor login is on and `code` is missing (`second_factor_required`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong password (`password_incorrect`) or code (`second_factor_incorrect`)", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong passwords", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
@@ -103,7 +146,8 @@ pub async fn reauthenticate(
     user: AuthUser,
     body: ApiJson<ReauthRequest>,
 ) -> ApiResult<HttpResponse> {
-    let token = sessions::reauthenticate(&state, &user, body.0.password).await?;
+    let body = body.0;
+    let token = sessions::reauthenticate(&state, &user, body.password, body.code).await?;
     Ok(HttpResponse::Ok().json(token))
 }
 

@@ -32,6 +32,39 @@ pub enum Change {
         #[serde(skip_serializing_if = "Option::is_none")]
         address: Option<String>,
     },
+    /// A verification link was sent again on request (sign-up sends the first).
+    #[serde(rename = "account.verification_sent")]
+    AccountVerificationSent,
+    #[serde(rename = "account.login_verified")]
+    AccountLoginVerified,
+    /// A link went to `new_login`; the login changes once it is followed.
+    #[serde(rename = "account.login_change_requested")]
+    AccountLoginChangeRequested { new_login: String },
+    #[serde(rename = "account.login_changed")]
+    AccountLoginChanged {
+        from: String,
+        to: String,
+        /// Addresses that were unified with the account because they were its old login.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        unification_ended: Vec<String>,
+    },
+    /// Recorded for accounts that exist only (the answer is the same for any login).
+    #[serde(rename = "account.password_reset_requested")]
+    AccountPasswordResetRequested,
+    #[serde(rename = "account.deleted")]
+    AccountDeleted {
+        organizations_deleted: usize,
+        organizations_left: usize,
+        accesses_removed: usize,
+    },
+    #[serde(rename = "account.totp_enrolment_started")]
+    TotpEnrolmentStarted,
+    #[serde(rename = "account.totp_enabled")]
+    TotpEnabled { recovery_codes: usize },
+    #[serde(rename = "account.totp_disabled")]
+    TotpDisabled,
+    #[serde(rename = "account.recovery_code_used")]
+    RecoveryCodeUsed { remaining: u64 },
     #[serde(rename = "session.created")]
     SessionCreated,
     #[serde(rename = "session.reauthenticated")]
@@ -44,6 +77,25 @@ pub enum Change {
     OrganizationCreated { name: String, personal: bool },
     #[serde(rename = "organization.renamed")]
     OrganizationRenamed { name: String },
+    /// Deleted with its last owner's account, holding no mail service.
+    #[serde(rename = "organization.deleted")]
+    OrganizationDeleted { reason: &'static str },
+    #[serde(rename = "member_invitation.created")]
+    MemberInvitationCreated {
+        member_invitation_id: Uuid,
+        login: String,
+        role: Role,
+    },
+    #[serde(rename = "member_invitation.accepted")]
+    MemberInvitationAccepted {
+        member_invitation_id: Uuid,
+        account_id: Uuid,
+        login: String,
+    },
+    #[serde(rename = "member_invitation.declined")]
+    MemberInvitationDeclined { member_invitation_id: Uuid },
+    #[serde(rename = "member_invitation.revoked")]
+    MemberInvitationRevoked { member_invitation_id: Uuid },
     #[serde(rename = "member.added")]
     MemberAdded { account_id: Uuid, role: Role },
     #[serde(rename = "member.role_changed")]
@@ -169,6 +221,8 @@ pub enum PasswordChangeVia {
     AccountPassword,
     /// The address password changed, and the account is unified with it.
     UnifiedAddress,
+    /// A password reset link was followed.
+    PasswordReset,
 }
 
 impl Change {

@@ -11,11 +11,14 @@ pub mod authz;
 pub mod dangerous;
 pub mod domains;
 pub mod import;
+pub(crate) mod links;
 pub mod mail_services;
+pub(crate) mod member_invitations;
 pub mod organizations;
 pub mod sessions;
 pub mod settings;
 pub mod sharing;
+pub(crate) mod two_factor;
 pub mod uow;
 
 pub use uow::UnitOfWork;

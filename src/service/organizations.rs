@@ -1,11 +1,12 @@
-//! Organizations and their members: creating and renaming one, adding members, changing
-//! roles, removing or leaving, with the rule that an organization keeps an owner (changes
-//! of one organization's members serialise on its row).
+//! Organizations and their members: creating and renaming one, changing roles, removing or
+//! leaving, with the rule that an organization keeps an owner (changes of one
+//! organization's members serialise on its row). Members join by invitation
+//! (`member_invitations`).
 
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::domain::{EmailAddress, Role};
+use crate::domain::Role;
 use crate::entity::{account, membership, organization};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::repo::{self, events::Scope};
@@ -77,53 +78,6 @@ pub async fn rename(
         .await?
         .ok_or_else(|| ApiError::not_found("organization"))?;
     Ok((org, role))
-}
-
-/// Adds an existing account by login (owners and admins; only owners make owners).
-pub async fn add_member(
-    state: &AppState,
-    caller: &Caller,
-    org_id: Uuid,
-    login: &EmailAddress,
-    role: Role,
-) -> ApiResult<(membership::Model, account::Model)> {
-    let caller_role = authz::manager(&state.db, caller, org_id).await?;
-    if role == Role::Owner && caller_role != Role::Owner {
-        return Err(ApiError::forbidden("only owners may add owners"));
-    }
-    let account = repo::accounts::find_by_login(&state.db, login.as_str())
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::NotFound,
-                format!("no account has the login {login}"),
-            )
-        })?;
-    let uow = UnitOfWork::begin(state).await?;
-    repo::organizations::add_member(uow.tx(), org_id, account.id, role, uow.now())
-        .await
-        .map_err(|e| {
-            if crate::db::is_unique_violation(&e) {
-                ApiError::conflict(
-                    ErrorCode::MemberAlreadyExists,
-                    format!("{login} is already a member"),
-                )
-            } else {
-                e.into()
-            }
-        })?;
-    uow.record(
-        &caller.actor(),
-        Scope::organization(org_id),
-        Change::MemberAdded {
-            account_id: account.id,
-            role,
-        },
-        login.as_str(),
-    )
-    .await?;
-    uow.commit().await?;
-    find_member(state, org_id, account.id).await
 }
 
 pub async fn find_member(

@@ -1,19 +1,25 @@
-//! Sessions: logging in (throttled, timing-safe for unknown logins), rotating refresh tokens
-//! (a reused one revokes its family), stepping up and logging out. Each is recorded in the
-//! account's own log, never with a token.
+//! Sessions: logging in (throttled, timing-safe for unknown logins; with two-factor login
+//! on, a short-lived challenge then a code), rotating refresh tokens (a reused one revokes
+//! its family), stepping up (with the code too when two-factor login is on) and logging out.
+//! Each is recorded in the account's own log, never with a token or a code.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::auth::{throttle, token, Caller};
-use crate::domain::{EmailAddress, Secret};
+use crate::domain::{AccountTokenPurpose, EmailAddress, Secret};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::repo::{self, events::Actor};
+use crate::repo::{self, account_tokens::NewToken, events::Actor};
 use crate::service::accounts;
 use crate::service::audit::Change;
+use crate::service::two_factor;
 use crate::service::UnitOfWork;
 use crate::state::AppState;
+
+/// How long the challenge between the password and the code of a two-factor login lives.
+const CHALLENGE_TTL_SECS: i64 = 300;
 
 /// An access token and the refresh token that renews it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -72,31 +78,73 @@ pub async fn log_in(
         attempt.failed();
         return Err(invalid_credentials());
     };
-    let refresh = token::generate();
+    attempt.succeeded(state).await?;
+    if repo::second_factors::is_enabled(&state.db, account.id).await? {
+        let challenge = token::generate();
+        let now = state.clock.now();
+        repo::account_tokens::insert(
+            &state.db,
+            NewToken {
+                account_id: account.id,
+                purpose: AccountTokenPurpose::SecondFactorChallenge,
+                token_hash: token::hash(&challenge),
+                email: None,
+                expires_at: now + Duration::seconds(CHALLENGE_TTL_SECS),
+            },
+            now,
+        )
+        .await?;
+        return Err(ApiError::second_factor_required(
+            Some(challenge),
+            format!("this account has two-factor login: send the challenge with a code from the authenticator app (or a recovery code) to POST /v1/sessions/second-factor within {CHALLENGE_TTL_SECS} seconds"),
+        ));
+    }
     let uow = UnitOfWork::begin(state).await?;
+    let (session_id, refresh) = open_session(&uow, account.id, ip).await?;
     let now = uow.now();
-    attempt.succeeded_in(uow.tx(), now).await?;
+    uow.commit().await?;
+    session_response(state, account.id, session_id, now, refresh)
+}
+
+/// A new session and its first refresh token, recorded, in the caller's unit of work.
+async fn open_session(
+    uow: &UnitOfWork<'_>,
+    account_id: Uuid,
+    ip: Option<String>,
+) -> ApiResult<(Uuid, String)> {
+    let state = uow.state();
+    let refresh = token::generate();
+    let now = uow.now();
     let expires_at = now
         + Duration::seconds(
             i64::try_from(state.config.session_ttl_secs).unwrap_or(i64::MAX / 1000),
         );
-    let session = repo::sessions::create(uow.tx(), account.id, now, expires_at, ip.clone()).await?;
+    let session = repo::sessions::create(uow.tx(), account_id, now, expires_at, ip.clone()).await?;
     repo::sessions::add_refresh_token(uow.tx(), token::hash(&refresh), session.id, now).await?;
     let actor = Actor {
-        account_id: Some(account.id),
+        account_id: Some(account_id),
         ip,
     };
     uow.record_for_account(
         &actor,
-        account.id,
+        account_id,
         Change::SessionCreated,
         &session.id.to_string(),
     )
     .await?;
-    uow.commit().await?;
+    Ok((session.id, refresh))
+}
+
+fn session_response(
+    state: &AppState,
+    account_id: Uuid,
+    session_id: Uuid,
+    now: DateTime<Utc>,
+    refresh: String,
+) -> ApiResult<SessionResponse> {
     let access = state
         .jwt
-        .issue(account.id, session.id, now, now)
+        .issue(account_id, session_id, now, now)
         .map_err(ApiError::internal)?;
     Ok(SessionResponse {
         access_token: access,
@@ -104,6 +152,65 @@ pub async fn log_in(
         expires_in: state.jwt.ttl_secs(),
         refresh_token: refresh,
     })
+}
+
+fn challenge_invalid() -> ApiError {
+    ApiError::new(
+        ErrorCode::SecondFactorChallengeInvalid,
+        "the login challenge is unknown, used or expired: log in again with the password",
+    )
+}
+
+/// The second step of a two-factor login: the challenge from `POST /v1/sessions` and a
+/// TOTP or recovery code give the session. The challenge is spent with the session; a
+/// wrong code leaves it usable until it expires, failures being throttled.
+pub async fn complete_second_factor(
+    state: &AppState,
+    challenge: Secret,
+    code: Secret,
+    ip: Option<String>,
+) -> ApiResult<SessionResponse> {
+    let presented = challenge.expose();
+    if !token::looks_valid(presented) {
+        return Err(challenge_invalid());
+    }
+    let purposes = [AccountTokenPurpose::SecondFactorChallenge];
+    let found = repo::account_tokens::find_live(
+        &state.db,
+        &token::hash(presented),
+        &purposes,
+        state.clock.now(),
+    )
+    .await?
+    .filter(|t| token::matches(presented, &t.token_hash))
+    .ok_or_else(challenge_invalid)?;
+    let account_id = found.account_id;
+    let subject = two_factor::throttle_subject(account_id);
+    let attempt = throttle::begin_attempt(state, &subject, ip.as_deref()).await?;
+    let uow = UnitOfWork::begin(state).await?;
+    let actor = Actor {
+        account_id: Some(account_id),
+        ip: ip.clone(),
+    };
+    if two_factor::consume_code(&uow, &actor, account_id, code.expose())
+        .await?
+        .is_none()
+    {
+        drop(uow);
+        attempt.failed();
+        return Err(ApiError::new(
+            ErrorCode::SecondFactorInvalid,
+            "the code is wrong, was used already or has expired: try the current code",
+        ));
+    }
+    if !repo::account_tokens::consume(uow.tx(), found.id, uow.now()).await? {
+        return Err(challenge_invalid());
+    }
+    let (session_id, refresh) = open_session(&uow, account_id, ip).await?;
+    let now = uow.now();
+    uow.commit().await?;
+    attempt.succeeded(state).await?;
+    session_response(state, account_id, session_id, now, refresh)
 }
 
 /// Rotates a refresh token. A spent one coming back revokes its whole session: whoever
@@ -168,16 +275,47 @@ pub async fn refresh(
     })
 }
 
-/// Proves the password again: the session's `auth_time` becomes now.
+/// Proves the password again (and, with two-factor login on, a code): the session's
+/// `auth_time` becomes now.
 pub async fn reauthenticate(
     state: &AppState,
     caller: &Caller,
     password: Secret,
+    code: Option<Secret>,
 ) -> ApiResult<AccessTokenResponse> {
     let account = accounts::own_account(state, caller).await?;
     accounts::verify_own_password(state, &account, password, caller.ip.as_deref()).await?;
+    let attempt = if repo::second_factors::is_enabled(&state.db, account.id).await? {
+        let Some(code) = &code else {
+            return Err(ApiError::second_factor_required(
+                None,
+                "two-factor login is on: send code (from the authenticator app, or a recovery code) with the password",
+            ));
+        };
+        let subject = two_factor::throttle_subject(account.id);
+        let attempt = throttle::begin_attempt(state, &subject, caller.ip.as_deref()).await?;
+        Some((attempt, code))
+    } else {
+        None
+    };
     let uow = UnitOfWork::begin(state).await?;
     let now = uow.now();
+    let attempt = match attempt {
+        Some((attempt, code)) => {
+            let used =
+                two_factor::consume_code(&uow, &caller.actor(), account.id, code.expose()).await?;
+            if used.is_none() {
+                drop(uow);
+                attempt.failed();
+                return Err(ApiError::new(
+                    ErrorCode::SecondFactorIncorrect,
+                    "the code is wrong, was used already or has expired",
+                ));
+            }
+            Some(attempt)
+        }
+        None => None,
+    };
     repo::sessions::set_auth_time(uow.tx(), caller.session_id, now).await?;
     uow.record_for_account(
         &caller.actor(),
@@ -187,6 +325,9 @@ pub async fn reauthenticate(
     )
     .await?;
     uow.commit().await?;
+    if let Some(attempt) = attempt {
+        attempt.succeeded(state).await?;
+    }
     let access = state
         .jwt
         .issue(account.id, caller.session_id, now, now)

@@ -87,6 +87,31 @@ impl<'s> UnitOfWork<'s> {
         subject: &str,
         body: &str,
     ) -> ApiResult<()> {
+        self.enqueue(organization_id, recipient, subject, body, false)
+            .await
+    }
+
+    /// Queues an e-mail that carries a single-use link (verification, password reset,
+    /// invitation to join): its body is scrubbed from the outbox once delivered.
+    pub async fn send_link_mail(
+        &mut self,
+        organization_id: Option<Uuid>,
+        recipient: &str,
+        subject: &str,
+        body: &str,
+    ) -> ApiResult<()> {
+        self.enqueue(organization_id, recipient, subject, body, true)
+            .await
+    }
+
+    async fn enqueue(
+        &mut self,
+        organization_id: Option<Uuid>,
+        recipient: &str,
+        subject: &str,
+        body: &str,
+        scrub_after_send: bool,
+    ) -> ApiResult<()> {
         crate::mailer::enqueue(
             &self.txn,
             organization_id,
@@ -94,6 +119,7 @@ impl<'s> UnitOfWork<'s> {
             subject,
             body,
             self.now,
+            scrub_after_send,
         )
         .await?;
         self.wake_outbox = true;

@@ -209,13 +209,7 @@ async fn create_for_a_member_invites_them_and_for_a_stranger_sends_an_email(back
     let app = spawn_app(backend).await;
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
-    app.post(
-        &format!("/v1/organizations/{}/members", alice.org_id),
-        &alice.token,
-        json!({ "login": bob.login, "role": "user" }),
-    )
-    .await
-    .assert_status(201);
+    app.add_member_to(alice.org_id, &alice, &bob, "user").await;
     let service = premium(&app, &alice).await;
     let res = app
         .post(
@@ -306,13 +300,8 @@ async fn only_owners_and_admins_create_addresses(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.user("alice@example.com").await;
     let carol = app.user("carol@example.com").await;
-    app.post(
-        &format!("/v1/organizations/{}/members", alice.org_id),
-        &alice.token,
-        json!({ "login": carol.login, "role": "user" }),
-    )
-    .await
-    .assert_status(201);
+    app.add_member_to(alice.org_id, &alice, &carol, "user")
+        .await;
     let service = premium(&app, &alice).await;
     app.post(
         &format!("/v1/mail-services/{service}/addresses"),
@@ -366,13 +355,7 @@ async fn pack_address_limits_are_enforced(backend: Backend) {
     .await
     .assert_problem(409, "address_limit_reached");
     let bob = app.user("bob@example.com").await;
-    app.post(
-        &format!("/v1/organizations/{}/members", alice.org_id),
-        &alice.token,
-        json!({ "login": bob.login, "role": "admin" }),
-    )
-    .await
-    .assert_status(201);
+    app.add_member_to(alice.org_id, &alice, &bob, "admin").await;
     create_for_me(&app, &bob, free, "bob.munster").await;
     // A premium service with addresses cannot go back to starter.
     let premium = premium(&app, &alice).await;
@@ -892,13 +875,18 @@ async fn unification_is_offered_only_when_eligible_and_then_keeps_both_in_step(b
         .unwrap()
         .to_string();
     let next_pw = "orange kettle singing loudly";
-    app.put(
-        "/v1/me/password",
-        &julie2,
-        json!({ "current_password": unified_pw, "new_password": next_pw }),
-    )
-    .await
-    .assert_status(204);
+    let res = app
+        .put(
+            "/v1/me/password",
+            &julie2,
+            json!({ "current_password": unified_pw, "new_password": next_pw }),
+        )
+        .await;
+    // The answer says which unified addresses changed with it.
+    assert_eq!(
+        res.assert_status(200)["unified_addresses"],
+        json!(["julie@famille.example"])
+    );
     let hashes = app
         .scalar_i64(
             "SELECT COUNT(*) FROM addresses a JOIN accounts c ON c.login = a.address WHERE a.password_hash = c.password_hash",
@@ -1170,13 +1158,14 @@ async fn narrowing_the_login_accounts_permissions_ends_the_unification(backend: 
     let res = app.get(&format!("/v1/addresses/{id}"), &alice.token).await;
     assert_eq!(res.body["password_unification"]["unified"], false);
     // Julie's account password no longer reaches the address.
-    app.put(
-        "/v1/me/password",
-        &julie.token,
-        json!({ "current_password": "shared horse battery staple", "new_password": "orange kettle singing loudly" }),
-    )
-    .await
-    .assert_status(204);
+    let res = app
+        .put(
+            "/v1/me/password",
+            &julie.token,
+            json!({ "current_password": "shared horse battery staple", "new_password": "orange kettle singing loudly" }),
+        )
+        .await;
+    assert_eq!(res.assert_status(200)["unified_addresses"], json!([]));
     let same = app
         .scalar_i64("SELECT COUNT(*) FROM addresses a JOIN accounts c ON c.login = a.address WHERE a.password_hash = c.password_hash")
         .await;

@@ -357,8 +357,29 @@ impl TestApp {
         .await
     }
 
-    /// Signs up `login` with [`PASSWORD`] and logs in.
+    /// Signs up `login` with [`PASSWORD`], verifies the login and logs in. The login is
+    /// marked verified in the database directly (the e-mailed link itself is tested in
+    /// `verification.rs`): the verification e-mail of the sign-up still goes out.
     pub async fn user(&self, login: &str) -> TestUser {
+        let user = self.unverified_user(login).await;
+        self.db()
+            .execute_raw(Statement::from_string(
+                self.db().get_database_backend(),
+                format!(
+                    "UPDATE accounts SET login_verified = TRUE WHERE login = '{}'",
+                    user.login.to_lowercase().trim()
+                ),
+            ))
+            .await
+            .expect("verify the login");
+        // Its session was read (and cached) before: as the verification endpoint does, let
+        // this instance read the account again.
+        self.state.sessions.forget_account(user.account_id);
+        user
+    }
+
+    /// Signs up `login` with [`PASSWORD`] and logs in, leaving the login unverified.
+    pub async fn unverified_user(&self, login: &str) -> TestUser {
         let account = self.sign_up(login, PASSWORD).await;
         let account = account.assert_status(201).clone();
         let session = self.login(login, PASSWORD).await;
@@ -380,6 +401,64 @@ impl TestApp {
                 .expect("refresh")
                 .to_string(),
             org_id,
+        }
+    }
+
+    /// Makes `member` a member of `org_id` with `role` the way the API does it: `inviter`
+    /// invites the member's login, and the member (whose login is verified) accepts from
+    /// its invitations.
+    pub async fn add_member_to(
+        &self,
+        org_id: Uuid,
+        inviter: &TestUser,
+        member: &TestUser,
+        role: &str,
+    ) {
+        let res = self
+            .post(
+                &format!("/v1/organizations/{org_id}/members"),
+                &inviter.token,
+                serde_json::json!({ "login": member.login, "role": role }),
+            )
+            .await;
+        let invitation = res.assert_status(202)["id"]
+            .as_str()
+            .expect("invitation id")
+            .to_string();
+        self.post(
+            &format!("/v1/member-invitations/{invitation}/accept"),
+            &member.token,
+            serde_json::json!({}),
+        )
+        .await
+        .assert_status(200);
+    }
+
+    /// [`TestApp::add_member_to`] the owner's personal organization.
+    pub async fn add_member(&self, owner: &TestUser, member: &TestUser, role: &str) {
+        self.add_member_to(owner.org_id, owner, member, role).await
+    }
+
+    /// Follows the verification link the test SMTP server received for `login` (the latest
+    /// one), as its owner would.
+    pub async fn verify_by_email(&self, smtp: &crate::smtp_server::TestSmtp, login: &str) {
+        let token = latest_token(smtp, login, "Subject: Confirm your").await;
+        self.post_anon("/v1/accounts/verify", serde_json::json!({ "token": token }))
+            .await
+            .assert_status(200);
+    }
+
+    /// The user with a new session (after the clock moved past its access token).
+    pub async fn relogin(&self, user: &TestUser) -> TestUser {
+        let session = self.login(&user.login, &user.password).await;
+        let session = session.assert_status(200).clone();
+        TestUser {
+            token: session["access_token"].as_str().expect("token").to_string(),
+            refresh_token: session["refresh_token"]
+                .as_str()
+                .expect("refresh")
+                .to_string(),
+            ..user.clone()
         }
     }
 
@@ -411,6 +490,38 @@ impl TestApp {
             .expect("a row");
         row.try_get_by_index::<i64>(0).expect("an integer")
     }
+}
+
+/// The `token=` of the latest message to `recipient` whose data contains `fragment`
+/// (waiting for it, at most 10 s).
+pub async fn latest_token(
+    smtp: &crate::smtp_server::TestSmtp,
+    recipient: &str,
+    fragment: &str,
+) -> String {
+    for _ in 0..200 {
+        let found = smtp
+            .received()
+            .into_iter()
+            .rev()
+            .find(|m| m.to == vec![recipient.to_string()] && m.data.contains(fragment));
+        if let Some(mail) = found {
+            return token_in(&mail.data);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no message to {recipient} containing {fragment:?}");
+}
+
+/// The value of the first `token=` in a text (an e-mailed link).
+pub fn token_in(text: &str) -> String {
+    text.split("token=")
+        .nth(1)
+        .expect("a token= in the text")
+        .split(|c: char| c.is_whitespace() || c == '"' || c == '&')
+        .next()
+        .expect("a token")
+        .to_string()
 }
 
 pub async fn into_test_response(res: reqwest::Response) -> TestResponse {

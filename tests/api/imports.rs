@@ -416,13 +416,7 @@ async fn racing_partial_imports_share_the_last_slot_of_a_free_service(backend: B
     let app = spawn_app(backend).await;
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
-    app.post(
-        &format!("/v1/organizations/{}/members", alice.org_id),
-        &alice.token,
-        serde_json::json!({ "login": bob.login, "role": "admin" }),
-    )
-    .await
-    .assert_status(201);
+    app.add_member_to(alice.org_id, &alice, &bob, "admin").await;
     // One address per member: two, one taken already.
     let free = create_service(&app, &alice, None, "free").await;
     let free = free["id"].as_str().unwrap().to_string();

@@ -178,13 +178,8 @@ async fn only_owners_and_admins_create_change_or_delete(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.user("alice@example.com").await;
     let carol = app.user("carol@example.com").await;
-    app.post(
-        &format!("/v1/organizations/{}/members", alice.org_id),
-        &alice.token,
-        json!({ "login": carol.login, "role": "user" }),
-    )
-    .await
-    .assert_status(201);
+    app.add_member_to(alice.org_id, &alice, &carol, "user")
+        .await;
     let service = create_service(&app, &alice, Some("famille.example"), "premium").await;
     let id = service["id"].as_str().unwrap();
     // Carol, a plain member, sees the service …
@@ -876,20 +871,8 @@ async fn deleting_a_service_removes_its_addresses_accesses_invitations_and_share
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
     let carol = app.user("carol@example.com").await;
-    app.post(
-        &format!("/v1/organizations/{}/members", alice.org_id),
-        &alice.token,
-        json!({ "login": bob.login, "role": "user" }),
-    )
-    .await
-    .assert_status(201);
-    app.post(
-        &format!("/v1/organizations/{}/members", carol.org_id),
-        &carol.token,
-        json!({ "login": bob.login, "role": "user" }),
-    )
-    .await
-    .assert_status(201);
+    app.add_member_to(alice.org_id, &alice, &bob, "user").await;
+    app.add_member_to(carol.org_id, &carol, &bob, "user").await;
     let doomed = create_service(&app, &alice, Some("famille.example"), "premium").await;
     let doomed = doomed["id"].as_str().unwrap().to_string();
     let doomed_addresses = populate_service(&app, &alice, &bob, &carol, &doomed).await;
@@ -899,13 +882,7 @@ async fn deleting_a_service_removes_its_addresses_accesses_invitations_and_share
     let kept_addresses = populate_service(&app, &carol, &bob, &alice, &kept).await;
     // A pending invitation by login to the doomed service, shown to its invitee.
     let dave = app.user("dave@example.com").await;
-    app.post(
-        &format!("/v1/organizations/{}/members", alice.org_id),
-        &alice.token,
-        json!({ "login": dave.login, "role": "user" }),
-    )
-    .await
-    .assert_status(201);
+    app.add_member_to(alice.org_id, &alice, &dave, "user").await;
     app.post(
         &format!("/v1/addresses/{}/invitations", doomed_addresses[1]),
         &alice.token,

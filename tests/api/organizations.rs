@@ -64,6 +64,7 @@ async fn members_are_added_by_login_and_roles_change(backend: Backend) {
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
     let org = alice.org_id;
+    // Adding a member invites the login; the member joins by accepting.
     let res = app
         .post(
             &format!("/v1/organizations/{org}/members"),
@@ -71,8 +72,29 @@ async fn members_are_added_by_login_and_roles_change(backend: Backend) {
             json!({ "login": "Bob@Example.com", "role": "admin" }),
         )
         .await;
-    let member = res.assert_status(201);
-    assert_eq!(member["login"], "bob@example.com");
+    let invitation = res.assert_status(202).clone();
+    assert_eq!(invitation["login"], "bob@example.com");
+    assert_eq!(invitation["role"], "admin");
+    assert_eq!(invitation["status"], "pending");
+    let id = invitation["id"].as_str().unwrap();
+    let res = app
+        .post(
+            &format!("/v1/member-invitations/{id}/accept"),
+            &bob.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.assert_status(200)["status"], "accepted");
+    let member = app
+        .get(&format!("/v1/organizations/{org}/members"), &alice.token)
+        .await;
+    let member = member.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["login"] == "bob@example.com")
+        .unwrap()
+        .clone();
     assert_eq!(member["role"], "admin");
     app.post(
         &format!("/v1/organizations/{org}/members"),
@@ -81,13 +103,15 @@ async fn members_are_added_by_login_and_roles_change(backend: Backend) {
     )
     .await
     .assert_problem(409, "member_already_exists");
-    app.post(
-        &format!("/v1/organizations/{org}/members"),
-        &alice.token,
-        json!({ "login": "nobody@example.com", "role": "user" }),
-    )
-    .await
-    .assert_problem(404, "not_found");
+    // A login no account has is invited the same way (nothing tells it apart).
+    let res = app
+        .post(
+            &format!("/v1/organizations/{org}/members"),
+            &alice.token,
+            json!({ "login": "nobody@example.com", "role": "user" }),
+        )
+        .await;
+    assert_eq!(res.assert_status(202)["login"], "nobody@example.com");
     app.post(
         &format!("/v1/organizations/{org}/members"),
         &alice.token,
@@ -148,13 +172,7 @@ async fn the_last_owner_can_neither_leave_nor_be_demoted(backend: Backend) {
     .assert_problem(409, "organization_last_owner");
     // With a second owner, the first may step down.
     let bob = app.user("bob@example.com").await;
-    app.post(
-        &format!("/v1/organizations/{org}/members"),
-        &alice.token,
-        json!({ "login": bob.login, "role": "owner" }),
-    )
-    .await
-    .assert_status(201);
+    app.add_member_to(org, &alice, &bob, "owner").await;
     app.delete(
         &format!("/v1/organizations/{org}/members/{}", alice.account_id),
         &alice.token,
@@ -176,13 +194,7 @@ async fn users_see_but_cannot_manage_and_can_leave(backend: Backend) {
     let alice = app.user("alice@example.com").await;
     let carol = app.user("carol@example.com").await;
     let org = alice.org_id;
-    app.post(
-        &format!("/v1/organizations/{org}/members"),
-        &alice.token,
-        json!({ "login": carol.login, "role": "user" }),
-    )
-    .await
-    .assert_status(201);
+    app.add_member_to(org, &alice, &carol, "user").await;
     app.get(&format!("/v1/organizations/{org}"), &carol.token)
         .await
         .assert_status(200);
@@ -348,23 +360,45 @@ async fn adding_and_removing_a_member_is_audited(backend: Backend) {
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
     let org = alice.org_id;
-    app.post(
-        &format!("/v1/organizations/{org}/members"),
-        &alice.token,
-        json!({ "login": "Bob@Example.com", "role": "admin" }),
-    )
-    .await
-    .assert_status(201);
+    let res = app
+        .post(
+            &format!("/v1/organizations/{org}/members"),
+            &alice.token,
+            json!({ "login": "Bob@Example.com", "role": "admin" }),
+        )
+        .await;
+    let invitation = res.assert_status(202)["id"].as_str().unwrap().to_string();
     let events = app
         .get(&format!("/v1/organizations/{org}/events"), &alice.token)
         .await;
+    let invited = events.assert_status(200)["items"][0].clone();
+    assert_eq!(invited["action"], "member_invitation.created");
+    assert_eq!(invited["target"], "bob@example.com");
+    assert_eq!(invited["actor_account_id"], alice.account_id.to_string());
+    assert_eq!(invited["details"]["member_invitation_id"], invitation);
+    assert_eq!(invited["details"]["role"], "admin");
+    app.post(
+        &format!("/v1/member-invitations/{invitation}/accept"),
+        &bob.token,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+    let events = app
+        .get(&format!("/v1/organizations/{org}/events"), &alice.token)
+        .await;
+    // The member joined by consent: the one who accepted is the actor.
     let added = events.assert_status(200)["items"][0].clone();
     assert_eq!(added["action"], "member.added");
     assert_eq!(added["target"], "bob@example.com");
     assert_eq!(added["organization_id"], org.to_string());
-    assert_eq!(added["actor_account_id"], alice.account_id.to_string());
+    assert_eq!(added["actor_account_id"], bob.account_id.to_string());
     assert_eq!(added["details"]["account_id"], bob.account_id.to_string());
     assert_eq!(added["details"]["role"], "admin");
+    assert_eq!(
+        events.body["items"][1]["action"],
+        "member_invitation.accepted"
+    );
     // A refused addition records nothing.
     app.post(
         &format!("/v1/organizations/{org}/members"),
@@ -413,13 +447,7 @@ async fn an_accounts_own_events_stay_in_its_own_personal_organization(backend: B
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
     // Bob becomes an owner of Alice's personal organization, older than his own.
-    app.post(
-        &format!("/v1/organizations/{}/members", alice.org_id),
-        &alice.token,
-        json!({ "login": bob.login, "role": "owner" }),
-    )
-    .await
-    .assert_status(201);
+    app.add_member(&alice, &bob, "owner").await;
     let again = app.login("bob@example.com", crate::helpers::PASSWORD).await;
     again.assert_status(200);
     // Alice (and her admins) never read Bob's logins and their client addresses.

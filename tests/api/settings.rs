@@ -48,7 +48,7 @@ async fn a_forward_flows_only_once_its_target_confirmed_by_the_emailed_link(back
         .scalar_i64("SELECT COUNT(*) FROM mail_aliases WHERE destination = 'julie@home.example'")
         .await;
     assert_eq!(rows, 0);
-    let mails = smtp.wait_for(1).await;
+    let mails = smtp.wait_for_notifications(1).await;
     assert_eq!(mails[0].to, vec!["julie@home.example"]);
     let token = token_in(&mails[0].data);
     // Confirmed without any account, by the link's token; single use.
@@ -177,7 +177,7 @@ async fn an_imported_redirect_asks_its_target_to_confirm(backend: Backend) {
     let csv = "local_part;password;redirect_to;redirect_keep\njulie;violet umbrella marching north;julie@home.example;0\n";
     let res = crate::imports::import(&app, &alice, &service, "", csv).await;
     res.assert_status(201);
-    let mails = smtp.wait_for(1).await;
+    let mails = smtp.wait_for_notifications(1).await;
     assert_eq!(mails[0].to, vec!["julie@home.example"]);
     assert!(mails[0].data.contains("julie@famille.example"));
     assert_eq!(

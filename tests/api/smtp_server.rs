@@ -69,6 +69,54 @@ impl TestSmtp {
         self.received.lock().unwrap().clone()
     }
 
+    /// Waits until `count` messages whose data contains `fragment` (a subject, a recipient,
+    /// a word) arrived (at most 10 s), and answers those.
+    pub async fn wait_for_matching(&self, fragment: &str, count: usize) -> Vec<ReceivedMail> {
+        for _ in 0..200 {
+            let got = self.matching(fragment);
+            if got.len() >= count {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "expected {count} messages containing {fragment:?}, got {}",
+            self.matching(fragment).len()
+        );
+    }
+
+    /// The messages received so far whose data contains `fragment`.
+    pub fn matching(&self, fragment: &str) -> Vec<ReceivedMail> {
+        self.received()
+            .into_iter()
+            .filter(|m| m.data.contains(fragment))
+            .collect()
+    }
+
+    /// The messages received so far that are not the verification e-mails every sign-up
+    /// sends (`Subject: Confirm your login`).
+    pub fn notifications(&self) -> Vec<ReceivedMail> {
+        self.received()
+            .into_iter()
+            .filter(|m| !m.data.contains("Subject: Confirm your login"))
+            .collect()
+    }
+
+    /// Waits until `count` messages other than sign-up verifications arrived (at most 10 s).
+    pub async fn wait_for_notifications(&self, count: usize) -> Vec<ReceivedMail> {
+        for _ in 0..200 {
+            let got = self.notifications();
+            if got.len() >= count {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "expected {count} notifications, got {}",
+            self.notifications().len()
+        );
+    }
+
     /// Waits until `count` messages arrived (at most 10 s).
     pub async fn wait_for(&self, count: usize) -> Vec<ReceivedMail> {
         for _ in 0..200 {

@@ -14,6 +14,7 @@ use crate::error::{ApiResult, ProblemDocument};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::repo;
 use crate::routes::params::{Page, PageQuery};
+use crate::service::member_invitations::{self, MemberInvitationResponse};
 use crate::service::{authz, organizations};
 use crate::state::AppState;
 
@@ -71,25 +72,28 @@ pub async fn list_members(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMemberRequest {
-    /// Login of an existing account.
+    /// The login to invite (whether or not an account has it).
     #[schema(value_type = String, max_length = 320)]
     pub login: EmailAddress,
+    /// The role the invitee gets by accepting.
     pub role: Role,
 }
 
-/// Add a member
+/// Add a member (by invitation)
 ///
-/// By the login of an existing account. Owners and admins add members; only owners make
-/// owners.
+/// Joining needs consent: this sends a member invitation to the login, e-mailed with a
+/// single-use link and, when an account has verified that login, listed in its
+/// `GET /v1/me/member-invitations`. The answer is the same whether or not an account has the
+/// login. Owners and admins invite; only owners invite owners.
 #[utoipa::path(
     tag = "organizations",
     security(("bearer" = [])),
     params(("org_id" = Uuid, Path, description = "Organization id")),
     request_body = AddMemberRequest,
     responses(
-        (status = 201, description = "Added", body = MemberResponse),
-        (status = 403, description = "Not allowed to add members, or owners", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 409, description = "Already a member (`member_already_exists`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 202, description = "Invited: a member once the invitee accepts", body = MemberInvitationResponse),
+        (status = 403, description = "Not allowed to invite members, or owners", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "Already a member (`member_already_exists`), or an invitation to this login is pending (`invitation_already_pending`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/organizations/{org_id}/members")]
@@ -100,9 +104,10 @@ pub async fn add_member(
     body: ApiJson<AddMemberRequest>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
-    let (m, a) =
-        organizations::add_member(&state, &user, path.into_inner(), &body.login, body.role).await?;
-    Ok(HttpResponse::Created().json(MemberResponse::new(m, a)))
+    let invited =
+        member_invitations::invite(&state, &user, path.into_inner(), &body.login, body.role)
+            .await?;
+    Ok(HttpResponse::Accepted().json(invited))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]

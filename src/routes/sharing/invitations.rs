@@ -232,8 +232,8 @@ pub async fn decline_invitation_by_token(
 
 /// Invitations waiting for the caller
 ///
-/// Pending, unexpired invitations sent to the caller's account (invitations by e-mail are
-/// answered with their link).
+/// Pending, unexpired invitations sent to the caller's account, and those e-mailed to its
+/// login once it is verified (answered by id like the others, or with their link).
 #[utoipa::path(
     tag = "sharing",
     security(("bearer" = [])),
@@ -248,9 +248,11 @@ pub async fn list_my_invitations(
 ) -> ApiResult<HttpResponse> {
     let after = query.after_id()?;
     let limit = query.limit();
+    let verified_login = user.login_verified.then_some(user.login.as_str());
     let rows = repo::sharing::list_pending_for_account(
         &state.db,
         user.account_id,
+        verified_login,
         state.clock.now(),
         after,
         limit + 1,

@@ -39,12 +39,12 @@ pub async fn change(
         .password_policy()
         .check(change.new_password.expose(), &[address.address.as_str()])
         .map_err(|m| ApiError::invalid_field("new_password", m))?;
-    let is_login_account = caller.login == address.address;
+    let is_login_account = caller.login == address.address && caller.login_verified;
     let unify = match change.unify {
         Some(true) => {
             let reason = if !is_login_account {
                 Some(
-                    "only the account whose login is this address can unify the two passwords"
+                    "only the account whose verified login is this address can unify the two passwords"
                         .to_string(),
                 )
             } else {

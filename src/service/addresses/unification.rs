@@ -13,8 +13,8 @@ use crate::error::{ApiError, ApiResult};
 /// Whether the address password may be unified with an account password, and why not.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Unification {
-    /// All conditions hold: an account's login is this address, it is the only account with
-    /// an access, and that access has `change_password`.
+    /// All conditions hold: an account's verified login is this address, it is the only
+    /// account with an access, and that access has `change_password`.
     pub eligible: bool,
     /// The two passwords are one: changing either changes both.
     pub unified: bool,
@@ -62,10 +62,12 @@ pub async fn of_many(
             Alias::new("permissions"),
         )
         .from(address::Entity)
+        // Only a verified login makes the account "the account whose login it is".
         .left_join(
             account::Entity,
             Expr::col((account::Entity, account::Column::Login))
-                .equals((address::Entity, address::Column::Address)),
+                .equals((address::Entity, address::Column::Address))
+                .and(Expr::col((account::Entity, account::Column::LoginVerified)).eq(true)),
         )
         .left_join(
             access::Entity,
@@ -96,7 +98,7 @@ pub async fn of_many(
             let none = Vec::new();
             let users = users.get(&address.id).unwrap_or(&none);
             let reason = match accounts.get(&address.id) {
-                None => Some("no account has this address as its login".to_string()),
+                None => Some("no account has this address as its verified login".to_string()),
                 Some(account_id) => match users.iter().find(|(user, _)| user == account_id) {
                     None => Some(
                         "the account whose login is this address has no access to it".to_string(),

@@ -126,7 +126,7 @@ pub async fn invite(uow: &mut UnitOfWork<'_>, invite: Invite<'_>) -> ApiResult<i
     let recipient_account = match &invitee {
         Invitee::Member(account) => Some(account.id),
         Invitee::Email(_) if binding == AccountBinding::ThisAddress => {
-            repo::accounts::find_by_login(uow.tx(), &address.address)
+            repo::accounts::find_verified_by_login(uow.tx(), &address.address)
                 .await?
                 .map(|a| a.id)
         }
@@ -291,7 +291,9 @@ async fn visible(
     let invitation = repo::sharing::find_invitation(&state.db, id)
         .await?
         .ok_or_else(not_found)?;
-    let is_invitee = invitation.invitee_account_id == Some(caller.account_id);
+    // An e-mailed invitation is the caller's too once the caller verified that login.
+    let is_invitee = invitation.invitee_account_id == Some(caller.account_id)
+        || (caller.login_verified && invitation.invitee_email.as_deref() == Some(&caller.login));
     let manages = authz::visible_address(&state.db, caller, invitation.address_id)
         .await?
         .is_some_and(|ctx| ctx.manages());
@@ -318,12 +320,13 @@ async fn accept(
     if current_status(&invitation, now) != InvitationStatus::Pending {
         return Err(not_pending(&invitation, now));
     }
-    if invitation.account_binding == AccountBinding::ThisAddress && caller.login != address.address
+    if invitation.account_binding == AccountBinding::ThisAddress
+        && !(caller.login == address.address && caller.login_verified)
     {
         return Err(ApiError::new(
             ErrorCode::InvitationBindingMismatch,
             format!(
-                "this invitation must be accepted by an account whose login is {}",
+                "this invitation must be accepted by an account whose verified login is {}",
                 address.address
             ),
         ));

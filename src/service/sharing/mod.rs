@@ -92,15 +92,16 @@ pub fn check_binding(invitee: &Invitee, binding: Option<AccountBinding>) -> ApiR
 }
 
 /// An address that is the login of an account cannot be shared with anyone else (seed
-/// rule): once that account holds an access to it, only that account may receive one. An
-/// account that merely signed up with the address as login (sign-up proves no ownership of
-/// it) does not lock its organization out of sharing it.
+/// rule): once that account holds an access to it, only that account may receive one. Only
+/// an account that verified the login counts, and only once it holds an access: signing up
+/// with the address as login proves no ownership of it, and must not lock its organization
+/// out of sharing it.
 pub async fn ensure_shareable(
     conn: &impl ConnectionTrait,
     address: &address::Model,
     recipient: Option<Uuid>,
 ) -> ApiResult<()> {
-    if let Some(owner) = repo::accounts::find_by_login(conn, &address.address).await? {
+    if let Some(owner) = repo::accounts::find_verified_by_login(conn, &address.address).await? {
         let holds_it = repo::sharing::find_access(conn, address.id, owner.id)
             .await?
             .is_some();

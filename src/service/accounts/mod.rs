@@ -1,9 +1,19 @@
 //! The account itself: sign-up (account, personal organization and its ownership in one
-//! transaction), its profile, and its password (which also changes the unified addresses'
-//! passwords and ends the other sessions; docs/identities.md).
+//! transaction, and the e-mail verifying the login), its profile, and its password (which
+//! also changes the unified addresses' passwords and ends the other sessions;
+//! docs/identities.md). The rest of its life is in the submodules: verifying and changing
+//! the login, resetting the password, deleting the account.
 
+pub(crate) mod deletion;
+pub(crate) mod password_reset;
+pub(crate) mod verification;
+
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::auth::session_cache::AccountProfile;
 use crate::auth::{throttle, Caller};
@@ -14,6 +24,52 @@ use crate::repo::{self, events::Actor, events::Scope};
 use crate::service::audit::{Change, PasswordChangeVia};
 use crate::service::UnitOfWork;
 use crate::state::AppState;
+
+/// An account as its owner sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountResponse {
+    pub id: Uuid,
+    pub login: String,
+    /// The account proved it receives mail at its login (the e-mailed link was followed).
+    /// Until then it is not matched to e-mailed invitations and is not "the account whose
+    /// login the address is" for sharing and unification.
+    pub login_verified: bool,
+    /// The login it asked to move to (`PUT /v1/me/login`), until that one is verified.
+    pub pending_login: Option<String>,
+    /// Two-factor login (TOTP) is on.
+    pub two_factor_enabled: bool,
+    pub display_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl AccountResponse {
+    pub async fn load(state: &AppState, a: account::Model) -> ApiResult<Self> {
+        let profile = AccountProfile::load(&state.db, a, state.clock.now()).await?;
+        Ok(profile.into())
+    }
+}
+
+impl From<AccountProfile> for AccountResponse {
+    fn from(a: AccountProfile) -> Self {
+        Self {
+            id: a.id,
+            login: a.login,
+            login_verified: a.login_verified,
+            pending_login: a.pending_login,
+            two_factor_enabled: a.two_factor_enabled,
+            display_name: a.display_name,
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// What a password change answers: the unified addresses whose password changed with it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasswordChangedResponse {
+    /// Addresses unified with the account (their login is the account's): they take the new
+    /// password too. Empty when none.
+    pub unified_addresses: Vec<String>,
+}
 
 /// What a sign-up asks for.
 pub struct SignUp {
@@ -45,7 +101,7 @@ pub async fn sign_up(
     throttle::count_signup(state, ip.as_deref()).await?;
     let hash = slot.hash(password.into_inner()).await?;
     let display_name = clean_display_name(display_name);
-    let uow = UnitOfWork::begin(state).await?;
+    let mut uow = UnitOfWork::begin(state).await?;
     let now = uow.now();
     let account = repo::accounts::insert(uow.tx(), login.as_str(), display_name.clone(), hash, now)
         .await
@@ -79,6 +135,7 @@ pub async fn sign_up(
         &org.id.to_string(),
     )
     .await?;
+    verification::send_verification(&mut uow, &account).await?;
     uow.commit().await?;
     Ok(account)
 }
@@ -101,7 +158,8 @@ pub async fn own_profile(state: &AppState, caller: &Caller) -> ApiResult<Account
     {
         return Ok(profile);
     }
-    own_account(state, caller).await.map(AccountProfile::from)
+    let account = own_account(state, caller).await?;
+    Ok(AccountProfile::load(&state.db, account, now).await?)
 }
 
 pub async fn update_profile(
@@ -125,13 +183,13 @@ pub async fn update_profile(
 }
 
 /// Changes the caller's password after checking the current one: the unified addresses
-/// take the new one too, and every other session ends.
+/// take the new one too (and are answered), and every other session ends.
 pub async fn change_password(
     state: &AppState,
     caller: &Caller,
     current: Secret,
     new: Password,
-) -> ApiResult<()> {
+) -> ApiResult<PasswordChangedResponse> {
     let account = own_account(state, caller).await?;
     state
         .password_policy()
@@ -140,37 +198,8 @@ pub async fn change_password(
     verify_own_password(state, &account, current, caller.ip.as_deref()).await?;
     let hash = state.passwords.hash(new.into_inner()).await?;
     let mut uow = UnitOfWork::begin(state).await?;
-    let now = uow.now();
     let actor = caller.actor();
-    repo::accounts::set_password_hash(uow.tx(), account.id, &hash, now).await?;
-    let unified = address::Entity::find()
-        .filter(address::Column::Address.eq(account.login.as_str()))
-        .filter(address::Column::Unified.eq(true))
-        .all(uow.tx())
-        .await?;
-    for address in &unified {
-        address::Entity::update_many()
-            .col_expr(address::Column::PasswordHash, Expr::value(hash.as_str()))
-            .col_expr(address::Column::UpdatedAt, Expr::value(now))
-            .filter(address::Column::Id.eq(address.id))
-            .exec(uow.tx())
-            .await?;
-        // The address's own history (and its organization's) shows the change too.
-        let service = repo::mail_services::find(uow.tx(), address.mail_service_id)
-            .await?
-            .ok_or_else(|| ApiError::internal("an address without its mail service"))?;
-        uow.record(
-            &actor,
-            Scope::address(&service, address),
-            Change::AddressPasswordChanged {
-                via: Some(PasswordChangeVia::AccountPassword),
-                unified: true,
-                was_unified: None,
-            },
-            &address.address,
-        )
-        .await?;
-    }
+    let unified = set_password(&uow, &actor, &account, &hash).await?;
     uow.revoke_sessions_of(account.id, Some(caller.session_id), "password_changed")
         .await?;
     uow.record_for_account(
@@ -184,7 +213,59 @@ pub async fn change_password(
         &account.login,
     )
     .await?;
-    uow.commit().await
+    uow.commit().await?;
+    Ok(PasswordChangedResponse {
+        unified_addresses: unified,
+    })
+}
+
+/// Sets the account's password hash, and that of every address unified with it (each
+/// address's own log records it): answers those addresses.
+pub(crate) async fn set_password(
+    uow: &UnitOfWork<'_>,
+    actor: &Actor,
+    account: &account::Model,
+    hash: &str,
+) -> ApiResult<Vec<String>> {
+    let now = uow.now();
+    repo::accounts::set_password_hash(uow.tx(), account.id, hash, now).await?;
+    let unified = unified_addresses(uow.tx(), &account.login).await?;
+    for address in &unified {
+        address::Entity::update_many()
+            .col_expr(address::Column::PasswordHash, Expr::value(hash))
+            .col_expr(address::Column::UpdatedAt, Expr::value(now))
+            .filter(address::Column::Id.eq(address.id))
+            .exec(uow.tx())
+            .await?;
+        // The address's own history (and its organization's) shows the change too.
+        let service = repo::mail_services::find(uow.tx(), address.mail_service_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("an address without its mail service"))?;
+        uow.record(
+            actor,
+            Scope::address(&service, address),
+            Change::AddressPasswordChanged {
+                via: Some(PasswordChangeVia::AccountPassword),
+                unified: true,
+                was_unified: None,
+            },
+            &address.address,
+        )
+        .await?;
+    }
+    Ok(unified.into_iter().map(|a| a.address).collect())
+}
+
+/// The addresses unified with the account whose login is `login`.
+pub(crate) async fn unified_addresses(
+    conn: &impl ConnectionTrait,
+    login: &str,
+) -> ApiResult<Vec<address::Model>> {
+    Ok(address::Entity::find()
+        .filter(address::Column::Address.eq(login))
+        .filter(address::Column::Unified.eq(true))
+        .all(conn)
+        .await?)
 }
 
 /// Checks the caller's own password (change password, step-up, unification), throttled like
