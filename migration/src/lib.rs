@@ -15,12 +15,14 @@ mod m20261128_000003_add_address_count;
 mod m20261128_000004_one_free_service_per_organization;
 mod m20261128_000005_add_personal_account;
 mod m20261201_000001_check_stored_values;
+mod m20261202_000201_create_mail_client_credentials;
 
 pub use m20261201_000001_check_stored_values::{ENUMERATED, PERMISSION_BITS_MAX, PERMISSION_SETS};
+pub use m20261202_000201_create_mail_client_credentials::{RECORD_DEVICE_USE, SEND_EMAIL_BIT};
 
 /// The views the mail servers read (and the only objects their database role may SELECT),
 /// in creation order. README "Running a real mail server on Postier" documents each one.
-pub const MAIL_VIEWS: [&str; 7] = [
+pub const MAIL_VIEWS: [&str; 9] = [
     "mail_domains",
     "mail_mailboxes",
     "mail_send_only",
@@ -28,6 +30,8 @@ pub const MAIL_VIEWS: [&str; 7] = [
     "mail_senders",
     "mail_passwords",
     "mail_auto_replies",
+    "mail_device_passwords",
+    "mail_tokens",
 ];
 
 pub struct Migrator;
@@ -47,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_one_free_service_per_organization::Migration),
             Box::new(m20261128_000005_add_personal_account::Migration),
             Box::new(m20261201_000001_check_stored_values::Migration),
+            Box::new(m20261202_000201_create_mail_client_credentials::Migration),
         ]
     }
 }

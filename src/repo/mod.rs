@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod addresses;
 pub mod counters;
 pub mod events;
+pub mod mail_clients;
 pub mod mail_services;
 pub mod organizations;
 pub mod sending;

@@ -11,6 +11,7 @@ pub mod authz;
 pub mod dangerous;
 pub mod domains;
 pub mod import;
+pub mod mail_clients;
 pub mod mail_services;
 pub mod organizations;
 pub mod sessions;

@@ -9,6 +9,7 @@ mod accounts;
 mod addresses;
 mod dns;
 mod imports;
+mod mail_clients;
 mod mail_services;
 mod mail_views;
 mod mailstack;
