@@ -22,6 +22,7 @@ on_both_backends!(
     mailbox_tokens_are_throttled_per_access,
     autodiscover_answers_every_local_part_of_a_hosted_domain_alike,
     an_apple_profile_sets_up_the_address_without_any_password,
+    the_mail_views_offer_only_credentials_that_may_log_in_now,
 );
 
 fn sha256_hex(text: &str) -> String {
@@ -703,4 +704,100 @@ async fn an_apple_profile_sets_up_the_address_without_any_password(backend: Back
     )
     .await
     .assert_problem(409, "address_has_no_mailbox");
+}
+
+async fn the_mail_views_offer_only_credentials_that_may_log_in_now(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (alice, address) = alice_with_address(&app).await;
+    let lasting = create_device(&app, &alice, &address, json!({ "label": "lasting" })).await;
+    let tomorrow = (Utc::now() + Duration::days(1)).to_rfc3339();
+    let brief = create_device(
+        &app,
+        &alice,
+        &address,
+        json!({ "label": "brief", "protocols": ["imap"], "expires_at": tomorrow }),
+    )
+    .await;
+    app.post(
+        &format!("/v1/addresses/{address}/mailbox-tokens"),
+        &alice.token,
+        json!({}),
+    )
+    .await
+    .assert_status(201);
+    let count = |condition: &str| {
+        format!(
+            "SELECT COUNT(*) FROM mail_device_passwords \
+             WHERE address = 'info@famille.example' AND {condition}"
+        )
+    };
+    let public_id = |created: &Value| created["password"].as_str().unwrap()[4..12].to_string();
+    assert_eq!(app.scalar_i64(&count("1 = 1")).await, 2);
+    assert_eq!(
+        app.scalar_i64(&count(&format!(
+            "public_id = '{}' AND imap AND pop3 AND smtp",
+            public_id(&lasting)
+        )))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.scalar_i64(&count(&format!(
+            "public_id = '{}' AND imap AND NOT pop3 AND NOT smtp",
+            public_id(&brief)
+        )))
+        .await,
+        1
+    );
+    // The view never shows the secret, only its hash.
+    assert_eq!(
+        app.scalar_i64(&count("password_hash LIKE '$argon2id$%'"))
+            .await,
+        2
+    );
+    // Expired: gone from the view at once (the row stays listed until revoked).
+    app.db()
+        .execute_unprepared(&format!(
+            "UPDATE device_passwords SET expires_at = '2020-01-01T00:00:00+00:00' \
+             WHERE public_id = '{}'",
+            public_id(&brief)
+        ))
+        .await
+        .unwrap();
+    assert_eq!(app.scalar_i64(&count("1 = 1")).await, 1);
+    assert_eq!(listed(&app, &alice, &address).await.len(), 2);
+    // Without send_email the holder's credentials still read, no longer send.
+    app.patch(
+        &format!("/v1/addresses/{address}/users/{}", alice.account_id),
+        &alice.token,
+        json!({ "permissions": [] }),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(app.scalar_i64(&count("smtp")).await, 0);
+    assert_eq!(app.scalar_i64(&count("imap AND pop3")).await, 1);
+    let tokens = "SELECT COUNT(*) FROM mail_tokens WHERE address = 'info@famille.example'";
+    assert_eq!(
+        app.scalar_i64(&format!("{tokens} AND imap AND NOT smtp"))
+            .await,
+        1
+    );
+    // A deleted address takes its credentials with it.
+    let fresh = app.reauth(&alice).await;
+    app.delete(
+        &format!("/v1/addresses/{address}?confirm=info@famille.example"),
+        &fresh,
+    )
+    .await
+    .assert_status(204);
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM device_passwords")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM mailbox_tokens").await,
+        0
+    );
+    assert_eq!(app.scalar_i64(tokens).await, 0);
 }

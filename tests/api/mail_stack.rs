@@ -106,12 +106,20 @@ pub struct MailStack {
     postier: Option<Child>,
     pg: Option<PgDatabase>,
     daemons_started: bool,
+    /// `--outbound` and further options of `mailstack-config`.
+    outbound: String,
+    options: Vec<String>,
 }
 
 impl MailStack {
     /// Starts everything, or returns `None` (after saying why) when the machine cannot run
     /// it and `POSTIER_TEST_MAILSTACK` does not demand it.
     pub async fn start() -> Option<MailStack> {
+        MailStack::start_with("none", &[]).await
+    }
+
+    /// [`MailStack::start`] with another `--outbound` and more `mailstack-config` options.
+    pub async fn start_with(outbound: &str, options: &[&str]) -> Option<MailStack> {
         if let Err(why) = prerequisites() {
             if std::env::var("POSTIER_TEST_MAILSTACK").as_deref() == Ok("1") {
                 panic!("POSTIER_TEST_MAILSTACK=1 but the mail stack cannot run: {why}");
@@ -135,6 +143,8 @@ impl MailStack {
             postier: None,
             pg: Some(PgDatabase::create().await),
             daemons_started: false,
+            outbound: outbound.to_string(),
+            options: options.iter().map(|o| o.to_string()).collect(),
         };
         stack.start_postier().await;
         stack.create_role().await;
@@ -250,7 +260,13 @@ impl MailStack {
             .args(["--pop3-port", &p.pop3.to_string()])
             .args(["--pop3s-port", &p.pop3s.to_string()])
             .args(["--policy", &format!("127.0.0.1:{}", p.policy)])
-            .args(["--self-signed", "--outbound", "none", "--no-auth-penalty"])
+            .args([
+                "--self-signed",
+                "--outbound",
+                &self.outbound,
+                "--no-auth-penalty",
+            ])
+            .args(&self.options)
             .args([
                 "--instance-name",
                 self.dir.file_name().unwrap().to_str().unwrap(),
@@ -317,6 +333,29 @@ impl MailStack {
         let db = Database::connect(&self.pg().url).await.unwrap();
         db.execute_unprepared(sql).await.unwrap();
         db.close().await.ok();
+    }
+
+    /// Changes Postfix parameters of the running stack (`postconf -e`, then `postfix reload`):
+    /// for test-only timings, never for what the generator decides.
+    pub fn postfix_set(&self, settings: &[&str]) {
+        let dir = self.dir.join("postfix");
+        let status = Command::new("postconf")
+            .arg("-c")
+            .arg(&dir)
+            .arg("-e")
+            .args(settings)
+            .status()
+            .unwrap();
+        assert!(status.success(), "postconf -e {settings:?}");
+        let status = Command::new("postfix")
+            .arg("-c")
+            .arg(&dir)
+            .arg("reload")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "postfix reload");
     }
 
     /// The value of a Postfix parameter in the generated configuration (`postconf -h`).
@@ -874,7 +913,18 @@ pub async fn count_in_inbox(port: u16, user: &str, password: &str, subject: &str
 
 /// Waits (up to 15 s) until `subject` is in `user`'s INBOX.
 pub async fn wait_for_message(port: u16, user: &str, password: &str, subject: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    wait_for_message_within(port, user, password, subject, Duration::from_secs(15)).await
+}
+
+/// Waits (up to `within`) until `subject` is in `user`'s INBOX.
+pub async fn wait_for_message_within(
+    port: u16,
+    user: &str,
+    password: &str,
+    subject: &str,
+    within: Duration,
+) {
+    let deadline = Instant::now() + within;
     loop {
         if count_in_inbox(port, user, password, subject).await > 0 {
             return;

@@ -7,14 +7,14 @@
 
 use std::time::{Duration, Instant};
 
+use lettre::transport::smtp::authentication::Mechanism;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use lettre::transport::smtp::authentication::Mechanism;
-
 use crate::mail_stack::{
     count_in_inbox, imap_bearer_ok, imap_login_ok, imaps_bearer_ok, imaps_login_ok, pop3s_login_ok,
-    submit, submit_bearer, submit_with, wait_for_message, Bearer, MailStack, Pop3, FREE_DOMAIN,
+    submit, submit_bearer, submit_with, wait_for_message, wait_for_message_within, Bearer,
+    MailStack, Pop3, FREE_DOMAIN,
 };
 
 const OWNER: &str = "owner@isp.example";
@@ -749,6 +749,78 @@ async fn mail_clients_reach_the_mailbox_with_device_passwords_and_mailbox_tokens
         }
     }
     eprintln!("mail clients test done in {:?}", started.elapsed());
+}
+
+/// Issue 14 (seed: delays are told): a message that cannot leave is announced to its sender
+/// while it is retried, then returned with a final notice. Postfix's timings are shortened
+/// for the test (6 s and 20 s instead of 4 h and 5 days, retries every 2 s); the default
+/// values are asserted by the test above.
+#[tokio::test]
+async fn a_message_that_cannot_leave_is_announced_to_its_sender_then_returned() {
+    // A relay that refuses every connection: a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let relay = format!("[127.0.0.1]:{closed}");
+    let options = ["--delay-warning-time", "6s", "--queue-lifetime", "20s"];
+    let Some(stack) = MailStack::start_with(&relay, &options).await else {
+        return;
+    };
+    assert_eq!(stack.postconf("delay_warning_time"), "6s");
+    assert_eq!(stack.postconf("maximal_queue_lifetime"), "20s");
+    stack.postfix_set(&[
+        "queue_run_delay = 2s",
+        "minimal_backoff_time = 2s",
+        "maximal_backoff_time = 4s",
+    ]);
+    let p = stack.ports;
+    let owner = Api::sign_up(&stack).await;
+    let orgs = owner.get("/v1/organizations").await;
+    let org = orgs["items"][0]["id"].as_str().unwrap().to_string();
+    let acme = owner
+        .create_service(&org, Some("acme.test"), "premium")
+        .await;
+    let password = "purple tandem 1121 rides uphill";
+    owner.create_address(&acme, "alice", password).await;
+    let a = "alice@acme.test";
+    submit(
+        p.submission,
+        a,
+        password,
+        a,
+        &["someone@faraway.test"],
+        "e2e-far-away",
+    )
+    .await
+    .unwrap();
+    let within = Duration::from_secs(60);
+    wait_for_message_within(p.imap, a, password, "Delayed Mail", within).await;
+    wait_for_message_within(p.imap, a, password, "Undelivered Mail Returned", within).await;
+    // Both notices, as the sender reads them (POP3).
+    let mut pop = Pop3::connect_tls(p.pop3s).await;
+    assert!(pop.login(a, password).await);
+    let mut notices = Vec::new();
+    for n in 1..=pop.count().await {
+        notices.push(pop.retr(n).await);
+    }
+    pop.quit().await;
+    let find = |subject: &str| {
+        notices
+            .iter()
+            .find(|m| m.contains(&format!("Subject: {subject}")))
+            .unwrap_or_else(|| panic!("no {subject:?} among {notices:?}"))
+            .clone()
+    };
+    let delayed = find("Delayed Mail (still being retried)");
+    assert!(delayed.contains("THIS IS A WARNING ONLY"), "{delayed}");
+    assert!(delayed.contains("Action: delayed"), "{delayed}");
+    assert!(delayed.contains("Will-Retry-Until:"), "{delayed}");
+    assert!(delayed.contains("someone@faraway.test"));
+    let returned = find("Undelivered Mail Returned to Sender");
+    assert!(returned.contains("Action: failed"), "{returned}");
+    assert!(returned.contains("Subject: e2e-far-away"), "{returned}");
 }
 
 /// Logins per second for `seconds` at `concurrency` clients, each login being `login()`
