@@ -1,3 +1,5 @@
+//! `device_passwords`: the device passwords of accesses (migration `create_mail_client_credentials`).
+
 use sea_orm::entity::prelude::*;
 
 use crate::domain::MailProtocol;

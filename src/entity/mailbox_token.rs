@@ -1,3 +1,5 @@
+//! `mailbox_tokens`: short-lived tokens of accesses for the webmail's IMAP and SMTP logins.
+
 use sea_orm::entity::prelude::*;
 
 /// A short-lived token of one access for SASL XOAUTH2/OAUTHBEARER, kept as its SHA-256.

@@ -489,8 +489,8 @@ async fn mail_clients_reach_the_mailbox_with_device_passwords_and_mailbox_tokens
         .await;
     let a = "alice@acme.test";
 
-    // 0. What the generated configuration promises: POP3 beside IMAP, and the delay warning
-    //    and queue lifetime of SPEC's seed ("still undelivered after a few hours").
+    // 0. The generated Postfix tells senders of a message still undelivered after a few hours
+    //    (the seed), and returns it after 5 days.
     assert_eq!(stack.postconf("delay_warning_time"), "4h");
     assert_eq!(stack.postconf("maximal_queue_lifetime"), "5d");
     assert_eq!(stack.postconf("bounce_queue_lifetime"), "5d");

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::domain::{MailProtocol, Security, CLIENT_ENDPOINTS};
+use crate::domain::{ClientEndpoint, MailProtocol, Security, CLIENT_ENDPOINTS};
 use crate::error::ApiResult;
 use crate::service::authz;
 use crate::state::AppState;
@@ -62,7 +62,7 @@ pub async fn get_server_settings(
     let host = state.config.mail_host.as_str();
     let (incoming, outgoing): (Vec<_>, Vec<_>) =
         CLIENT_ENDPOINTS.iter().partition(|e| e.incoming());
-    let shown = |list: Vec<&crate::domain::ClientEndpoint>| -> Vec<ServerEndpoint> {
+    let shown = |list: Vec<&ClientEndpoint>| -> Vec<ServerEndpoint> {
         list.into_iter()
             .map(|e| ServerEndpoint {
                 protocol: e.protocol,
@@ -79,17 +79,21 @@ pub async fn get_server_settings(
         outgoing: shown(outgoing),
         username: "the full mail address, e.g. name@".to_string() + &service.domain,
         password: "the password of the mail address, or a device password made for this device (never the account password)".into(),
-        notes: vec![
-            format!(
-                "Use {host} as server name, never an IP address: the servers' addresses may change at any time."
-            ),
-            format!(
-                "Do not use mail.{} as server name: the TLS certificate is issued for {host} and would not match.",
-                service.domain
-            ),
-            "Prefer IMAP to POP: IMAP keeps messages and folders on the server, in sync on every device; moving from POP to IMAP later means re-creating the account in the client.".into(),
-            "Printers and scanners must support SMTP authentication; a device that only accepts an IP address cannot be configured.".into(),
-            "Give each device its own device password (POST /v1/addresses/{id}/device-passwords): it can be revoked alone, and the address password stays with you.".into(),
-        ],
+        notes: notes(host, &service.domain),
     }))
+}
+
+/// The advice given with the settings, each with its reason.
+fn notes(host: &str, domain: &str) -> Vec<String> {
+    vec![
+        format!(
+            "Use {host} as server name, never an IP address: the servers' addresses may change at any time."
+        ),
+        format!(
+            "Do not use mail.{domain} as server name: the TLS certificate is issued for {host} and would not match."
+        ),
+        "Prefer IMAP to POP: IMAP keeps messages and folders on the server, in sync on every device; moving from POP to IMAP later means re-creating the account in the client.".into(),
+        "Printers and scanners must support SMTP authentication; a device that only accepts an IP address cannot be configured.".into(),
+        "Give each device its own device password (POST /v1/addresses/{id}/device-passwords): it can be revoked alone, and the address password stays with you.".into(),
+    ]
 }
