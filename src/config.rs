@@ -78,6 +78,8 @@ pub struct Config {
     pub import_max_rows: usize,
     /// Hours before a pending invitation expires.
     pub invitation_ttl_hours: u64,
+    /// Lifetime of a mailbox token (SASL XOAUTH2/OAUTHBEARER at the mail servers), seconds.
+    pub mailbox_token_ttl_secs: u64,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     /// HTTP worker threads; the number of cores when 0.
@@ -181,6 +183,7 @@ impl Default for Config {
             import_max_bytes: 2 * 1024 * 1024,
             import_max_rows: 5_000,
             invitation_ttl_hours: 7 * 24,
+            mailbox_token_ttl_secs: 600,
             trust_forwarded_for: false,
             workers: 0,
             shutdown_timeout_secs: 30,
@@ -368,6 +371,13 @@ impl Config {
             return Err(ConfigError::new(
                 "session_cache_millis",
                 "must be at most 1000 (a logout takes effect on every instance within it)",
+            ));
+        }
+        // Mailbox tokens are bearer secrets that reach the mail servers: short-lived only.
+        if !(30..=3600).contains(&self.mailbox_token_ttl_secs) {
+            return Err(ConfigError::new(
+                "mailbox_token_ttl_secs",
+                "must be between 30 and 3600",
             ));
         }
         if !(8..=128).contains(&self.password_min_length) {

@@ -30,6 +30,7 @@ bulk imports and sending limits. Errors are RFC 9457 problem documents with a st
         (name = "mail-services", description = "Mail services, packs, domains and DNS"),
         (name = "addresses", description = "Mail addresses, passwords and bulk import"),
         (name = "sharing", description = "Users of an address, invitations and share links"),
+        (name = "mail-clients", description = "Device passwords, mailbox tokens (webmail), Outlook autodiscover and Apple profiles"),
     )
 )]
 pub struct ApiDoc;

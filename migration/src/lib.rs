@@ -21,13 +21,16 @@ mod m20261202_000103_create_second_factors;
 mod m20261202_000104_create_member_invitations;
 mod m20261202_000105_add_outbox_scrub_after_send;
 
+mod m20261202_000201_create_mail_client_credentials;
+
 pub use m20261201_000001_check_stored_values::{ENUMERATED, PERMISSION_BITS_MAX, PERMISSION_SETS};
 pub use m20261202_000102_create_account_tokens::ACCOUNT_TOKEN_PURPOSES;
 pub use m20261202_000104_create_member_invitations::MEMBER_INVITATION_ENUMERATED;
+pub use m20261202_000201_create_mail_client_credentials::{RECORD_DEVICE_USE, SEND_EMAIL_BIT};
 
 /// The views the mail servers read (and the only objects their database role may SELECT),
 /// in creation order. README "Running a real mail server on Postier" documents each one.
-pub const MAIL_VIEWS: [&str; 7] = [
+pub const MAIL_VIEWS: [&str; 9] = [
     "mail_domains",
     "mail_mailboxes",
     "mail_send_only",
@@ -35,6 +38,8 @@ pub const MAIL_VIEWS: [&str; 7] = [
     "mail_senders",
     "mail_passwords",
     "mail_auto_replies",
+    "mail_device_passwords",
+    "mail_tokens",
 ];
 
 pub struct Migrator;
@@ -59,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000103_create_second_factors::Migration),
             Box::new(m20261202_000104_create_member_invitations::Migration),
             Box::new(m20261202_000105_add_outbox_scrub_after_send::Migration),
+            Box::new(m20261202_000201_create_mail_client_credentials::Migration),
         ]
     }
 }

@@ -265,7 +265,11 @@ fn is_of_kind(purpose: RecordPurpose, answer: &Answer) -> bool {
         (RecordPurpose::Mx, Answer::Mx { .. }) => true,
         (RecordPurpose::Autoconfig | RecordPurpose::Autodiscover, Answer::Cname(_)) => true,
         (
-            RecordPurpose::ImapsSrv | RecordPurpose::SubmissionSrv | RecordPurpose::SubmissionsSrv,
+            RecordPurpose::ImapsSrv
+            | RecordPurpose::SubmissionSrv
+            | RecordPurpose::SubmissionsSrv
+            | RecordPurpose::Pop3sSrv
+            | RecordPurpose::AutodiscoverSrv,
             Answer::Srv { .. },
         ) => true,
         _ => false,

@@ -1,6 +1,8 @@
 //! The records a customer domain must publish, as Postier lists them to the customer.
 
 use hickory_resolver::proto::rr::RecordType;
+
+use crate::domain::{IMAPS_PORT, POP3S_PORT, SUBMISSIONS_PORT, SUBMISSION_PORT};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -17,6 +19,8 @@ pub enum RecordPurpose {
     ImapsSrv,
     SubmissionSrv,
     SubmissionsSrv,
+    Pop3sSrv,
+    AutodiscoverSrv,
 }
 
 /// The DNS record types Postier asks customers to publish.
@@ -87,7 +91,12 @@ pub fn expected_records(
             description,
         };
     let srv = |purpose, service: &str, port: u16, description: String| DnsRecord {
-        priority: Some(0),
+        // RFC 6186 §3.4: the priority orders IMAP before POP3; within one it is 0.
+        priority: Some(if purpose == RecordPurpose::Pop3sSrv {
+            10
+        } else {
+            0
+        }),
         weight: Some(1),
         port: Some(port),
         ..record(
@@ -152,20 +161,34 @@ pub fn expected_records(
         srv(
             RecordPurpose::ImapsSrv,
             "_imaps",
-            993,
+            IMAPS_PORT,
             "Announces IMAP over TLS on port 993 to mail clients (RFC 6186).".into(),
         ),
         srv(
             RecordPurpose::SubmissionSrv,
             "_submission",
-            587,
+            SUBMISSION_PORT,
             "Announces mail submission with STARTTLS on port 587 (RFC 6186).".into(),
         ),
         srv(
             RecordPurpose::SubmissionsSrv,
             "_submissions",
-            465,
+            SUBMISSIONS_PORT,
             "Announces mail submission over TLS on port 465 (RFC 8314).".into(),
+        ),
+        srv(
+            RecordPurpose::Pop3sSrv,
+            "_pop3s",
+            POP3S_PORT,
+            "Announces POP3 over TLS on port 995, after IMAP (RFC 6186).".into(),
+        ),
+        srv(
+            RecordPurpose::AutodiscoverSrv,
+            "_autodiscover",
+            443,
+            "Lets Outlook reach autodiscover on the provider's host, whose certificate matches \
+             (autodiscover.<domain> would not)."
+                .into(),
         ),
     ]
 }
@@ -288,6 +311,22 @@ mod tests {
                     s("mail.example"),
                     Some(0),
                     Some(465)
+                ),
+                (
+                    P::Pop3sSrv,
+                    T::Srv,
+                    s("_pop3s._tcp.example.com"),
+                    s("mail.example"),
+                    Some(10),
+                    Some(995)
+                ),
+                (
+                    P::AutodiscoverSrv,
+                    T::Srv,
+                    s("_autodiscover._tcp.example.com"),
+                    s("mail.example"),
+                    Some(0),
+                    Some(443)
                 ),
             ]
         );

@@ -3,6 +3,7 @@
 
 mod address;
 mod kinds;
+mod mail_client;
 mod pack;
 mod password;
 mod permission;
@@ -12,6 +13,10 @@ mod secret;
 pub use address::{DomainName, EmailAddress, LocalPart, ParseError};
 pub use kinds::{
     AccessOrigin, AccountBinding, AccountTokenPurpose, AddressFor, AddressKind, InvitationStatus,
+};
+pub use mail_client::{
+    ClientEndpoint, MailProtocol, MailboxScope, Security, CLIENT_ENDPOINTS, IMAPS_PORT, POP3S_PORT,
+    SUBMISSIONS_PORT, SUBMISSION_PORT,
 };
 pub use pack::{Pack, PackLimits};
 pub use password::{Password, PasswordPolicy};
@@ -60,6 +65,9 @@ mod tests {
             names(Role::ALL, Role::as_str)
         );
         assert_eq!(migration::PERMISSION_BITS_MAX, PermissionSet::all().bits());
+        // The mail views test `send_email` by its bit.
+        let send: PermissionSet = [Permission::SendEmail].into_iter().collect();
+        assert_eq!(migration::SEND_EMAIL_BIT, send.bits());
     }
 
     #[test]

@@ -10,7 +10,12 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub use render::{DbTarget, Outbound, Ports, Stack, POSTFIX_MAPS};
+pub use render::{
+    DbTarget, Outbound, Ports, Stack, DOVECOT_SQL, DOVECOT_SQL_DEVICES, DOVECOT_SQL_TOKENS,
+    DOVECOT_SQL_USAGE, POSTFIX_MAPS,
+};
+
+use crate::domain::{IMAPS_PORT, POP3S_PORT, SUBMISSIONS_PORT, SUBMISSION_PORT};
 
 /// Options of `postier mailstack-config` (README "Running a real mail server on Postier").
 #[derive(Debug, Clone, clap::Args)]
@@ -31,17 +36,23 @@ pub struct MailstackArgs {
     #[arg(long, default_value_t = 25)]
     pub smtp_port: u16,
     /// Submission port, STARTTLS + AUTH (0: off).
-    #[arg(long, default_value_t = 587)]
+    #[arg(long, default_value_t = SUBMISSION_PORT)]
     pub submission_port: u16,
     /// Submission over implicit TLS (0: off).
-    #[arg(long, default_value_t = 465)]
+    #[arg(long, default_value_t = SUBMISSIONS_PORT)]
     pub submissions_port: u16,
     /// IMAP port, STARTTLS (0: off).
     #[arg(long, default_value_t = 143)]
     pub imap_port: u16,
     /// IMAP over implicit TLS (0: off).
-    #[arg(long, default_value_t = 993)]
+    #[arg(long, default_value_t = IMAPS_PORT)]
     pub imaps_port: u16,
+    /// POP3 port, STLS (0: off; clients are told 995).
+    #[arg(long, default_value_t = 0)]
+    pub pop3_port: u16,
+    /// POP3 over implicit TLS (0: off, and with --pop3-port 0 no POP3 at all).
+    #[arg(long, default_value_t = POP3S_PORT)]
+    pub pop3s_port: u16,
     /// `host:port` of Postier's policy service (`POSTIER_POLICY_LISTEN`).
     #[arg(long, default_value = "127.0.0.1:10040")]
     pub policy: String,
@@ -78,8 +89,20 @@ pub struct MailstackArgs {
     /// Dovecot's instance name (`doveadm -i`), for several stacks on one host.
     #[arg(long, default_value = "postier")]
     pub instance_name: String,
+    /// The role that records when and from where device passwords are used (EXECUTE on
+    /// `mail_record_device_use` only), `postgres://ROLE:PASSWORD@HOST:PORT/DATABASE` on the
+    /// same database; unset: last use is not recorded.
+    #[arg(long)]
+    pub usage_database_url: Option<String>,
+    /// Postfix `delay_warning_time`: when the sender of a message still undelivered is told.
+    #[arg(long, default_value = "4h")]
+    pub delay_warning_time: String,
+    /// Postfix `maximal_queue_lifetime` and `bounce_queue_lifetime`: how long delivery is
+    /// retried before the message is returned.
+    #[arg(long, default_value = "5d")]
+    pub queue_lifetime: String,
     /// Print the SQL that creates the read-only role of `--database-url` with SELECT on the
-    /// mail views only, and exit.
+    /// mail views only (and the role of `--usage-database-url`, if given), and exit.
     #[arg(long)]
     pub print_role_sql: bool,
 }
@@ -128,6 +151,9 @@ pub fn run(args: &MailstackArgs) -> Result<(), MailstackError> {
     let db = parse_database_url(&args.database_url)?;
     if args.print_role_sql {
         print!("{}", role_sql(&db)?);
+        if let Some(usage) = usage_target(args, &db)? {
+            print!("{}", usage_role_sql(&usage)?);
+        }
         return Ok(());
     }
     let generated = generate(args)?;
@@ -145,7 +171,37 @@ pub fn run(args: &MailstackArgs) -> Result<(), MailstackError> {
         "the role {} needs SELECT on the mail views: postier mailstack-config --database-url ... --print-role-sql | psql <admin URL of {}>",
         db.user, db.dbname
     );
+    if generated.stack.usage_db.is_none() {
+        println!(
+            "device passwords' last use is not recorded: add --usage-database-url (README \"Device passwords\")"
+        );
+    }
     Ok(())
+}
+
+/// The usage role of `--usage-database-url`: on the read role's database, another role.
+fn usage_target(args: &MailstackArgs, db: &DbTarget) -> Result<Option<DbTarget>, MailstackError> {
+    const OPTION: &str = "--usage-database-url";
+    let Some(url) = &args.usage_database_url else {
+        return Ok(None);
+    };
+    let usage = parse_database_url(url).map_err(|e| match e {
+        MailstackError::Invalid { message, .. } => invalid(OPTION, message),
+        other => other,
+    })?;
+    if (&usage.host, usage.port, &usage.dbname) != (&db.host, db.port, &db.dbname) {
+        return Err(invalid(
+            OPTION,
+            "must name the same host, port and database as --database-url",
+        ));
+    }
+    if usage.user == db.user {
+        return Err(invalid(
+            OPTION,
+            "must be another role than --database-url's (that one stays read-only)",
+        ));
+    }
+    Ok(Some(usage))
 }
 
 /// Splits `postgres://ROLE:PASSWORD@HOST:PORT/DATABASE`. The values end up unquoted in
@@ -248,6 +304,35 @@ pub fn role_sql(db: &DbTarget) -> Result<String, MailstackError> {
     ))
 }
 
+/// SQL (run by a superuser, connected to the database) creating or updating the role that
+/// records device passwords' last use: it may EXECUTE `mail_record_device_use` and nothing
+/// else (no table, no view). Idempotent.
+pub fn usage_role_sql(usage: &DbTarget) -> Result<String, MailstackError> {
+    let password = match &usage.password {
+        Some(p) => format!("PASSWORD '{p}'"),
+        None => "PASSWORD NULL".to_string(),
+    };
+    let role = &usage.user;
+    Ok(format!(
+        "-- The role that records device passwords' last use: EXECUTE on one SECURITY DEFINER\n\
+         -- function only. Run as a superuser, connected to database \"{dbname}\".\n\
+         DO $postier$\n\
+         BEGIN\n\
+         \x20 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN\n\
+         \x20   CREATE ROLE \"{role}\" LOGIN {password};\n\
+         \x20 ELSE\n\
+         \x20   ALTER ROLE \"{role}\" LOGIN {password};\n\
+         \x20 END IF;\n\
+         END\n\
+         $postier$;\n\
+         GRANT CONNECT ON DATABASE \"{dbname}\" TO \"{role}\";\n\
+         GRANT USAGE ON SCHEMA public TO \"{role}\";\n\
+         GRANT EXECUTE ON FUNCTION {function} TO \"{role}\";\n",
+        dbname = usage.dbname,
+        function = migration::RECORD_DEVICE_USE,
+    ))
+}
+
 /// Validates the options into a [`Stack`] (no side effect).
 pub fn resolve(args: &MailstackArgs) -> Result<Stack, MailstackError> {
     let db = parse_database_url(&args.database_url)?;
@@ -336,6 +421,19 @@ pub fn resolve(args: &MailstackArgs) -> Result<Stack, MailstackError> {
             "must be letters, digits, '_' or '-'",
         ));
     }
+    // Postfix time values: a number and one unit (s, m, h, d, w).
+    for (option, value) in [
+        ("--delay-warning-time", &args.delay_warning_time),
+        ("--queue-lifetime", &args.queue_lifetime),
+    ] {
+        let valid = value
+            .strip_suffix(['s', 'm', 'h', 'd', 'w'])
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !valid {
+            return Err(invalid(option, "must be a number and a unit: 4h, 5d, 30m"));
+        }
+    }
+    let usage_db = usage_target(args, &db)?;
     Ok(Stack {
         dir,
         db,
@@ -347,6 +445,8 @@ pub fn resolve(args: &MailstackArgs) -> Result<Stack, MailstackError> {
             submissions: args.submissions_port,
             imap: args.imap_port,
             imaps: args.imaps_port,
+            pop3: args.pop3_port,
+            pop3s: args.pop3s_port,
         },
         policy,
         vmail_uid,
@@ -357,6 +457,9 @@ pub fn resolve(args: &MailstackArgs) -> Result<Stack, MailstackError> {
         outbound,
         auth_penalty: !args.no_auth_penalty,
         instance_name,
+        usage_db,
+        delay_warning_time: args.delay_warning_time.clone(),
+        queue_lifetime: args.queue_lifetime.clone(),
     })
 }
 
@@ -443,12 +546,23 @@ pub fn generate(args: &MailstackArgs) -> Result<Generated, MailstackError> {
         0o644,
         None,
     )?;
-    write(
-        s.dovecot_dir().join("dovecot-sql.conf.ext"),
-        render::dovecot_sql(s),
-        0o640,
-        Some(dovecot_gid),
-    )?;
+    let mut dovecot_sql = vec![
+        (DOVECOT_SQL, render::dovecot_sql(s)),
+        (DOVECOT_SQL_TOKENS, render::dovecot_sql_tokens(s)),
+        (DOVECOT_SQL_DEVICES, render::dovecot_sql_devices(s)),
+    ];
+    if let Some(usage) = &s.usage_db {
+        dovecot_sql.push((DOVECOT_SQL_USAGE, render::dovecot_sql_usage(usage)));
+    } else {
+        // A file left from an earlier run with the usage role would hold its password.
+        let stale = s.dovecot_dir().join(DOVECOT_SQL_USAGE);
+        if stale.exists() {
+            std::fs::remove_file(&stale).map_err(io_error(&stale))?;
+        }
+    }
+    for (file, text) in dovecot_sql {
+        write(s.dovecot_dir().join(file), text, 0o640, Some(dovecot_gid))?;
+    }
     write(
         s.postfix_dir().join("main.cf"),
         render::postfix_main_cf(s),
@@ -578,11 +692,79 @@ mod tests {
         let sql = role_sql(&db).unwrap();
         assert!(sql.contains("CREATE ROLE \"postier_mail\" LOGIN PASSWORD 's3cret';"));
         assert!(sql.contains(
-            "GRANT SELECT ON mail_domains, mail_mailboxes, mail_send_only, mail_aliases, mail_senders, mail_passwords, mail_auto_replies TO \"postier_mail\";"
+            "GRANT SELECT ON mail_domains, mail_mailboxes, mail_send_only, mail_aliases, mail_senders, mail_passwords, mail_auto_replies, mail_device_passwords, mail_tokens TO \"postier_mail\";"
         ));
         assert!(sql.contains("default_transaction_read_only = on"));
         assert_eq!(sql.matches("GRANT SELECT").count(), 1);
         assert!(!sql.contains("ALL TABLES"));
+        assert!(!sql.contains("EXECUTE"));
+    }
+
+    #[test]
+    fn the_usage_role_may_execute_one_function_and_nothing_else() {
+        let usage =
+            parse_database_url("postgres://postier_mail_usage:us4ge@127.0.0.1/postier").unwrap();
+        let sql = usage_role_sql(&usage).unwrap();
+        assert!(sql.contains("CREATE ROLE \"postier_mail_usage\" LOGIN PASSWORD 'us4ge';"));
+        assert!(sql.contains(
+            "GRANT EXECUTE ON FUNCTION mail_record_device_use(text, text, text, text) TO \"postier_mail_usage\";"
+        ));
+        assert_eq!(sql.matches("GRANT ").count(), 3);
+        assert!(!sql.contains("SELECT ON"));
+    }
+
+    #[test]
+    fn the_usage_role_is_another_role_on_the_same_database() {
+        let ok = resolve(&args(&[
+            "--self-signed",
+            "--usage-database-url",
+            "postgres://postier_mail_usage:us4ge@127.0.0.1/postier",
+        ]))
+        .unwrap();
+        assert_eq!(ok.usage_db.unwrap().user, "postier_mail_usage");
+        for url in [
+            "postgres://postier_mail:s3cret@127.0.0.1/postier",
+            "postgres://postier_mail_usage:us4ge@127.0.0.1/other",
+            "postgres://postier_mail_usage:us4ge@db.internal/postier",
+        ] {
+            match resolve(&args(&["--self-signed", "--usage-database-url", url])) {
+                Err(MailstackError::Invalid { option, .. }) => {
+                    assert_eq!(option, "--usage-database-url", "{url}")
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    /// What customers are told (server settings, autoconfig, autodiscover, profiles, DNS
+    /// records) must be what the generated stack serves by default.
+    #[test]
+    fn every_port_mail_clients_are_told_is_a_default_listener() {
+        let stack = resolve(&args(&["--self-signed"])).unwrap();
+        let p = stack.ports;
+        let listening = [
+            p.smtp,
+            p.submission,
+            p.submissions,
+            p.imap,
+            p.imaps,
+            p.pop3,
+            p.pop3s,
+        ];
+        for endpoint in crate::domain::CLIENT_ENDPOINTS {
+            assert!(listening.contains(&endpoint.port), "{endpoint:?}");
+        }
+        let records = crate::dns::expected_records("famille.example", "mail.example", "s", "k");
+        for record in records {
+            match record.port {
+                // Autodiscover is answered by Postier's HTTPS behind the mail host.
+                Some(443) => assert_eq!(record.name, "_autodiscover._tcp.famille.example"),
+                Some(port) => assert!(listening.contains(&port), "{record:?}"),
+                None => {}
+            }
+        }
+        assert_eq!(p.smtp, 25);
+        assert_eq!(p.pop3, 0, "plain POP3 is only offered when asked");
     }
 
     fn args(extra: &[&str]) -> MailstackArgs {
@@ -617,6 +799,15 @@ mod tests {
         assert_eq!(stack.ports.smtp, 25);
         assert_eq!(stack.ports.submission, 587);
         assert_eq!(stack.ports.imaps, 993);
+        assert_eq!((stack.ports.pop3, stack.ports.pop3s), (0, 995));
+        assert_eq!(
+            (
+                stack.delay_warning_time.as_str(),
+                stack.queue_lifetime.as_str()
+            ),
+            ("4h", "5d")
+        );
+        assert!(stack.usage_db.is_none());
         assert_eq!(stack.outbound, Outbound::Direct);
         assert!(stack.auth_penalty);
         assert_eq!(stack.mail_root, PathBuf::from("/var/tmp/ms/vmail"));
@@ -658,6 +849,14 @@ mod tests {
             (
                 vec!["--self-signed", "--instance-name", "a b"],
                 "--instance-name",
+            ),
+            (
+                vec!["--self-signed", "--delay-warning-time", "4 hours"],
+                "--delay-warning-time",
+            ),
+            (
+                vec!["--self-signed", "--queue-lifetime", "d"],
+                "--queue-lifetime",
             ),
         ] {
             match resolve(&args(&extra)) {

@@ -34,6 +34,15 @@ pub struct Ports {
     pub submissions: u16,
     pub imap: u16,
     pub imaps: u16,
+    /// POP3 with STLS (off by default: clients are told 995).
+    pub pop3: u16,
+    pub pop3s: u16,
+}
+
+impl Ports {
+    pub fn pop3_on(&self) -> bool {
+        self.pop3 != 0 || self.pop3s != 0
+    }
 }
 
 /// Everything the files depend on, already validated (paths absolute and plain).
@@ -56,7 +65,20 @@ pub struct Stack {
     /// clients all come from one address.
     pub auth_penalty: bool,
     pub instance_name: String,
+    /// The role that records device passwords' last use (EXECUTE on
+    /// `mail_record_device_use` only); `None`: the use is not recorded.
+    pub usage_db: Option<DbTarget>,
+    /// Postfix time values (`4h`, `5d`): when the sender is told a message is still
+    /// undelivered, and when it is returned.
+    pub delay_warning_time: String,
+    pub queue_lifetime: String,
 }
+
+/// The Dovecot files the passdbs read, each holding a database password (mode 640).
+pub const DOVECOT_SQL: &str = "dovecot-sql.conf.ext";
+pub const DOVECOT_SQL_TOKENS: &str = "dovecot-sql-tokens.conf.ext";
+pub const DOVECOT_SQL_DEVICES: &str = "dovecot-sql-devices.conf.ext";
+pub const DOVECOT_SQL_USAGE: &str = "dovecot-sql-usage.conf.ext";
 
 /// The Postfix lookup tables: file name, the map parameter using it, and the query.
 pub const POSTFIX_MAPS: [(&str, &str); 5] = [
@@ -126,15 +148,21 @@ fn show(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// Dovecot's main configuration: IMAP for mail clients, LMTP and SASL sockets for Postfix,
-/// users and passwords from SQL, no auth cache (a password change or a deletion applies at
-/// the next login).
+/// Dovecot's main configuration: IMAP (and POP3) for mail clients, LMTP and SASL sockets
+/// for Postfix, users and passwords from SQL through a chain of passdbs (mailbox tokens,
+/// device passwords and their last use, the address password), no auth cache (a password
+/// change, a revocation or a deletion applies at the next login).
 pub fn dovecot_conf(s: &Stack) -> String {
     let dir = show(&s.dir);
     let run = show(&s.dovecot_run_dir());
     let log = show(&s.log_dir().join("dovecot.log"));
-    let sql = show(&s.dovecot_dir().join("dovecot-sql.conf.ext"));
+    let file = |name: &str| show(&s.dovecot_dir().join(name));
     let listen = s.listen;
+    let protocols = if s.ports.pop3_on() {
+        "imap pop3 lmtp"
+    } else {
+        "imap lmtp"
+    };
     let mut out = String::new();
     let _ = write!(
         out,
@@ -144,14 +172,16 @@ pub fn dovecot_conf(s: &Stack) -> String {
          state_dir = {dir}/run/dovecot-state\n\
          log_path = {log}\n\
          info_log_path = {log}\n\
-         protocols = imap lmtp\n\
+         protocols = {protocols}\n\
          listen = {listen}\n\
          # Plain-text logins only over TLS (or from the loopback, which Dovecot trusts).\n\
          disable_plaintext_auth = yes\n\
-         auth_mechanisms = plain login\n\
+         # XOAUTH2 and OAUTHBEARER carry mailbox tokens (the webmail); they need no oauth2\n\
+         # passdb: the token reaches the passdb chain as the password.\n\
+         auth_mechanisms = plain login xoauth2 oauthbearer\n\
          auth_username_format = %Lu\n\
          auth_verbose = yes\n\
-         # No cache: Postier's password changes and deletions apply at the next login.\n\
+         # No cache: Postier's password changes, revocations and deletions apply at the next login.\n\
          auth_cache_size = 0\n\
          ssl = yes\n\
          ssl_cert = <{cert}\n\
@@ -167,26 +197,73 @@ pub fn dovecot_conf(s: &Stack) -> String {
          # '+' is an ordinary character of Postier's local parts, not a detail separator.\n\
          recipient_delimiter =\n\
          namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n\
-         passdb {{\n  driver = sql\n  args = {sql}\n}}\n\
+         # 1. Mailbox tokens, only through XOAUTH2/OAUTHBEARER: the row is found by the token's\n\
+         #    SHA-256, which is the whole verification.\n\
+         passdb {{\n  driver = sql\n  mechanisms = xoauth2 oauthbearer\n  args = {tokens}\n}}\n\
+         # 2. Device passwords pst_<id>_<secret>: the id selects one row, argon2id verifies it.\n\
+         #    No row or a mismatch goes on to the address password.\n\
+         passdb {{\n  driver = sql\n  mechanisms = plain login\n  args = {devices}\n{device_success}}}\n",
+        instance = s.instance_name,
+        cert = show(&s.tls_cert),
+        key = show(&s.tls_key),
+        uid = s.vmail_uid,
+        gid = s.vmail_gid,
+        tokens = file(DOVECOT_SQL_TOKENS),
+        devices = file(DOVECOT_SQL_DEVICES),
+        device_success = if s.usage_db.is_some() {
+            "  result_success = continue-ok\n"
+        } else {
+            ""
+        },
+    );
+    if s.usage_db.is_some() {
+        let _ = write!(
+            out,
+            "# 3. After a device password succeeded, record its last use (a role that may only\n\
+             #    EXECUTE mail_record_device_use). Whatever happens here, the login stands.\n\
+             passdb {{\n  driver = sql\n  mechanisms = plain login\n  args = {usage}\n\
+             \x20 skip = unauthenticated\n  result_success = return-ok\n  result_failure = return-ok\n\
+             \x20 result_internalfail = return-ok\n}}\n",
+            usage = file(DOVECOT_SQL_USAGE),
+        );
+    }
+    let _ = write!(
+        out,
+        "# The address's own password.\n\
+         passdb {{\n  driver = sql\n  mechanisms = plain login\n  args = {sql}\n  skip = authenticated\n}}\n\
          userdb {{\n  driver = sql\n  args = {sql}\n}}\n\
          service imap-login {{\n\
          \x20 inet_listener imap {{\n    address = {listen}\n    port = {imap}\n  }}\n\
          \x20 inet_listener imaps {{\n    address = {listen}\n    port = {imaps}\n    ssl = yes\n  }}\n\
-         }}\n\
-         service lmtp {{\n\
+         }}\n",
+        sql = file(DOVECOT_SQL),
+        imap = s.ports.imap,
+        imaps = s.ports.imaps,
+    );
+    if s.ports.pop3_on() {
+        let _ = write!(
+            out,
+            "service pop3-login {{\n\
+             \x20 inet_listener pop3 {{\n    address = {listen}\n    port = {pop3}\n  }}\n\
+             \x20 inet_listener pop3s {{\n    address = {listen}\n    port = {pop3s}\n    ssl = yes\n  }}\n\
+             }}\n\
+             protocol pop3 {{\n\
+             \x20 # Outlook and Outlook Express need these; the default UIDL format stays.\n\
+             \x20 pop3_client_workarounds = outlook-no-nuls oe-ns-eoh\n\
+             }}\n",
+            pop3 = s.ports.pop3,
+            pop3s = s.ports.pop3s,
+        );
+    }
+    let _ = write!(
+        out,
+        "service lmtp {{\n\
          \x20 unix_listener lmtp {{\n    mode = 0660\n    user = postfix\n    group = postfix\n  }}\n\
          }}\n\
          service auth {{\n\
          \x20 unix_listener auth-postfix {{\n    mode = 0660\n    user = postfix\n    group = postfix\n  }}\n\
          }}\n\
          protocol lmtp {{\n  postmaster_address = postmaster@{host}\n}}\n",
-        instance = s.instance_name,
-        cert = show(&s.tls_cert),
-        key = show(&s.tls_key),
-        uid = s.vmail_uid,
-        gid = s.vmail_gid,
-        imap = s.ports.imap,
-        imaps = s.ports.imaps,
         host = s.mail_host,
     );
     if !s.auth_penalty {
@@ -229,6 +306,56 @@ pub fn dovecot_sql(s: &Stack) -> String {
          iterate_query = SELECT address AS user FROM mail_mailboxes\n",
         conninfo = conninfo(&s.db),
         root = show(&s.mail_root),
+    )
+}
+
+/// The mailbox-token passdb. XOAUTH2 and OAUTHBEARER hand the bearer token over as the
+/// password; `%{sha256:password}` is its hex SHA-256, so the token never appears in the
+/// query text (which Dovecot logs when a query fails). The lookup is the verification:
+/// `nopassword` accepts the row, and the service (`%s`) must be within the token's scopes.
+pub fn dovecot_sql_tokens(s: &Stack) -> String {
+    format!(
+        "# Generated by `postier mailstack-config`: mailbox tokens (SASL XOAUTH2/OAUTHBEARER).\n\
+         driver = pgsql\n\
+         connect = {conninfo}\n\
+         password_query = SELECT address AS user, NULL AS password, 'Y' AS nopassword \
+         FROM mail_tokens WHERE address = '%u' AND token_hash = '%{{sha256:password}}' \
+         AND CASE '%s' WHEN 'imap' THEN imap WHEN 'smtp' THEN smtp ELSE false END\n",
+        conninfo = conninfo(&s.db),
+    )
+}
+
+/// `pst_<id>_…` gives the 8-character id, anything else an empty string (no row). Only the
+/// id reaches the query text: never `%w` itself, nor a slice of an address password.
+const DEVICE_ID: &str = "%{if;%4w;eq;pst_;%4.8w;}";
+
+/// The device-password passdb: the id selects one row, Dovecot verifies the argon2id hash of
+/// the whole password, and the service (`%s`) must be one the device password opens.
+pub fn dovecot_sql_devices(s: &Stack) -> String {
+    format!(
+        "# Generated by `postier mailstack-config`: device passwords pst_<id>_<secret>.\n\
+         driver = pgsql\n\
+         connect = {conninfo}\n\
+         default_pass_scheme = ARGON2ID\n\
+         # %4w is the first 4 characters of the password, %4.8w the 8 after them.\n\
+         password_query = SELECT address AS user, '{{ARGON2ID}}' || password_hash AS password \
+         FROM mail_device_passwords WHERE address = '%u' AND public_id = '{DEVICE_ID}' \
+         AND CASE '%s' WHEN 'imap' THEN imap WHEN 'pop3' THEN pop3 WHEN 'smtp' THEN smtp ELSE false END\n",
+        conninfo = conninfo(&s.db),
+    )
+}
+
+/// The passdb that records a device password's last use, run only after the device passdb
+/// accepted the password (`skip = unauthenticated`): `%r` is the client's address (Postfix
+/// passes its SMTP client's), `%s` the service.
+pub fn dovecot_sql_usage(usage: &DbTarget) -> String {
+    format!(
+        "# Generated by `postier mailstack-config`: records device passwords' last use.\n\
+         driver = pgsql\n\
+         connect = {conninfo}\n\
+         password_query = SELECT mail_record_device_use('%u', '{DEVICE_ID}', '%r', '%s') AS user, \
+         NULL AS password, 'Y' AS nopassword\n",
+        conninfo = conninfo(usage),
     )
 }
 
@@ -315,7 +442,12 @@ pub fn postfix_main_cf(s: &Stack) -> String {
          smtpd_data_restrictions = {policy}\n\
          smtpd_end_of_data_restrictions = {policy}\n\
          smtpd_policy_service_timeout = 10s\n\
-         smtpd_policy_service_default_action = 451 4.3.5 policy service unavailable\n",
+         smtpd_policy_service_default_action = 451 4.3.5 policy service unavailable\n\
+         # A message still undelivered after {delay} is announced to its sender (with how long\n\
+         # it is retried); after {lifetime} it is returned with a final notice.\n\
+         delay_warning_time = {delay}\n\
+         maximal_queue_lifetime = {lifetime}\n\
+         bounce_queue_lifetime = {lifetime}\n",
         queue = show(&s.queue_dir()),
         data = show(&s.data_dir()),
         host = s.mail_host,
@@ -330,6 +462,8 @@ pub fn postfix_main_cf(s: &Stack) -> String {
         send_only = s.map(POSTFIX_MAPS[4].0),
         cert = show(&s.tls_cert),
         key = show(&s.tls_key),
+        delay = s.delay_warning_time,
+        lifetime = s.queue_lifetime,
     )
 }
 
@@ -463,6 +597,8 @@ mod tests {
                 submissions: 0,
                 imap: 10143,
                 imaps: 10993,
+                pop3: 0,
+                pop3s: 10995,
             },
             policy: "127.0.0.1:10040".into(),
             vmail_uid: 999,
@@ -473,6 +609,15 @@ mod tests {
             outbound: Outbound::None,
             auth_penalty: false,
             instance_name: "postier".into(),
+            usage_db: Some(DbTarget {
+                host: "127.0.0.1".into(),
+                port: 5432,
+                dbname: "postier".into(),
+                user: "postier_mail_usage".into(),
+                password: Some("us4ge".into()),
+            }),
+            delay_warning_time: "4h".into(),
+            queue_lifetime: "5d".into(),
         }
     }
 
@@ -564,6 +709,102 @@ mod tests {
         });
         assert!(!production.contains("anvil-auth-penalty"));
         assert!(!production.contains("auth_failure_delay"));
+    }
+
+    /// The passdb blocks of dovecot.conf, in order, as their `args` file names and settings.
+    fn passdbs(conf: &str) -> Vec<String> {
+        conf.split("passdb {")
+            .skip(1)
+            .map(|block| block.split("\n}").next().unwrap().trim().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn dovecot_tries_tokens_then_device_passwords_then_the_address_password() {
+        let s = stack();
+        let conf = dovecot_conf(&s);
+        assert_eq!(
+            setting(&conf, "auth_mechanisms"),
+            Some("plain login xoauth2 oauthbearer")
+        );
+        let chain = passdbs(&conf);
+        assert_eq!(chain.len(), 4, "{chain:?}");
+        assert!(chain[0].contains("mechanisms = xoauth2 oauthbearer"));
+        assert!(chain[0].contains(DOVECOT_SQL_TOKENS));
+        assert!(chain[1].contains("mechanisms = plain login"));
+        assert!(chain[1].contains(DOVECOT_SQL_DEVICES));
+        assert!(chain[1].contains("result_success = continue-ok"));
+        assert!(chain[2].contains(DOVECOT_SQL_USAGE));
+        assert!(chain[2].contains("skip = unauthenticated"));
+        for result in ["result_success", "result_failure", "result_internalfail"] {
+            assert!(
+                chain[2].contains(&format!("{result} = return-ok")),
+                "{result}"
+            );
+        }
+        assert!(chain[3].contains("dovecot-sql.conf.ext"));
+        assert!(chain[3].contains("skip = authenticated"));
+        // Without the usage role, a device password that matches ends the chain.
+        let without = dovecot_conf(&Stack {
+            usage_db: None,
+            ..stack()
+        });
+        let chain = passdbs(&without);
+        assert_eq!(chain.len(), 3);
+        assert!(!chain[1].contains("continue-ok"));
+    }
+
+    #[test]
+    fn no_query_ever_holds_the_typed_password() {
+        let s = stack();
+        let usage = s.usage_db.clone().unwrap();
+        for file in [
+            dovecot_sql(&s),
+            dovecot_sql_tokens(&s),
+            dovecot_sql_devices(&s),
+            dovecot_sql_usage(&usage),
+        ] {
+            let query = setting(&file, "password_query").unwrap();
+            // Dovecot logs a failed query's text: %w (the password or token) must never be
+            // in it, only the device id slice behind the pst_ test, or the token's hash.
+            let without_allowed = query
+                .replace("%{if;%4w;eq;pst_;%4.8w;}", "")
+                .replace("%{sha256:password}", "");
+            assert!(!without_allowed.contains("%w"), "{query}");
+            assert!(!without_allowed.contains("password}"), "{query}");
+        }
+        assert!(dovecot_sql_tokens(&s).contains(
+            "FROM mail_tokens WHERE address = '%u' AND token_hash = '%{sha256:password}'"
+        ));
+        assert!(dovecot_sql_devices(&s).contains("FROM mail_device_passwords WHERE address = '%u' AND public_id = '%{if;%4w;eq;pst_;%4.8w;}'"));
+        assert!(dovecot_sql_usage(&usage).contains("user=postier_mail_usage password=us4ge"));
+        assert!(dovecot_sql_usage(&usage).contains(
+            "SELECT mail_record_device_use('%u', '%{if;%4w;eq;pst_;%4.8w;}', '%r', '%s')"
+        ));
+    }
+
+    #[test]
+    fn pop3_listens_on_995_and_on_110_only_when_asked() {
+        let s = stack();
+        let conf = dovecot_conf(&s);
+        assert_eq!(setting(&conf, "protocols"), Some("imap pop3 lmtp"));
+        assert!(conf.contains(
+            "inet_listener pop3s {\n    address = 127.0.0.1\n    port = 10995\n    ssl = yes\n"
+        ));
+        assert!(conf.contains("inet_listener pop3 {\n    address = 127.0.0.1\n    port = 0\n"));
+        let mut s = stack();
+        s.ports.pop3s = 0;
+        let conf = dovecot_conf(&s);
+        assert_eq!(setting(&conf, "protocols"), Some("imap lmtp"));
+        assert!(!conf.contains("pop3-login"));
+    }
+
+    #[test]
+    fn postfix_warns_after_four_hours_and_returns_after_five_days() {
+        let main = postfix_main_cf(&stack());
+        assert_eq!(setting(&main, "delay_warning_time"), Some("4h"));
+        assert_eq!(setting(&main, "maximal_queue_lifetime"), Some("5d"));
+        assert_eq!(setting(&main, "bounce_queue_lifetime"), Some("5d"));
     }
 
     #[test]

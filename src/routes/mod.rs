@@ -5,12 +5,14 @@
 
 mod accounts;
 mod addresses;
+mod device_passwords;
 mod devices;
 mod domains;
 mod events;
 mod health;
 mod imports;
 mod mail_services;
+mod mailbox_tokens;
 mod member_invitations;
 mod organizations;
 mod outbox;
@@ -74,8 +76,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(domains::get_domain_dns)
         .service(domains::check_domain_dns)
         .service(devices::get_server_settings)
-        .service(devices::get_autoconfig)
-        .service(devices::get_well_known_autoconfig)
+        .service(devices::autoconfig::get_autoconfig)
+        .service(devices::autoconfig::get_well_known_autoconfig)
+        .service(devices::autodiscover::autodiscover)
         .service(addresses::crud::list_addresses)
         .service(addresses::create::create_address)
         .service(addresses::create::create_generic_address)
@@ -114,5 +117,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(settings::forwards::confirm_forward)
         .service(settings::auto_reply::get_auto_reply)
         .service(settings::auto_reply::put_auto_reply)
-        .service(settings::auto_reply::delete_auto_reply);
+        .service(settings::auto_reply::delete_auto_reply)
+        .service(device_passwords::list_device_passwords)
+        .service(device_passwords::create_device_password)
+        .service(device_passwords::revoke_device_passwords)
+        .service(device_passwords::revoke_device_password)
+        .service(mailbox_tokens::create_mailbox_token)
+        .service(devices::mobileconfig::get_mobileconfig);
 }

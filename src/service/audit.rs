@@ -8,7 +8,9 @@ use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::{AccountBinding, AddressFor, AddressKind, Pack, PermissionSet, Role};
+use crate::domain::{
+    AccountBinding, AddressFor, AddressKind, MailProtocol, Pack, PermissionSet, Role,
+};
 use crate::entity::{address, mail_service};
 use crate::error::{ApiError, ApiResult};
 use crate::repo::{self, events::Actor, events::Scope};
@@ -211,6 +213,24 @@ pub enum Change {
     },
     #[serde(rename = "share_link.revoked")]
     ShareLinkRevoked { share_link_id: Uuid },
+    /// A device password of `account_id`'s access (the secret is never recorded).
+    #[serde(rename = "device_password.created")]
+    DevicePasswordCreated {
+        device_password_id: Uuid,
+        account_id: Uuid,
+        label: String,
+        protocols: Vec<MailProtocol>,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    #[serde(rename = "device_password.revoked")]
+    DevicePasswordRevoked {
+        device_password_id: Uuid,
+        account_id: Uuid,
+        label: String,
+    },
+    /// Every device password of `account_id`'s access at once.
+    #[serde(rename = "device_password.revoked_all")]
+    DevicePasswordsRevoked { account_id: Uuid, count: u64 },
 }
 
 /// What a password change came through, when not the direct way.

@@ -12,6 +12,7 @@ pub mod dangerous;
 pub mod domains;
 pub mod import;
 pub(crate) mod links;
+pub mod mail_clients;
 pub mod mail_services;
 pub(crate) mod member_invitations;
 pub mod organizations;

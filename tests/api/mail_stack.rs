@@ -1,8 +1,9 @@
 //! Harness of the mail-stack test: Postier as a real process on a fresh PostgreSQL database
 //! with its policy service, the read-only role, `postier mailstack-config`, Dovecot and
-//! Postfix as plain daemons on loopback ports, and the clients that talk to them (a small
-//! IMAP client, SMTP submission through lettre). [`MailStack`]'s `Drop` stops everything and
-//! removes the stack's folder, even when the test panics.
+//! Postfix as plain daemons on loopback ports, and the clients that talk to them (small IMAP
+//! and POP3 clients, SMTP submission through lettre and a raw client for OAUTHBEARER).
+//! [`MailStack`]'s `Drop` stops everything and removes the stack's folder, even when the test
+//! panics.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -27,10 +28,15 @@ pub const FREE_DOMAIN: &str = "free.mailstack.test";
 /// Whether the stack can run here. `Err` says why not; the caller skips, or fails when
 /// `POSTIER_TEST_MAILSTACK=1` (CI) demands the test.
 fn prerequisites() -> Result<(), String> {
-    for binary in ["/usr/sbin/postfix", "/usr/sbin/dovecot", "/usr/bin/openssl"] {
+    for binary in [
+        "/usr/sbin/postfix",
+        "/usr/sbin/dovecot",
+        "/usr/lib/dovecot/pop3",
+        "/usr/bin/openssl",
+    ] {
         if !Path::new(binary).exists() {
             return Err(format!(
-                "{binary} is missing (apt-get install postfix postfix-pgsql dovecot-imapd dovecot-lmtpd dovecot-pgsql)"
+                "{binary} is missing (apt-get install postfix postfix-pgsql dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-pgsql)"
             ));
         }
     }
@@ -59,12 +65,15 @@ pub struct StackPorts {
     pub policy: u16,
     pub smtp: u16,
     pub submission: u16,
+    pub submissions: u16,
     pub imap: u16,
     pub imaps: u16,
+    pub pop3: u16,
+    pub pop3s: u16,
 }
 
 fn free_ports() -> StackPorts {
-    let listeners: Vec<TcpListener> = (0..6)
+    let listeners: Vec<TcpListener> = (0..9)
         .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
         .collect();
     let ports: Vec<u16> = listeners
@@ -76,8 +85,11 @@ fn free_ports() -> StackPorts {
         policy: ports[1],
         smtp: ports[2],
         submission: ports[3],
-        imap: ports[4],
-        imaps: ports[5],
+        submissions: ports[4],
+        imap: ports[5],
+        imaps: ports[6],
+        pop3: ports[7],
+        pop3s: ports[8],
     }
 }
 
@@ -89,15 +101,25 @@ pub struct MailStack {
     pub api: String,
     /// The read-only role the daemons use.
     pub role: String,
+    /// The role that records device passwords' last use.
+    pub usage_role: String,
     postier: Option<Child>,
     pg: Option<PgDatabase>,
     daemons_started: bool,
+    /// `--outbound` and further options of `mailstack-config`.
+    outbound: String,
+    options: Vec<String>,
 }
 
 impl MailStack {
     /// Starts everything, or returns `None` (after saying why) when the machine cannot run
     /// it and `POSTIER_TEST_MAILSTACK` does not demand it.
     pub async fn start() -> Option<MailStack> {
+        MailStack::start_with("none", &[]).await
+    }
+
+    /// [`MailStack::start`] with another `--outbound` and more `mailstack-config` options.
+    pub async fn start_with(outbound: &str, options: &[&str]) -> Option<MailStack> {
         if let Err(why) = prerequisites() {
             if std::env::var("POSTIER_TEST_MAILSTACK").as_deref() == Ok("1") {
                 panic!("POSTIER_TEST_MAILSTACK=1 but the mail stack cannot run: {why}");
@@ -116,10 +138,13 @@ impl MailStack {
             dir,
             ports,
             api: format!("http://127.0.0.1:{}", ports.api),
+            usage_role: format!("{role}_usage"),
             role,
             postier: None,
             pg: Some(PgDatabase::create().await),
             daemons_started: false,
+            outbound: outbound.to_string(),
+            options: options.iter().map(|o| o.to_string()).collect(),
         };
         stack.start_postier().await;
         stack.create_role().await;
@@ -134,9 +159,18 @@ impl MailStack {
 
     /// The role's URL: what the daemons' configuration is generated from.
     fn role_url(&self) -> String {
+        self.url_of(&self.role, "mailstack-test-pw")
+    }
+
+    /// The usage role's URL (`--usage-database-url`).
+    fn usage_role_url(&self) -> String {
+        self.url_of(&self.usage_role, "mailstack-usage-pw")
+    }
+
+    fn url_of(&self, role: &str, password: &str) -> String {
         let mut url = url::Url::parse(&self.pg().url).unwrap();
-        url.set_username(&self.role).unwrap();
-        url.set_password(Some("mailstack-test-pw")).unwrap();
+        url.set_username(role).unwrap();
+        url.set_password(Some(password)).unwrap();
         url.to_string()
     }
 
@@ -194,6 +228,8 @@ impl MailStack {
         let output = Command::new(env!("CARGO_BIN_EXE_postier"))
             .args(["mailstack-config", "--print-role-sql", "--database-url"])
             .arg(self.role_url())
+            .arg("--usage-database-url")
+            .arg(self.usage_role_url())
             .output()
             .unwrap();
         assert!(
@@ -214,14 +250,23 @@ impl MailStack {
             .arg("--dir")
             .arg(&self.dir)
             .args(["--database-url", &self.role_url()])
+            .args(["--usage-database-url", &self.usage_role_url()])
             .args(["--mail-host", MAIL_HOST, "--listen-address", "127.0.0.1"])
             .args(["--smtp-port", &p.smtp.to_string()])
             .args(["--submission-port", &p.submission.to_string()])
-            .args(["--submissions-port", "0"])
+            .args(["--submissions-port", &p.submissions.to_string()])
             .args(["--imap-port", &p.imap.to_string()])
             .args(["--imaps-port", &p.imaps.to_string()])
+            .args(["--pop3-port", &p.pop3.to_string()])
+            .args(["--pop3s-port", &p.pop3s.to_string()])
             .args(["--policy", &format!("127.0.0.1:{}", p.policy)])
-            .args(["--self-signed", "--outbound", "none", "--no-auth-penalty"])
+            .args([
+                "--self-signed",
+                "--outbound",
+                &self.outbound,
+                "--no-auth-penalty",
+            ])
+            .args(&self.options)
             .args([
                 "--instance-name",
                 self.dir.file_name().unwrap().to_str().unwrap(),
@@ -255,7 +300,15 @@ impl MailStack {
         );
         let p = self.ports;
         let deadline = Instant::now() + Duration::from_secs(15);
-        for port in [p.smtp, p.submission, p.imap, p.imaps] {
+        for port in [
+            p.smtp,
+            p.submission,
+            p.submissions,
+            p.imap,
+            p.imaps,
+            p.pop3,
+            p.pop3s,
+        ] {
             while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
                 assert!(
                     Instant::now() < deadline,
@@ -273,6 +326,48 @@ impl MailStack {
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(40)..].join("\n");
         format!("--- {name}\n{tail}\n")
+    }
+
+    /// Runs a statement on Postier's database as its owner (to stand in for time passing).
+    pub async fn sql(&self, sql: &str) {
+        let db = Database::connect(&self.pg().url).await.unwrap();
+        db.execute_unprepared(sql).await.unwrap();
+        db.close().await.ok();
+    }
+
+    /// Changes Postfix parameters of the running stack (`postconf -e`, then `postfix reload`):
+    /// for test-only timings, never for what the generator decides.
+    pub fn postfix_set(&self, settings: &[&str]) {
+        let dir = self.dir.join("postfix");
+        let status = Command::new("postconf")
+            .arg("-c")
+            .arg(&dir)
+            .arg("-e")
+            .args(settings)
+            .status()
+            .unwrap();
+        assert!(status.success(), "postconf -e {settings:?}");
+        let status = Command::new("postfix")
+            .arg("-c")
+            .arg(&dir)
+            .arg("reload")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "postfix reload");
+    }
+
+    /// The value of a Postfix parameter in the generated configuration (`postconf -h`).
+    pub fn postconf(&self, parameter: &str) -> String {
+        let output = Command::new("postconf")
+            .arg("-c")
+            .arg(self.dir.join("postfix"))
+            .args(["-h", parameter])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "postconf {parameter}");
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
     }
 
     /// A scalar from Postier's database (as its owner), for assertions.
@@ -323,9 +418,9 @@ impl Drop for MailStack {
             let _ = child.kill();
             let _ = child.wait();
         }
-        // The database first (it holds the role's privileges), then the role.
+        // The database first (it holds the roles' privileges), then the roles.
         drop(self.pg.take());
-        let role = self.role.clone();
+        let roles = [self.role.clone(), self.usage_role.clone()];
         if let Some(admin_url) = postgres_url() {
             let _ = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -334,9 +429,11 @@ impl Drop for MailStack {
                     .unwrap();
                 rt.block_on(async move {
                     if let Ok(admin) = Database::connect(&admin_url).await {
-                        let _ = admin
-                            .execute_unprepared(&format!("DROP ROLE IF EXISTS \"{role}\""))
-                            .await;
+                        for role in roles {
+                            let _ = admin
+                                .execute_unprepared(&format!("DROP ROLE IF EXISTS \"{role}\""))
+                                .await;
+                        }
                         admin.close().await.ok();
                     }
                 });
@@ -386,6 +483,28 @@ pub async fn submit(
     to: &[&str],
     subject: &str,
 ) -> Result<(), String> {
+    submit_with(
+        Mechanism::Plain,
+        port,
+        login,
+        password,
+        envelope_from,
+        to,
+        subject,
+    )
+    .await
+}
+
+/// [`submit`] authenticating with `mechanism` (XOAUTH2: `secret` is a mailbox token).
+pub async fn submit_with(
+    mechanism: Mechanism,
+    port: u16,
+    login: &str,
+    secret: &str,
+    envelope_from: &str,
+    to: &[&str],
+    subject: &str,
+) -> Result<(), String> {
     let tls = TlsParameters::builder(MAIL_HOST.to_string())
         .dangerous_accept_invalid_certs(true)
         .build()
@@ -394,8 +513,8 @@ pub async fn submit(
         .port(port)
         .tls(Tls::Required(tls))
         .hello_name(ClientId::Domain("e2e.test".into()))
-        .credentials(Credentials::new(login.into(), password.into()))
-        .authentication(vec![Mechanism::Plain])
+        .credentials(Credentials::new(login.into(), secret.into()))
+        .authentication(vec![mechanism])
         .timeout(Some(Duration::from_secs(15)))
         .build();
     let from = envelope_from.parse().map_err(|e| format!("{e}"))?;
@@ -405,7 +524,16 @@ pub async fn submit(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{e}"))?;
     let envelope = Envelope::new(Some(from), recipients).map_err(|e| e.to_string())?;
-    let message = format!(
+    let message = message(envelope_from, to, subject);
+    transport
+        .send_raw(&envelope, message.as_bytes())
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn message(envelope_from: &str, to: &[&str], subject: &str) -> String {
+    format!(
         "From: <{envelope_from}>\r\nTo: {}\r\nSubject: {subject}\r\nMessage-ID: <{}@e2e.test>\r\n\
          Date: {}\r\n\r\nSent by Postier's mail-stack test.\r\n",
         to.iter()
@@ -414,23 +542,149 @@ pub async fn submit(
             .join(", "),
         uuid::Uuid::new_v4().simple(),
         chrono::Utc::now().to_rfc2822(),
-    );
-    transport
-        .send_raw(&envelope, message.as_bytes())
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    )
 }
 
-/// What the IMAP client runs over: plain TCP or TLS.
-trait ImapStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ImapStream for T {}
+/// SASL mechanisms that carry a mailbox token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bearer {
+    Xoauth2,
+    Oauthbearer,
+}
+
+impl Bearer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Bearer::Xoauth2 => "XOAUTH2",
+            Bearer::Oauthbearer => "OAUTHBEARER",
+        }
+    }
+
+    /// The initial client response, base64 (RFC 7628 for OAUTHBEARER; Google's XOAUTH2).
+    pub fn initial_response(self, user: &str, token: &str) -> String {
+        use base64::Engine;
+        let raw = match self {
+            Bearer::Xoauth2 => format!("user={user}\x01auth=Bearer {token}\x01\x01"),
+            Bearer::Oauthbearer => format!("n,a={user},\x01auth=Bearer {token}\x01\x01"),
+        };
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    }
+}
+
+/// Submits over SMTPS (implicit TLS, the submissions port) authenticating with a bearer
+/// mechanism, speaking SMTP by hand (lettre has no OAUTHBEARER); the error is the server's
+/// answer.
+pub async fn submit_bearer(
+    mechanism: Bearer,
+    port: u16,
+    login: &str,
+    token: &str,
+    envelope_from: &str,
+    to: &[&str],
+    subject: &str,
+) -> Result<(), String> {
+    let stream = tls_connect(port).await;
+    let (read, mut writer) = tokio::io::split(stream);
+    let mut reader = BufReader::new(read);
+    // A (possibly multi-line) reply: its code and text.
+    async fn reply(
+        reader: &mut BufReader<tokio::io::ReadHalf<Box<dyn MailStream>>>,
+    ) -> (u16, String) {
+        let mut text = String::new();
+        loop {
+            let mut line = String::new();
+            let read = tokio::time::timeout(Duration::from_secs(15), reader.read_line(&mut line))
+                .await
+                .expect("SMTP answer in time")
+                .unwrap();
+            assert!(read > 0, "SMTP connection closed");
+            text.push_str(&line);
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return (line[..3].parse().unwrap_or(0), text);
+            }
+        }
+    }
+    let (code, text) = reply(&mut reader).await;
+    if code != 220 {
+        return Err(text);
+    }
+    writer.write_all(b"EHLO e2e.test\r\n").await.unwrap();
+    let (code, text) = reply(&mut reader).await;
+    if code != 250 || !text.contains(mechanism.name()) {
+        return Err(text);
+    }
+    let auth = format!(
+        "AUTH {} {}\r\n",
+        mechanism.name(),
+        mechanism.initial_response(login, token)
+    );
+    writer.write_all(auth.as_bytes()).await.unwrap();
+    let (mut code, mut text) = reply(&mut reader).await;
+    if code == 334 {
+        // The error challenge (RFC 7628 §3.2.3): answer it with a dummy response to get the
+        // final refusal.
+        writer.write_all(b"AQ==\r\n").await.unwrap();
+        (code, text) = reply(&mut reader).await;
+    }
+    if code != 235 {
+        return Err(text);
+    }
+    let mut commands = vec![format!("MAIL FROM:<{envelope_from}>")];
+    commands.extend(to.iter().map(|r| format!("RCPT TO:<{r}>")));
+    commands.push("DATA".into());
+    for command in commands {
+        writer
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .unwrap();
+        let (code, text) = reply(&mut reader).await;
+        if !(code == 250 || (command == "DATA" && code == 354)) {
+            return Err(text);
+        }
+    }
+    let body = message(envelope_from, to, subject);
+    writer
+        .write_all(format!("{body}.\r\n").as_bytes())
+        .await
+        .unwrap();
+    let (code, text) = reply(&mut reader).await;
+    writer.write_all(b"QUIT\r\n").await.unwrap();
+    if code == 250 {
+        Ok(())
+    } else {
+        Err(text)
+    }
+}
+
+/// What the clients run over: plain TCP or TLS.
+pub trait MailStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> MailStream for T {}
+
+/// TLS from the first byte to a local port, the stack's certificate accepted whatever its
+/// issuer.
+async fn tls_connect(port: u16) -> Box<dyn MailStream> {
+    let provider = rustls::crypto::ring::default_provider();
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone().into())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(AcceptAnyCertificate(provider)))
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from(MAIL_HOST).unwrap();
+    let tls = connector
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake with the mail stack");
+    Box::new(tls)
+}
 
 /// A minimal IMAP4rev1 client: LOGIN, SELECT, SEARCH, LOGOUT, over plain TCP (Dovecot allows
 /// plain-text LOGIN from the loopback) or implicit TLS (IMAPS).
 pub struct Imap {
-    reader: BufReader<tokio::io::ReadHalf<Box<dyn ImapStream>>>,
-    writer: tokio::io::WriteHalf<Box<dyn ImapStream>>,
+    reader: BufReader<tokio::io::ReadHalf<Box<dyn MailStream>>>,
+    writer: tokio::io::WriteHalf<Box<dyn MailStream>>,
     tag: u32,
 }
 
@@ -503,24 +757,10 @@ impl Imap {
 
     /// IMAPS: TLS from the first byte, the stack's certificate accepted whatever its issuer.
     pub async fn connect_tls(port: u16) -> Imap {
-        let provider = rustls::crypto::ring::default_provider();
-        let config = rustls::ClientConfig::builder_with_provider(provider.clone().into())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(std::sync::Arc::new(AcceptAnyCertificate(provider)))
-            .with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let name = rustls::pki_types::ServerName::try_from(MAIL_HOST).unwrap();
-        let tls = connector
-            .connect(name, tcp)
-            .await
-            .expect("TLS handshake with Dovecot");
-        Imap::greeted(Box::new(tls)).await
+        Imap::greeted(tls_connect(port).await).await
     }
 
-    async fn greeted(stream: Box<dyn ImapStream>) -> Imap {
+    async fn greeted(stream: Box<dyn MailStream>) -> Imap {
         let (read, writer) = tokio::io::split(stream);
         let mut imap = Imap {
             reader: BufReader::new(read),
@@ -580,6 +820,34 @@ impl Imap {
             .await
     }
 
+    /// `AUTHENTICATE` with a bearer mechanism and its initial response (SASL-IR); an error
+    /// challenge is answered with an empty line to get the tagged refusal.
+    pub async fn authenticate(&mut self, mechanism: Bearer, user: &str, token: &str) -> ImapReply {
+        self.tag += 1;
+        let tag = format!("a{}", self.tag);
+        let ir = mechanism.initial_response(user, token);
+        self.writer
+            .write_all(format!("{tag} AUTHENTICATE {} {ir}\r\n", mechanism.name()).as_bytes())
+            .await
+            .unwrap();
+        let mut untagged = Vec::new();
+        loop {
+            let line = self.line().await;
+            if line.starts_with('+') {
+                self.writer.write_all(b"\r\n").await.unwrap();
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix(&format!("{tag} ")) {
+                return ImapReply {
+                    ok: rest.starts_with("OK"),
+                    status: rest.to_string(),
+                    untagged,
+                };
+            }
+            untagged.push(line);
+        }
+    }
+
     /// Message numbers in INBOX whose Subject contains `text`.
     pub async fn search_subject(&mut self, text: &str) -> Vec<u32> {
         let select = self.command("SELECT INBOX").await;
@@ -611,6 +879,22 @@ pub async fn imaps_login_ok(port: u16, user: &str, password: &str) -> bool {
     login_ok(Imap::connect_tls(port).await, user, password).await
 }
 
+/// Whether `user` can log in over IMAP with a mailbox token through `mechanism`.
+pub async fn imap_bearer_ok(port: u16, mechanism: Bearer, user: &str, token: &str) -> bool {
+    let mut imap = Imap::connect(port).await;
+    let reply = imap.authenticate(mechanism, user, token).await;
+    imap.logout().await;
+    reply.ok
+}
+
+/// The same over IMAPS.
+pub async fn imaps_bearer_ok(port: u16, mechanism: Bearer, user: &str, token: &str) -> bool {
+    let mut imap = Imap::connect_tls(port).await;
+    let reply = imap.authenticate(mechanism, user, token).await;
+    imap.logout().await;
+    reply.ok
+}
+
 async fn login_ok(mut imap: Imap, user: &str, password: &str) -> bool {
     let reply = imap.login(user, password).await;
     imap.logout().await;
@@ -629,7 +913,18 @@ pub async fn count_in_inbox(port: u16, user: &str, password: &str, subject: &str
 
 /// Waits (up to 15 s) until `subject` is in `user`'s INBOX.
 pub async fn wait_for_message(port: u16, user: &str, password: &str, subject: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    wait_for_message_within(port, user, password, subject, Duration::from_secs(15)).await
+}
+
+/// Waits (up to `within`) until `subject` is in `user`'s INBOX.
+pub async fn wait_for_message_within(
+    port: u16,
+    user: &str,
+    password: &str,
+    subject: &str,
+    within: Duration,
+) {
+    let deadline = Instant::now() + within;
     loop {
         if count_in_inbox(port, user, password, subject).await > 0 {
             return;
@@ -640,4 +935,94 @@ pub async fn wait_for_message(port: u16, user: &str, password: &str, subject: &s
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A minimal POP3 client (RFC 1939): USER/PASS, STAT, RETR, QUIT, over plain TCP (Dovecot
+/// allows plain-text logins from the loopback) or implicit TLS (POP3S).
+pub struct Pop3 {
+    reader: BufReader<tokio::io::ReadHalf<Box<dyn MailStream>>>,
+    writer: tokio::io::WriteHalf<Box<dyn MailStream>>,
+}
+
+impl Pop3 {
+    pub async fn connect(port: u16) -> Pop3 {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        Pop3::greeted(Box::new(stream)).await
+    }
+
+    pub async fn connect_tls(port: u16) -> Pop3 {
+        Pop3::greeted(tls_connect(port).await).await
+    }
+
+    async fn greeted(stream: Box<dyn MailStream>) -> Pop3 {
+        let (read, writer) = tokio::io::split(stream);
+        let mut pop = Pop3 {
+            reader: BufReader::new(read),
+            writer,
+        };
+        let greeting = pop.line().await;
+        assert!(greeting.starts_with("+OK"), "POP3 greeting: {greeting}");
+        pop
+    }
+
+    async fn line(&mut self) -> String {
+        let mut line = String::new();
+        let read = tokio::time::timeout(Duration::from_secs(15), self.reader.read_line(&mut line))
+            .await
+            .expect("POP3 answer in time")
+            .unwrap();
+        assert!(read > 0, "POP3 connection closed");
+        line.trim_end().to_string()
+    }
+
+    /// Sends a command and answers its status line.
+    pub async fn command(&mut self, command: &str) -> String {
+        self.writer
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .unwrap();
+        self.line().await
+    }
+
+    pub async fn login(&mut self, user: &str, password: &str) -> bool {
+        let user = self.command(&format!("USER {user}")).await;
+        assert!(user.starts_with("+OK"), "USER: {user}");
+        self.command(&format!("PASS {password}"))
+            .await
+            .starts_with("+OK")
+    }
+
+    /// Messages in the maildrop.
+    pub async fn count(&mut self) -> usize {
+        let stat = self.command("STAT").await;
+        assert!(stat.starts_with("+OK"), "STAT: {stat}");
+        stat.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// The whole message `n`, dot-unstuffed.
+    pub async fn retr(&mut self, n: usize) -> String {
+        let status = self.command(&format!("RETR {n}")).await;
+        assert!(status.starts_with("+OK"), "RETR: {status}");
+        let mut message = String::new();
+        loop {
+            let line = self.line().await;
+            if line == "." {
+                return message;
+            }
+            message.push_str(line.strip_prefix('.').unwrap_or(&line));
+            message.push('\n');
+        }
+    }
+
+    pub async fn quit(mut self) {
+        let _ = self.command("QUIT").await;
+    }
+}
+
+/// Whether `user` can log in over POP3S with `password` (then quits).
+pub async fn pop3s_login_ok(port: u16, user: &str, password: &str) -> bool {
+    let mut pop = Pop3::connect_tls(port).await;
+    let ok = pop.login(user, password).await;
+    pop.quit().await;
+    ok
 }

@@ -12,6 +12,7 @@ mod authz;
 mod dns;
 mod imports;
 mod instances;
+mod mail_clients;
 mod mail_services;
 mod mail_views;
 mod mailstack;
