@@ -86,8 +86,41 @@ pub struct Config {
     pub workers: usize,
     /// Seconds in-flight requests get to finish on SIGTERM/SIGINT.
     pub shutdown_timeout_secs: u64,
+    /// Hosts or addresses webhooks may reach although they are loopback, private or
+    /// link-local (and, for hosts, over plain `http`): a list, or comma-separated text.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub webhook_allow_hosts: Vec<String>,
+    /// Seconds one webhook delivery may take (connecting, sending, reading the answer).
+    pub webhook_timeout_secs: u64,
+    /// Hours a delivery is retried before it is given up (at least one attempt past them).
+    pub webhook_retry_hours: u64,
+    /// Hours an endpoint may fail without a single success before it is disabled.
+    pub webhook_disable_after_hours: u64,
+    /// Hours the previous secret keeps signing after `rotate-secret`.
+    pub webhook_secret_grace_hours: u64,
+    /// Deliveries in flight at once in one instance.
+    pub webhook_concurrency: usize,
     pub argon2: Argon2Config,
     pub throttle: ThrottleConfig,
+}
+
+/// A list setting given as a TOML list or as comma-separated text (environment variables).
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    let items = match ListOrCsv::deserialize(deserializer)? {
+        ListOrCsv::List(items) => items,
+        ListOrCsv::Csv(text) => text.split(',').map(str::to_string).collect(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|item| item.trim().to_string())
+        .filter(|item| !item.is_empty())
+        .collect())
 }
 
 /// argon2id cost parameters (production defaults: OWASP's m=19456 KiB, t=2, p=1).
@@ -187,6 +220,12 @@ impl Default for Config {
             trust_forwarded_for: false,
             workers: 0,
             shutdown_timeout_secs: 30,
+            webhook_allow_hosts: Vec::new(),
+            webhook_timeout_secs: 10,
+            webhook_retry_hours: 24,
+            webhook_disable_after_hours: 72,
+            webhook_secret_grace_hours: 24,
+            webhook_concurrency: 16,
             argon2: Argon2Config::default(),
             throttle: ThrottleConfig::default(),
         }
@@ -361,6 +400,17 @@ impl Config {
             ("max_json_bytes", self.max_json_bytes as u64),
             ("import_max_bytes", self.import_max_bytes as u64),
             ("import_max_rows", self.import_max_rows as u64),
+            ("webhook_timeout_secs", self.webhook_timeout_secs),
+            ("webhook_retry_hours", self.webhook_retry_hours),
+            (
+                "webhook_disable_after_hours",
+                self.webhook_disable_after_hours,
+            ),
+            (
+                "webhook_secret_grace_hours",
+                self.webhook_secret_grace_hours,
+            ),
+            ("webhook_concurrency", self.webhook_concurrency as u64),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -378,6 +428,24 @@ impl Config {
             return Err(ConfigError::new(
                 "mailbox_token_ttl_secs",
                 "must be between 30 and 3600",
+            ));
+        }
+        for host in &self.webhook_allow_hosts {
+            let name_like = host.len() <= 253
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if host.parse::<std::net::IpAddr>().is_err() && !name_like {
+                return Err(ConfigError::new(
+                    "webhook_allow_hosts",
+                    format!("{host:?} is neither an IP address nor a host name"),
+                ));
+            }
+        }
+        if self.webhook_timeout_secs > 300 {
+            return Err(ConfigError::new(
+                "webhook_timeout_secs",
+                "must be at most 300",
             ));
         }
         if !(8..=128).contains(&self.password_min_length) {
@@ -440,6 +508,27 @@ mod tests {
         };
         let err = config.validate().unwrap_err();
         assert_eq!(err.setting, "POSTIER_JWT_SECRET");
+    }
+
+    #[test]
+    fn webhook_allow_hosts_are_a_list_or_comma_separated_text() {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(("webhook_allow_hosts", "127.0.0.1, receiver.internal,"))
+            .extract()
+            .unwrap();
+        assert_eq!(
+            config.webhook_allow_hosts,
+            ["127.0.0.1", "receiver.internal"]
+        );
+        config.validate().unwrap();
+        let bad = Config {
+            webhook_allow_hosts: vec!["not a host".into()],
+            ..Config::default()
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().setting,
+            "POSTIER_WEBHOOK_ALLOW_HOSTS"
+        );
     }
 
     #[test]

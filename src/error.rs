@@ -96,6 +96,7 @@ error_codes! {
     TotpAlreadyEnabled = ("totp_already_enabled", 409, "Two-factor login is on already"),
     TotpNotEnabled = ("totp_not_enabled", 409, "Two-factor login is not on"),
     TotpEnrolmentMissing = ("totp_enrolment_missing", 409, "No two-factor enrolment is waiting for a code"),
+    WebhookLimitReached = ("webhook_limit_reached", 409, "The organization has its largest number of webhook endpoints"),
     ConfirmationRequired = ("confirmation_required", 422, "The confirmation does not match"),
     InvitationExpired = ("invitation_expired", 410, "The invitation has expired"),
     ShareLinkExpired = ("share_link_expired", 410, "The share link has expired"),

@@ -6,6 +6,8 @@
 //! documents; `startup` mounts everything; `openapi` documents it. `dns` (DKIM keys, expected
 //! records, live checks) is a library for the routes, free of HTTP and database types.
 //! `policy` is the Postfix policy service (a second listener) that enforces sending limits.
+//! `webhooks` is the wire side of webhook deliveries (allowed targets, signatures, the HTTP
+//! sender); their queue and worker are in `service::webhooks`.
 //!
 //! `mailstack` (the `mailstack-config` command) writes the Postfix + Dovecot configuration
 //! that reads Postier's mail views; it shares nothing with the server at run time.
@@ -29,3 +31,4 @@ pub mod service;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;

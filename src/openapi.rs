@@ -1,5 +1,7 @@
 //! The OpenAPI 3.1 document, built from the same route configuration the server mounts, then
-//! finished here: the bearer scheme and the problem answers every operation can give.
+//! finished here: the bearer scheme, the problem answers every operation can give, and the
+//! `webhooks` section: one message per audit action, generated from the `AuditChange`
+//! schema (`service::audit::Change`), so that it lists exactly what can be delivered.
 
 use actix_web::http::Method;
 use actix_web::App;
@@ -11,6 +13,8 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
 use crate::error::{ErrorCode, FieldError, ProblemDocument, PROBLEM_CONTENT_TYPE};
+use crate::service::audit::Change;
+use crate::service::webhooks::payload::{EventData, PingData};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,7 +25,7 @@ services and domains, mail addresses, their users and permissions, invitations, 
 bulk imports and sending limits. Errors are RFC 9457 problem documents with a stable `code`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(ProblemDocument, ErrorCode, FieldError)),
+    components(schemas(ProblemDocument, ErrorCode, FieldError, Change, EventData, PingData)),
     tags(
         (name = "operations", description = "Health and readiness"),
         (name = "accounts", description = "Sign-up and the caller's account"),
@@ -31,6 +35,7 @@ bulk imports and sending limits. Errors are RFC 9457 problem documents with a st
         (name = "addresses", description = "Mail addresses, passwords and bulk import"),
         (name = "sharing", description = "Users of an address, invitations and share links"),
         (name = "mail-clients", description = "Device passwords, mailbox tokens (webmail), Outlook autodiscover and Apple profiles"),
+        (name = "webhooks", description = "Webhook endpoints, their deliveries and attempts; the messages are in `webhooks`"),
     )
 )]
 pub struct ApiDoc;
@@ -73,7 +78,73 @@ fn finish(mut api: OpenApiDoc) -> OpenApiDoc {
             add_problem_responses(operation);
         }
     }
+    api.webhooks = webhook_messages();
     api
+}
+
+/// One webhook per message type: the body (`{type, timestamp, data}` with that type's
+/// `details`), the Standard Webhooks headers, and what the answer means.
+fn webhook_messages() -> Option<utoipa::openapi::Paths> {
+    use serde_json::{json, Value};
+    let change = serde_json::to_value(<Change as utoipa::PartialSchema>::schema()).ok()?;
+    let mut messages = vec![(
+        crate::repo::webhooks::PING.to_string(),
+        "The test message of `POST /v1/webhooks/{webhook_id}/ping`.".to_string(),
+        json!({ "$ref": "#/components/schemas/WebhookPingData" }),
+    )];
+    for branch in change["oneOf"].as_array()? {
+        let name = branch["properties"]["action"]["enum"][0]
+            .as_str()?
+            .to_string();
+        let details = match branch["properties"].get("details") {
+            Some(details) => details.clone(),
+            None => json!({ "type": "null" }),
+        };
+        let description = branch["description"]
+            .as_str()
+            .map(|d| format!("{d}\n\n"))
+            .unwrap_or_default();
+        messages.push((
+            name.clone(),
+            format!("{description}Sent when the organization's audit log records `{name}`."),
+            json!({
+                "allOf": [
+                    { "$ref": "#/components/schemas/WebhookEventData" },
+                    { "type": "object", "properties": { "details": details } }
+                ]
+            }),
+        ));
+    }
+    let header = |name: &str, description: &str| json!({ "name": name, "in": "header", "required": true, "description": description, "schema": { "type": "string" } });
+    let mut paths = serde_json::Map::new();
+    for (name, description, data) in messages {
+        let body = json!({
+            "type": "object",
+            "required": ["type", "timestamp", "data"],
+            "properties": {
+                "type": { "type": "string", "enum": [name] },
+                "timestamp": { "type": "string", "format": "date-time", "description": "When the change happened" },
+                "data": data
+            }
+        });
+        let operation: Value = json!({
+            "summary": name,
+            "description": description,
+            "operationId": format!("webhook_{}", name.replace('.', "_")),
+            "tags": ["webhooks"],
+            "parameters": [
+                header("webhook-id", "The message id: the same for every retry and redelivery (the audit event's id), for dropping duplicates"),
+                header("webhook-timestamp", "Unix seconds of this attempt; refuse messages far from now"),
+                header("webhook-signature", "`v1,` + base64 HMAC-SHA256, keyed by the secret's bytes (after `whsec_`), of `{webhook-id}.{webhook-timestamp}.{body}`; space-separated when a rotated secret is in its grace period (accept any match)"),
+            ],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": body } } },
+            "responses": {
+                "2XX": { "description": "Received; any other answer, or none within the time limit, is retried" }
+            }
+        });
+        paths.insert(name, json!({ "post": operation }));
+    }
+    serde_json::from_value(Value::Object(paths)).ok()
 }
 
 /// Documents the problem answers that follow from an operation's shape, so that clients

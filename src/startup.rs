@@ -108,11 +108,14 @@ impl Application {
             totp_key,
             clock,
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            webhook_wake: Arc::new(tokio::sync::Notify::new()),
+            events_committed: tokio::sync::watch::Sender::new(0),
         });
         tokio::spawn(crate::mailer::run_worker(
             state.clone(),
             state.outbox_wake.clone(),
         ));
+        tokio::spawn(crate::service::webhooks::worker::run(state.clone()));
         tokio::spawn(prune_counters(state.clone()));
         let spec = Arc::new(openapi::build());
         let routes = web::Data::new(RouteTable::new(&spec));

@@ -24,6 +24,11 @@ pub struct AppState {
     pub dns: crate::dns::DnsChecker,
     /// Wakes the outbox worker after a notification was queued.
     pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the webhook worker after deliveries were queued.
+    pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// Bumped after each commit that recorded events, so this instance's event streams look
+    /// at once (they also poll, for events committed by other instances).
+    pub events_committed: tokio::sync::watch::Sender<u64>,
 }
 
 impl AppState {

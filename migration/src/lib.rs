@@ -23,10 +23,14 @@ mod m20261202_000105_add_outbox_scrub_after_send;
 
 mod m20261202_000201_create_mail_client_credentials;
 
-pub use m20261201_000001_check_stored_values::{ENUMERATED, PERMISSION_BITS_MAX, PERMISSION_SETS};
 pub use m20261202_000102_create_account_tokens::ACCOUNT_TOKEN_PURPOSES;
 pub use m20261202_000104_create_member_invitations::MEMBER_INVITATION_ENUMERATED;
 pub use m20261202_000201_create_mail_client_credentials::{RECORD_DEVICE_USE, SEND_EMAIL_BIT};
+mod m20261202_000301_add_event_positions;
+mod m20261202_000302_create_webhooks;
+
+pub use m20261201_000001_check_stored_values::{ENUMERATED, PERMISSION_BITS_MAX, PERMISSION_SETS};
+pub use m20261202_000302_create_webhooks::WEBHOOK_ENUMERATED;
 
 /// The views the mail servers read (and the only objects their database role may SELECT),
 /// in creation order. README "Running a real mail server on Postier" documents each one.
@@ -65,6 +69,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000104_create_member_invitations::Migration),
             Box::new(m20261202_000105_add_outbox_scrub_after_send::Migration),
             Box::new(m20261202_000201_create_mail_client_credentials::Migration),
+            Box::new(m20261202_000301_add_event_positions::Migration),
+            Box::new(m20261202_000302_create_webhooks::Migration),
         ]
     }
 }

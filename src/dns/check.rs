@@ -158,6 +158,18 @@ impl DnsChecker {
             .collect()
     }
 
+    /// The addresses (A and AAAA) of `name`, through this checker's resolver; webhook
+    /// targets are resolved here when `POSTIER_DNS_SERVER` is set.
+    pub async fn lookup_ip(&self, name: &str) -> Result<Vec<std::net::IpAddr>, String> {
+        let resolver = self.resolver()?;
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        match tokio::time::timeout(self.timeout, resolver.lookup_ip(fqdn.as_str())).await {
+            Ok(Ok(found)) => Ok(found.iter().collect()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer in time".into()),
+        }
+    }
+
     fn resolver(&self) -> Result<TokioResolver, String> {
         let (config, mut options) = match self.server {
             Some(server) => {

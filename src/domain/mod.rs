@@ -9,6 +9,7 @@ mod password;
 mod permission;
 mod role;
 mod secret;
+mod webhook;
 
 pub use address::{DomainName, EmailAddress, LocalPart, ParseError};
 pub use kinds::{
@@ -23,6 +24,7 @@ pub use password::{Password, PasswordPolicy};
 pub use permission::{Permission, PermissionSet};
 pub use role::Role;
 pub use secret::Secret;
+pub use webhook::{DeliveryStatus, WebhookDisabledReason, WebhookSecret, WebhookUrl};
 
 #[cfg(test)]
 mod tests {
@@ -68,6 +70,21 @@ mod tests {
         // The mail views test `send_email` by its bit.
         let send: PermissionSet = [Permission::SendEmail].into_iter().collect();
         assert_eq!(migration::SEND_EMAIL_BIT, send.bits());
+        let webhook = |table: &str, column: &str| -> Vec<&'static str> {
+            migration::WEBHOOK_ENUMERATED
+                .iter()
+                .find(|(t, c, _)| *t == table && *c == column)
+                .map(|(_, _, names)| names.to_vec())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            webhook("webhooks", "disabled_reason"),
+            names(WebhookDisabledReason::ALL, WebhookDisabledReason::as_str)
+        );
+        assert_eq!(
+            webhook("webhook_deliveries", "status"),
+            names(DeliveryStatus::ALL, DeliveryStatus::as_str)
+        );
     }
 
     #[test]

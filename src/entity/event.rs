@@ -15,6 +15,11 @@ pub struct Model {
     pub target: String,
     pub ip: Option<String>,
     pub details: Option<Json>,
+    /// Place in the change feed (with `txid`), given by the database as the row is written
+    /// (migration `m20261202_000301`).
+    pub position: i64,
+    /// The writing transaction (PostgreSQL's `pg_current_xact_id()`; 0 on SQLite).
+    pub txid: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

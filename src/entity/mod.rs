@@ -25,3 +25,6 @@ pub mod session;
 pub mod setting;
 pub mod share_link;
 pub(crate) mod totp_credential;
+pub mod webhook;
+pub mod webhook_attempt;
+pub mod webhook_delivery;

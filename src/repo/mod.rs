@@ -14,6 +14,7 @@ pub(crate) mod second_factors;
 pub mod sending;
 pub mod sessions;
 pub mod sharing;
+pub mod webhooks;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

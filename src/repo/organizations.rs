@@ -163,6 +163,24 @@ pub async fn find_member(
     Ok(found.and_then(|(m, a)| a.map(|a| (m, a))))
 }
 
+/// The logins of the organization's owners (whom automatic changes are told about).
+pub async fn owner_logins(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+) -> Result<Vec<String>, DbErr> {
+    let rows = membership::Entity::find()
+        .find_also_related(account::Entity)
+        .filter(membership::Column::OrganizationId.eq(organization_id))
+        .filter(membership::Column::Role.eq(Role::Owner))
+        .order_by_asc(membership::Column::AccountId)
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(_, a)| a.map(|a| a.login))
+        .collect())
+}
+
 pub async fn count_owners(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,

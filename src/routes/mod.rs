@@ -22,6 +22,7 @@ mod sessions;
 mod settings;
 mod sharing;
 mod totp;
+mod webhooks;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -64,6 +65,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(member_invitations::accept_member_invitation)
         .service(member_invitations::decline_member_invitation)
         .service(events::list_organization_events)
+        .service(events::stream_organization_events)
+        .service(webhooks::list_webhooks)
+        .service(webhooks::create_webhook)
+        .service(webhooks::get_webhook)
+        .service(webhooks::update_webhook)
+        .service(webhooks::delete_webhook)
+        .service(webhooks::rotate_webhook_secret)
+        .service(webhooks::ping_webhook)
+        .service(webhooks::list_webhook_deliveries)
+        .service(webhooks::redeliver_webhook_delivery)
         .service(mail_services::list_organization_mail_services)
         .service(mail_services::create_mail_service)
         .service(mail_services::list_mail_services)

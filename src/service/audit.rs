@@ -1,24 +1,28 @@
 //! The audit log's vocabulary: every change Postier records, as one enum whose variants carry
 //! their typed details, and where each event is listed (its scope, computed here only).
 //! Details name ids, logins, addresses and settings, never a password, hash or token
-//! (docs/decisions.md "Secrets").
+//! (docs/decisions.md "Secrets"). Recording an event also queues, in the same transaction,
+//! its delivery to each webhook endpoint of the organization that subscribes to it.
 
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::{
-    AccountBinding, AddressFor, AddressKind, MailProtocol, Pack, PermissionSet, Role,
+    AccountBinding, AddressFor, AddressKind, MailProtocol, Pack, Permission, PermissionSet, Role,
 };
 use crate::entity::{address, mail_service};
 use crate::error::{ApiError, ApiResult};
 use crate::repo::{self, events::Actor, events::Scope};
 
 /// One recorded change. The action name (`address.created`…) and the details are what the
-/// audit log, and every reader of it, see on the wire.
-#[derive(Debug, Clone, Serialize)]
+/// audit log, its feed and webhooks (the payload's `type` and `data.details`) carry; the
+/// OpenAPI document's `webhooks` section is generated from this schema.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(tag = "action", content = "details")]
+#[schema(as = AuditChange)]
 pub enum Change {
     #[serde(rename = "account.created")]
     AccountCreated,
@@ -115,7 +119,10 @@ pub enum Change {
     #[serde(rename = "mail_service.pack_changed")]
     MailServicePackChanged { from: Pack, to: Pack },
     #[serde(rename = "mail_service.default_permissions_changed")]
-    MailServiceDefaultPermissionsChanged { default_permissions: PermissionSet },
+    MailServiceDefaultPermissionsChanged {
+        #[schema(value_type = Vec<Permission>)]
+        default_permissions: PermissionSet,
+    },
     #[serde(rename = "mail_service.deleted")]
     MailServiceDeleted { addresses_removed: u64 },
     #[serde(rename = "domain.linked")]
@@ -176,6 +183,7 @@ pub enum Change {
     #[serde(rename = "access.updated")]
     AccessUpdated {
         account_id: Uuid,
+        #[schema(value_type = Vec<Permission>)]
         permissions: PermissionSet,
     },
     #[serde(rename = "access.removed")]
@@ -185,6 +193,7 @@ pub enum Change {
         invitation_id: Uuid,
         /// The invited member's login, or the e-mail an external invitee was invited at.
         invitee: String,
+        #[schema(value_type = Vec<Permission>)]
         permissions: PermissionSet,
         account_binding: AccountBinding,
     },
@@ -201,6 +210,7 @@ pub enum Change {
     #[serde(rename = "share_link.created")]
     ShareLinkCreated {
         share_link_id: Uuid,
+        #[schema(value_type = Vec<Permission>)]
         permissions: PermissionSet,
         expires_at: DateTime<Utc>,
         max_uses: i32,
@@ -231,10 +241,108 @@ pub enum Change {
     /// Every device password of `account_id`'s access at once.
     #[serde(rename = "device_password.revoked_all")]
     DevicePasswordsRevoked { account_id: Uuid, count: u64 },
+    #[serde(rename = "webhook.created")]
+    WebhookCreated {
+        webhook_id: Uuid,
+        url: String,
+        /// `null`: every event.
+        event_types: Option<Vec<String>>,
+    },
+    #[serde(rename = "webhook.updated")]
+    WebhookUpdated {
+        webhook_id: Uuid,
+        url: String,
+        event_types: Option<Vec<String>>,
+        enabled: bool,
+    },
+    #[serde(rename = "webhook.secret_rotated")]
+    WebhookSecretRotated {
+        webhook_id: Uuid,
+        /// Until when the previous secret still signs.
+        previous_valid_until: DateTime<Utc>,
+    },
+    /// Postier disabled the endpoint: it failed without a single success since
+    /// `failing_since`.
+    #[serde(rename = "webhook.disabled")]
+    WebhookDisabled {
+        webhook_id: Uuid,
+        url: String,
+        failing_since: DateTime<Utc>,
+    },
+    #[serde(rename = "webhook.deleted")]
+    WebhookDeleted { webhook_id: Uuid, url: String },
 }
 
+/// Every action name, in the order of [`Change`] (a test compares them with its schema).
+pub const ACTIONS: &[&str] = &[
+    "account.created",
+    "account.updated",
+    "account.password_changed",
+    "account.verification_sent",
+    "account.login_verified",
+    "account.login_change_requested",
+    "account.login_changed",
+    "account.password_reset_requested",
+    "account.deleted",
+    "account.totp_enrolment_started",
+    "account.totp_enabled",
+    "account.totp_disabled",
+    "account.recovery_code_used",
+    "session.created",
+    "session.reauthenticated",
+    "session.ended",
+    "session.revoked",
+    "organization.created",
+    "organization.renamed",
+    "organization.deleted",
+    "member_invitation.created",
+    "member_invitation.accepted",
+    "member_invitation.declined",
+    "member_invitation.revoked",
+    "member.added",
+    "member.role_changed",
+    "member.removed",
+    "member.left",
+    "mail_service.created",
+    "mail_service.pack_changed",
+    "mail_service.default_permissions_changed",
+    "mail_service.deleted",
+    "domain.linked",
+    "domain.unlinked",
+    "address.created",
+    "address.updated",
+    "address.deleted",
+    "address.password_changed",
+    "address.attached",
+    "alias.created",
+    "alias.deleted",
+    "forward.created",
+    "forward.updated",
+    "forward.deleted",
+    "forward.confirmed",
+    "auto_reply.saved",
+    "auto_reply.deleted",
+    "access.updated",
+    "access.removed",
+    "invitation.created",
+    "invitation.accepted",
+    "invitation.declined",
+    "invitation.revoked",
+    "share_link.created",
+    "share_link.redeemed",
+    "share_link.revoked",
+    "device_password.created",
+    "device_password.revoked",
+    "device_password.revoked_all",
+    "webhook.created",
+    "webhook.updated",
+    "webhook.secret_rotated",
+    "webhook.disabled",
+    "webhook.deleted",
+];
+
 /// What a password change came through, when not the direct way.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PasswordChangeVia {
     /// The account password changed, and the address is unified with it.
@@ -290,7 +398,15 @@ impl Scope {
     }
 }
 
-/// Records `change` on `target` (a login, an address, an id) in the caller's transaction.
+/// What recording an event did besides the event itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Recorded {
+    /// Webhook deliveries queued for it.
+    pub deliveries: usize,
+}
+
+/// Records `change` on `target` (a login, an address, an id) in the caller's transaction,
+/// with a delivery for each subscribed webhook endpoint of its organization.
 pub async fn record(
     conn: &impl ConnectionTrait,
     at: DateTime<Utc>,
@@ -298,10 +414,23 @@ pub async fn record(
     scope: Scope,
     change: &Change,
     target: &str,
-) -> ApiResult<()> {
+) -> ApiResult<Recorded> {
     let (action, details) = change.split()?;
-    repo::events::insert(conn, at, actor, scope, &action, target, details).await?;
-    Ok(())
+    let id = repo::events::insert(conn, at, actor, scope, &action, target, details.clone()).await?;
+    let Some(organization_id) = scope.organization_id else {
+        return Ok(Recorded::default());
+    };
+    let event = crate::service::webhooks::payload::EventData {
+        id,
+        organization_id,
+        mail_service_id: scope.mail_service_id,
+        address_id: scope.address_id,
+        actor_account_id: actor.account_id,
+        target: target.to_string(),
+        details,
+    };
+    let deliveries = crate::service::webhooks::queue::for_event(conn, &action, at, event).await?;
+    Ok(Recorded { deliveries })
 }
 
 /// Records a change to an account itself (its profile, password or sessions) in the log of
@@ -313,7 +442,7 @@ pub async fn record_for_account(
     account_id: Uuid,
     change: &Change,
     target: &str,
-) -> ApiResult<()> {
+) -> ApiResult<Recorded> {
     let personal = repo::organizations::personal_of(conn, account_id).await?;
     let scope = Scope {
         organization_id: personal.map(|o| o.id),
@@ -325,6 +454,23 @@ pub async fn record_for_account(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_action_list_is_the_change_schema_s() {
+        let schema = serde_json::to_value(<Change as utoipa::PartialSchema>::schema()).unwrap();
+        let actions: Vec<String> = schema["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|branch| {
+                branch["properties"]["action"]["enum"][0]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(actions, ACTIONS);
+    }
 
     #[test]
     fn changes_keep_their_wire_names_and_detail_shapes() {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::domain::{Permission, PermissionSet, Role};
-use crate::entity::{access, address, mail_service};
+use crate::entity::{access, address, mail_service, webhook};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::repo::{self, events::Scope};
 
@@ -76,6 +76,22 @@ pub async fn managed_service(
         return Err(not_manager());
     }
     Ok(service)
+}
+
+/// A webhook endpoint the caller manages (owner or admin of its organization): 404 for
+/// strangers, 403 for other members.
+pub async fn managed_webhook(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    webhook_id: Uuid,
+) -> ApiResult<webhook::Model> {
+    let (webhook, role) = repo::webhooks::find_with_role(conn, webhook_id, caller.account_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook"))?;
+    if !role.manages() {
+        return Err(not_manager());
+    }
+    Ok(webhook)
 }
 
 /// An address as the caller sees it: through the organization (any member sees it, owners

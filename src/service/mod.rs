@@ -21,5 +21,6 @@ pub mod settings;
 pub mod sharing;
 pub(crate) mod two_factor;
 pub mod uow;
+pub mod webhooks;
 
 pub use uow::UnitOfWork;

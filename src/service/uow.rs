@@ -1,10 +1,12 @@
 //! A unit of work: one write transaction, the instant it happens at, and what must run once
-//! it has committed (waking the outbox worker, forgetting cached sessions). Every multi-step
-//! write of the service layer goes through one, so that a change, its audit event and its
-//! notification commit together or not at all, and the post-commit effects run in one place.
-//! Sessions are ended only here ([`UnitOfWork::revoke_session`],
-//! [`UnitOfWork::revoke_sessions_of`]), so that this instance's session cache forgets them
-//! as soon as the change is committed.
+//! it has committed (waking the outbox and webhook workers and this instance's event
+//! streams, forgetting cached sessions). Every multi-step write of the service layer goes
+//! through one, so that a change, its audit event and its notification commit together or
+//! not at all, and the post-commit effects run in one place. Sessions are ended only here
+//! ([`UnitOfWork::revoke_session`], [`UnitOfWork::revoke_sessions_of`]), so that this
+//! instance's session cache forgets them as soon as the change is committed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseTransaction;
@@ -25,6 +27,9 @@ pub struct UnitOfWork<'s> {
     forget_accounts: Vec<Uuid>,
     /// Sessions forgotten once committed.
     forget_sessions: Vec<Uuid>,
+    /// Set by `record` (which takes `&self`): an event was written / deliveries queued.
+    recorded: AtomicBool,
+    queued: AtomicBool,
 }
 
 impl<'s> UnitOfWork<'s> {
@@ -39,6 +44,8 @@ impl<'s> UnitOfWork<'s> {
             wake_outbox: false,
             forget_accounts: Vec::new(),
             forget_sessions: Vec::new(),
+            recorded: AtomicBool::new(false),
+            queued: AtomicBool::new(false),
         })
     }
 
@@ -56,7 +63,7 @@ impl<'s> UnitOfWork<'s> {
         self.state
     }
 
-    /// Records `change` in the audit log, in this transaction.
+    /// Records `change` in the audit log, and its webhook deliveries, in this transaction.
     pub async fn record(
         &self,
         actor: &Actor,
@@ -64,7 +71,21 @@ impl<'s> UnitOfWork<'s> {
         change: Change,
         target: &str,
     ) -> ApiResult<()> {
-        audit::record(&self.txn, self.now, actor, scope, &change, target).await
+        let recorded = audit::record(&self.txn, self.now, actor, scope, &change, target).await?;
+        self.note(recorded);
+        Ok(())
+    }
+
+    fn note(&self, recorded: audit::Recorded) {
+        self.recorded.store(true, Ordering::Relaxed);
+        if recorded.deliveries > 0 {
+            self.queued.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Marks webhook deliveries queued outside `record` (pings, redeliveries).
+    pub fn queued_deliveries(&self) {
+        self.queued.store(true, Ordering::Relaxed);
     }
 
     /// Records a change to the account itself in its own log (its personal organization).
@@ -75,7 +96,11 @@ impl<'s> UnitOfWork<'s> {
         change: Change,
         target: &str,
     ) -> ApiResult<()> {
-        audit::record_for_account(&self.txn, self.now, actor, account_id, &change, target).await
+        let recorded =
+            audit::record_for_account(&self.txn, self.now, actor, account_id, &change, target)
+                .await?;
+        self.note(recorded);
+        Ok(())
     }
 
     /// Queues a notification e-mail in this transaction; the outbox worker is woken once it
@@ -164,6 +189,14 @@ impl<'s> UnitOfWork<'s> {
         }
         for account_id in self.forget_accounts {
             self.state.sessions.forget_account(account_id);
+        }
+        if self.queued.load(Ordering::Relaxed) {
+            self.state.webhook_wake.notify_one();
+        }
+        if self.recorded.load(Ordering::Relaxed) {
+            self.state
+                .events_committed
+                .send_modify(|n| *n = n.wrapping_add(1));
         }
         Ok(())
     }
