@@ -189,7 +189,17 @@ def invitations(c):
     address = c.call("POST", f"/v1/mail-services/{service}/addresses",
                      {"local_part": "team", "for": "several_users", "password": PASSWORD}, token).expect(201)
     invitee, session = c.account("invitee")
-    c.call("POST", f"/v1/organizations/{org}/members", {"login": invitee, "role": "user"}, token).expect(201)
+    # Joining an organization takes the invitee's consent, and only a verified login is
+    # matched to in-app invitations: verify it as its e-mailed link would, then accept the
+    # membership on another instance than the one that invited.
+    c.sql(f"UPDATE accounts SET login_verified = TRUE WHERE login = '{invitee}'")
+    time.sleep(SESSION_BOUND)
+    member = c.call("POST", f"/v1/organizations/{org}/members", {"login": invitee, "role": "user"},
+                    token).expect(202)
+    mine = c.on(2, "GET", "/v1/me/member-invitations", token=session["access_token"]).expect(200)
+    assert [i["id"] for i in mine["items"]] == [member["id"]], mine
+    c.on(2, "POST", f"/v1/member-invitations/{member['id']}/accept",
+         token=session["access_token"]).expect(200)
     invitation = c.call("POST", f"/v1/addresses/{address['id']}/invitations",
                         {"invitee": {"login": invitee}, "permissions": ["send_email"]}, token).expect(201)
     waiting = c.on(1, "GET", "/v1/me/invitations", token=session["access_token"]).expect(200)

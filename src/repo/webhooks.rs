@@ -68,18 +68,22 @@ pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> 
         .map(|_| ())
 }
 
-/// An endpoint read to be changed: locked until the transaction ends on PostgreSQL (SQLite's
-/// write transaction holds the database lock already).
+/// An endpoint read to be changed, its row locked until the transaction ends. The lock is an
+/// `UPDATE` of the row (to itself), the form every engine of docs/distributed.md accepts, as
+/// `repo::mail_services::lock` does; SQLite's write transaction holds the database lock anyway.
 pub async fn find_for_update(
     conn: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<webhook::Model>, DbErr> {
-    let query = webhook::Entity::find_by_id(id);
-    if conn.get_database_backend() == DatabaseBackend::Postgres {
-        query.lock_exclusive().one(conn).await
-    } else {
-        query.one(conn).await
+    let locked = webhook::Entity::update_many()
+        .col_expr(webhook::Column::Id, Expr::col(webhook::Column::Id))
+        .filter(webhook::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    if locked.rows_affected != 1 {
+        return Ok(None);
     }
+    webhook::Entity::find_by_id(id).one(conn).await
 }
 
 pub async fn count(conn: &impl ConnectionTrait, organization_id: Uuid) -> Result<u64, DbErr> {
