@@ -362,6 +362,14 @@ async fn users_see_and_revoke_their_own_device_passwords_owners_everyones(backen
         .get(&format!("/v1/addresses/{address}/events"), &alice.token)
         .await;
     assert!(events.text.contains("device_password.revoked_all"));
+    // An admin of the organization, without any access of his own, lists and revokes them.
+    let dave = app.user("dave@example.com").await;
+    app.add_member(&alice, &dave, "admin").await;
+    assert_eq!(listed(&app, &dave, &address).await.len(), 1);
+    app.delete(&format!("/v1/device-passwords/{alices_id}"), &dave.token)
+        .await
+        .assert_status(204);
+    assert!(listed(&app, &alice, &address).await.is_empty());
 }
 
 async fn smtp_needs_send_email_and_credentials_need_an_access_of_ones_own(backend: Backend) {
