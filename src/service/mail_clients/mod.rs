@@ -5,6 +5,7 @@
 //! `send_email` and the credential's expiry (the views of migration
 //! `create_mail_client_credentials`), so removing the access stops both at the next login.
 
+pub mod apple_profile;
 pub mod device_passwords;
 pub mod discovery;
 pub mod mailbox_tokens;
