@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::domain::{AddressKind, EmailAddress, LocalPart};
+use crate::entity::mail_service;
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::repo;
 use crate::service::addresses::capacity::Room;
@@ -166,72 +167,9 @@ pub async fn run(
         CsvError::Malformed { .. } => ApiError::new(ErrorCode::MalformedRequest, e.to_string()),
         other => ApiError::validation(vec![FieldError::new(other.field(), other.to_string())]),
     })?;
-    let policy = state.password_policy();
     let domains = linked_domains(&state.db, &service).await?;
-    let mut reports: Vec<RowReport> = Vec::with_capacity(parsed.rows.len());
-    let mut valid: Vec<Pending> = Vec::new();
-    for row in &parsed.rows {
-        let index = reports.len();
-        match validate_row(
-            row,
-            &service.domain,
-            &domains,
-            &policy,
-            options.generate_passwords,
-        ) {
-            Ok(v) => {
-                reports.push(RowReport {
-                    line: row.line,
-                    address: Some(v.address.clone()),
-                    outcome: RowOutcome::WouldCreate,
-                    errors: Vec::new(),
-                    generated_password: None,
-                });
-                valid.push(Pending { index, row: v });
-            }
-            Err(errors) => reports.push(RowReport {
-                line: row.line,
-                address: row.address.clone().or_else(|| {
-                    row.local_part
-                        .as_ref()
-                        .map(|l| format!("{}@{}", l.to_lowercase(), service.domain))
-                }),
-                outcome: RowOutcome::Invalid,
-                errors,
-                generated_password: None,
-            }),
-        }
-    }
-    // Duplicates inside the file, then against existing addresses and aliases.
-    let dups = duplicates(
-        &valid
-            .iter()
-            .map(|p| (p.row.line, p.row.address.clone()))
-            .collect::<Vec<_>>(),
-    );
-    let names: Vec<String> = valid.iter().map(|p| p.row.address.clone()).collect();
-    let taken: HashSet<String> = repo::addresses::taken_among(&state.db, &names)
-        .await?
-        .into_iter()
-        .collect();
-    valid.retain(|p| {
-        let problem = if let Some(first) = dups.get(&p.row.line) {
-            Some(format!("repeats line {first}"))
-        } else if taken.contains(&p.row.address) {
-            Some("exists already".to_string())
-        } else {
-            None
-        };
-        match problem {
-            Some(message) => {
-                let report = &mut reports[p.index];
-                report.outcome = RowOutcome::Invalid;
-                report.errors.push(FieldError::new("address", message));
-                false
-            }
-            None => true,
-        }
-    });
+    let (mut reports, mut valid) = validate_rows(state, &parsed.rows, &service, &domains, options);
+    drop_taken(state, &mut valid, &mut reports).await?;
     let invalid = reports
         .iter()
         .filter(|r| r.outcome == RowOutcome::Invalid)
@@ -282,7 +220,103 @@ pub async fn run(
     if !report.fit_to_room(&mut valid, |p| p.index, room, options.atomic) {
         return Ok(report);
     }
-    // Hash outside the transaction: it is the slow part, bounded by the password pool.
+    let (rows, generated) = hash_rows(state, valid).await?;
+    write(state, caller, service.id, rows, generated, report, options).await
+}
+
+/// Validates each row on its own; answers the report lines (one per row, in order) and the
+/// valid rows.
+fn validate_rows(
+    state: &AppState,
+    rows: &[RawRow],
+    service: &mail_service::Model,
+    domains: &[String],
+    options: ImportOptions,
+) -> (Vec<RowReport>, Vec<Pending>) {
+    let policy = state.password_policy();
+    let mut reports: Vec<RowReport> = Vec::with_capacity(rows.len());
+    let mut valid: Vec<Pending> = Vec::new();
+    for row in rows {
+        let index = reports.len();
+        match validate_row(
+            row,
+            &service.domain,
+            domains,
+            &policy,
+            options.generate_passwords,
+        ) {
+            Ok(v) => {
+                reports.push(RowReport {
+                    line: row.line,
+                    address: Some(v.address.clone()),
+                    outcome: RowOutcome::WouldCreate,
+                    errors: Vec::new(),
+                    generated_password: None,
+                });
+                valid.push(Pending { index, row: v });
+            }
+            Err(errors) => reports.push(RowReport {
+                line: row.line,
+                address: row.address.clone().or_else(|| {
+                    row.local_part
+                        .as_ref()
+                        .map(|l| format!("{}@{}", l.to_lowercase(), service.domain))
+                }),
+                outcome: RowOutcome::Invalid,
+                errors,
+                generated_password: None,
+            }),
+        }
+    }
+    (reports, valid)
+}
+
+/// Duplicates inside the file, then against existing addresses and aliases: those rows
+/// become invalid.
+async fn drop_taken(
+    state: &AppState,
+    valid: &mut Vec<Pending>,
+    reports: &mut [RowReport],
+) -> ApiResult<()> {
+    let dups = duplicates(
+        &valid
+            .iter()
+            .map(|p| (p.row.line, p.row.address.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let names: Vec<String> = valid.iter().map(|p| p.row.address.clone()).collect();
+    let taken: HashSet<String> = repo::addresses::taken_among(&state.db, &names)
+        .await?
+        .into_iter()
+        .collect();
+    valid.retain(|p| {
+        let problem = if let Some(first) = dups.get(&p.row.line) {
+            Some(format!("repeats line {first}"))
+        } else if taken.contains(&p.row.address) {
+            Some("exists already".to_string())
+        } else {
+            None
+        };
+        match problem {
+            Some(message) => {
+                let report = &mut reports[p.index];
+                report.outcome = RowOutcome::Invalid;
+                report.errors.push(FieldError::new("address", message));
+                false
+            }
+            None => true,
+        }
+    });
+    Ok(())
+}
+
+/// Hashes the passwords (generating the missing ones) outside any transaction: it is the
+/// slow part, bounded by the password pool. Answers the rows ready to write and the
+/// generated passwords by report line.
+async fn hash_rows(
+    state: &AppState,
+    valid: Vec<Pending>,
+) -> ApiResult<(Vec<Ready>, HashMap<usize, String>)> {
     let mut generated = HashMap::new();
     let passwords: Vec<String> = valid
         .iter()
@@ -311,11 +345,25 @@ pub async fn run(
             p.row.redirect,
         ));
     }
+    Ok((rows, generated))
+}
+
+/// The one unit of work: under the service lock, refuses what changed while the passwords
+/// were hashed, fits the rest to the room left, creates the addresses and their forwards.
+async fn write(
+    state: &AppState,
+    caller: &Caller,
+    service_id: Uuid,
+    mut rows: Vec<Ready>,
+    mut generated: HashMap<usize, String>,
+    mut report: ImportReport,
+    options: ImportOptions,
+) -> ApiResult<ImportReport> {
     let mut uow = UnitOfWork::begin(state).await?;
     // From here on, the service as it is under the lock (its pack may have changed), and
     // what changed while the passwords were hashed: a domain unlinked, or an address or
     // alias created (both take the same lock).
-    let creation = Creation::begin(&uow, service.id).await?;
+    let creation = Creation::begin(&uow, service_id).await?;
     let candidates: Vec<NewAddress> = rows.iter().map(|(_, r, _)| r.clone()).collect();
     let refused = creation.refusals(&uow, &candidates).await?;
     if !refused.is_empty() {
