@@ -39,7 +39,8 @@ async fn alice_with_address(app: &TestApp) -> (TestUser, String) {
 }
 
 /// Gives `user` an access to the address through a share link with `permissions`.
-async fn share(
+/// Gives `user` an access to `address` with `permissions`, through a share link.
+pub async fn share(
     app: &TestApp,
     owner: &TestUser,
     address: &str,

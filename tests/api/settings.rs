@@ -14,6 +14,7 @@ on_both_backends!(
     an_imported_redirect_asks_its_target_to_confirm,
     the_auto_reply_is_saved_validated_and_exposed_to_the_mail_servers,
     a_stranger_gets_404_on_every_settings_endpoint,
+    reading_forwards_auto_reply_and_aliases_takes_their_permission_or_the_manager_role,
 );
 
 fn token_in(text: &str) -> String {
@@ -157,9 +158,11 @@ async fn forwards_need_manage_redirections_and_respect_the_pack_number(backend: 
     )
     .await
     .assert_problem(403, "permission_denied");
+    // Reading the targets takes the same permission as changing them (issue 16: they were
+    // readable by any access before).
     app.get(&format!("/v1/addresses/{id}/forwards"), &bob.token)
         .await
-        .assert_status(200);
+        .assert_problem(403, "permission_denied");
     app.put(
         &format!("/v1/addresses/{id}/auto-reply"),
         &bob.token,
@@ -296,4 +299,86 @@ async fn a_stranger_gets_404_on_every_settings_endpoint(backend: Backend) {
         assert_eq!(res.status.as_u16(), 404, "check {i}: {}", res.text);
     }
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM forwards").await, 1);
+}
+
+async fn reading_forwards_auto_reply_and_aliases_takes_their_permission_or_the_manager_role(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let res = app
+        .post(
+            &format!("/v1/mail-services/{service}/addresses"),
+            &alice.token,
+            json!({ "local_part": "info", "for": "several_users", "password": STRONG }),
+        )
+        .await;
+    let id = res.assert_status(201)["id"].as_str().unwrap().to_string();
+    app.post(
+        &format!("/v1/addresses/{id}/forwards"),
+        &alice.token,
+        json!({ "target": "secret-target@elsewhere.example" }),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        &format!("/v1/addresses/{id}/aliases"),
+        &alice.token,
+        json!({ "local_part": "hidden-alias" }),
+    )
+    .await
+    .assert_status(201);
+    app.put(
+        &format!("/v1/addresses/{id}/auto-reply"),
+        &alice.token,
+        json!({ "enabled": true, "subject": "Private trip", "body": "Back on Monday" }),
+    )
+    .await
+    .assert_status(200);
+    let reads = |token: String| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            [
+                app.get(&format!("/v1/addresses/{id}/forwards"), &token)
+                    .await,
+                app.get(&format!("/v1/addresses/{id}/auto-reply"), &token)
+                    .await,
+                app.get(&format!("/v1/addresses/{id}/aliases"), &token)
+                    .await,
+            ]
+        }
+    };
+    // A member with role `user` and no access, and a user of the address holding only
+    // `send_email`: 403 on each, and nothing of them in the answer.
+    let carol = app.user("carol@example.com").await;
+    app.add_member(&alice, &carol, "user").await;
+    let bob = app.user("bob@example.com").await;
+    crate::mail_clients::share(&app, &alice, &id, &bob, json!(["send_email"])).await;
+    for token in [carol.token.clone(), bob.token.clone()] {
+        for res in reads(token).await {
+            res.assert_problem(403, "permission_denied");
+            assert!(!res.text.contains("secret-target") && !res.text.contains("hidden-alias"));
+            assert!(!res.text.contains("Private trip"));
+        }
+    }
+    // The matching permission opens each one, and only that one.
+    let dave = app.user("dave@example.com").await;
+    crate::mail_clients::share(&app, &alice, &id, &dave, json!(["manage_redirections"])).await;
+    let [forwards, auto_reply, aliases] = reads(dave.token.clone()).await;
+    assert!(forwards
+        .assert_status(200)
+        .to_string()
+        .contains("secret-target"));
+    auto_reply.assert_problem(403, "permission_denied");
+    aliases.assert_problem(403, "permission_denied");
+    // Owners and admins read all three.
+    let erin = app.user("erin@example.com").await;
+    app.add_member(&alice, &erin, "admin").await;
+    for token in [alice.token.clone(), erin.token.clone()] {
+        for res in reads(token).await {
+            res.assert_status(200);
+        }
+    }
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::auth::AuthUser;
-use crate::domain::{DomainName, LocalPart};
+use crate::domain::{DomainName, LocalPart, Permission};
 use crate::error::{ApiResult, ProblemDocument};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::repo;
@@ -29,7 +29,10 @@ pub struct AliasResponse {
     tag = "addresses",
     security(("bearer" = [])),
     params(("address_id" = Uuid, Path, description = "Address id"), PageQuery),
-    responses((status = 200, description = "Aliases, by alias", body = Page<AliasResponse>))
+    responses(
+        (status = 200, description = "Aliases, by alias", body = Page<AliasResponse>),
+        (status = 403, description = "Reading them takes the `manage_aliases` permission on the address, or the owner or admin role (`permission_denied`)", body = ProblemDocument, content_type = "application/problem+json"),
+    )
 )]
 #[get("/v1/addresses/{address_id}/aliases")]
 pub async fn list_aliases(
@@ -38,7 +41,13 @@ pub async fn list_aliases(
     path: web::Path<Uuid>,
     query: ApiQuery<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let ctx = authz::address(&state.db, &user, path.into_inner(), Need::See).await?;
+    let ctx = authz::address(
+        &state.db,
+        &user,
+        path.into_inner(),
+        Need::Permission(Permission::ManageAliases),
+    )
+    .await?;
     let after = query.after_key()?;
     let limit = query.limit();
     let rows =

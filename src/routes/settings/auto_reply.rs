@@ -8,7 +8,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::auth::AuthUser;
-use crate::domain::AddressKind;
+use crate::domain::{AddressKind, Permission};
 use crate::entity::auto_reply;
 use crate::error::{ApiResult, ProblemDocument};
 use crate::extract::ApiJson;
@@ -71,7 +71,10 @@ fn auto_reply_response(
     tag = "addresses",
     security(("bearer" = [])),
     params(("address_id" = Uuid, Path, description = "Address id")),
-    responses((status = 200, description = "The auto-reply (disabled when none was set)", body = AutoReplyResponse))
+    responses(
+        (status = 200, description = "The auto-reply (disabled when none was set)", body = AutoReplyResponse),
+        (status = 403, description = "Reading them takes the `manage_auto_reply` permission on the address, or the owner or admin role (`permission_denied`)", body = ProblemDocument, content_type = "application/problem+json"),
+    )
 )]
 #[get("/v1/addresses/{address_id}/auto-reply")]
 pub async fn get_auto_reply(
@@ -79,7 +82,13 @@ pub async fn get_auto_reply(
     user: AuthUser,
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let ctx = authz::address(&state.db, &user, path.into_inner(), Need::See).await?;
+    let ctx = authz::address(
+        &state.db,
+        &user,
+        path.into_inner(),
+        Need::Permission(Permission::ManageAutoReply),
+    )
+    .await?;
     let reply = repo::addresses::find_auto_reply(&state.db, ctx.address.id).await?;
     let kind = ctx.address.kind;
     Ok(HttpResponse::Ok().json(auto_reply_response(reply, kind, state.clock.now())))

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::auth::{AuthUser, ClientIp};
-use crate::domain::{EmailAddress, Secret};
+use crate::domain::{EmailAddress, Permission, Secret};
 use crate::entity::forward;
 use crate::error::{ApiResult, ProblemDocument};
 use crate::extract::{ApiJson, ApiQuery};
@@ -49,7 +49,10 @@ impl From<forward::Model> for ForwardResponse {
     tag = "addresses",
     security(("bearer" = [])),
     params(("address_id" = Uuid, Path, description = "Address id"), PageQuery),
-    responses((status = 200, description = "Targets, by target", body = Page<ForwardResponse>))
+    responses(
+        (status = 200, description = "Targets, by target", body = Page<ForwardResponse>),
+        (status = 403, description = "Reading them takes the `manage_redirections` permission on the address, or the owner or admin role (`permission_denied`)", body = ProblemDocument, content_type = "application/problem+json"),
+    )
 )]
 #[get("/v1/addresses/{address_id}/forwards")]
 pub async fn list_forwards(
@@ -58,7 +61,13 @@ pub async fn list_forwards(
     path: web::Path<Uuid>,
     query: ApiQuery<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let ctx = authz::address(&state.db, &user, path.into_inner(), Need::See).await?;
+    let ctx = authz::address(
+        &state.db,
+        &user,
+        path.into_inner(),
+        Need::Permission(Permission::ManageRedirections),
+    )
+    .await?;
     let after = query.after_key()?;
     let limit = query.limit();
     let rows =
