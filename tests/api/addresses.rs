@@ -1024,6 +1024,30 @@ async fn aliases_need_manage_aliases_and_must_be_free(backend: Backend) {
     )
     .await
     .assert_problem(409, "address_already_exists");
+    // The generic catchall's name is reserved, whether or not it exists yet.
+    let catchall = app
+        .post(
+            &format!("/v1/addresses/{id}/aliases"),
+            &alice.token,
+            json!({ "local_part": "Catchall" }),
+        )
+        .await;
+    catchall.assert_problem(422, "validation_failed");
+    assert_eq!(catchall.error_fields(), vec!["local_part"]);
+    app.post(
+        &format!("/v1/mail-services/{service}/addresses/generic"),
+        &alice.token,
+        json!({ "type": "catchall", "password": STRONG }),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        &format!("/v1/addresses/{id}/aliases"),
+        &alice.token,
+        json!({ "local_part": "catchall" }),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
     create_for_me(&app, &alice, &service, "other").await;
     app.post(
         &format!("/v1/mail-services/{service}/addresses"),

@@ -33,6 +33,14 @@ pub async fn create(
 ) -> ApiResult<alias::Model> {
     let need = Need::Permission(Permission::ManageAliases);
     let ctx = authz::address(&state.db, caller, address_id, need).await?;
+    // `catchall@domain` is the generic address that receives every unknown local part: an
+    // alias of that name would take its mail (and stop it from ever being created).
+    if local.as_str() == "catchall" {
+        return Err(ApiError::invalid_field(
+            "local_part",
+            "catchall is reserved for the generic catchall address",
+        ));
+    }
     let uow = UnitOfWork::begin(state).await?;
     // Serialises with address creation and domain unlinking on this service.
     let service = repo::mail_services::lock(uow.tx(), ctx.service.id)
