@@ -27,6 +27,7 @@ on_both_backends!(
     aliases_need_manage_aliases_and_must_be_free,
     another_organization_gets_404_on_every_address_endpoint,
     narrowing_the_login_accounts_permissions_ends_the_unification,
+    creating_for_another_user_answers_and_emails_what_the_invitee_cannot_do,
 );
 
 pub const STRONG: &str = "violet umbrella marching north";
@@ -1226,4 +1227,87 @@ async fn sign_up_and_accept(app: &TestApp, owner: &TestUser, login: &str) -> Tes
     .await
     .assert_status(200);
     user
+}
+
+async fn creating_for_another_user_answers_and_emails_what_the_invitee_cannot_do(backend: Backend) {
+    let smtp = crate::smtp_server::TestSmtp::start().await;
+    let app = spawn_app_with(backend, |c| c.smtp_url = Some(smtp.url())).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    // Without a password and without change_password: both warnings, in the answer and in
+    // the e-mail.
+    let res = app
+        .post(
+            &format!("/v1/mail-services/{service}/addresses"),
+            &alice.token,
+            json!({ "local_part": "julie", "for": "other_user", "invitee": { "email": "julie@home.example" }, "permissions": ["send_email"] }),
+        )
+        .await;
+    let body = res.assert_status(201).clone();
+    let warnings = body["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0]
+        .as_str()
+        .unwrap()
+        .contains("will not be able to change the address password"));
+    assert!(warnings[1]
+        .as_str()
+        .unwrap()
+        .contains("cannot be used in a mail client"));
+    assert_eq!(body["invitation"]["warnings"], body["warnings"]);
+    let mails = smtp.wait_for_notifications(1).await;
+    let mail = mails
+        .iter()
+        .find(|m| m.to == vec!["julie@home.example"])
+        .unwrap();
+    let text = mail.data.replace("=\r\n", "").replace("\r\n", " ");
+    assert!(
+        text.contains("You will not be able to change the address password yourself"),
+        "{text}"
+    );
+    assert!(text.contains("no password yet"), "{text}");
+    // With a password and change_password: only the note that accepting comes first.
+    let res = app
+        .post(
+            &format!("/v1/mail-services/{service}/addresses"),
+            &alice.token,
+            json!({ "local_part": "paul", "for": "other_user", "invitee": { "email": "paul@home.example" }, "permissions": ["change_password"], "password": STRONG }),
+        )
+        .await;
+    let body = res.assert_status(201).clone();
+    assert_eq!(body["warnings"].as_array().unwrap().len(), 1);
+    assert!(body["warnings"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("Until the invitee accepts with an account"));
+    // Inviting onto an existing address answers the same way; listing shows them too.
+    let id = body["id"].as_str().unwrap();
+    let invited = app
+        .post(
+            &format!("/v1/addresses/{id}/invitations"),
+            &alice.token,
+            json!({ "invitee": { "email": "zoe@home.example" }, "permissions": [] }),
+        )
+        .await;
+    assert!(invited.assert_status(201)["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("will not be able to change"));
+    let listed = app
+        .get(&format!("/v1/addresses/{id}/invitations"), &alice.token)
+        .await;
+    assert_eq!(
+        listed.assert_status(200)["items"].as_array().unwrap().len(),
+        2
+    );
+    assert!(listed.body["items"][0]["warnings"].is_array());
+    // The other creation forms carry no warnings.
+    let mine = app
+        .post(
+            &format!("/v1/mail-services/{service}/addresses"),
+            &alice.token,
+            json!({ "local_part": "moi", "for": "me", "password": STRONG }),
+        )
+        .await;
+    assert_eq!(mine.assert_status(201)["warnings"], json!([]));
 }

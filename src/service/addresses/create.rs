@@ -267,6 +267,9 @@ pub struct CreatedAddressResponse {
     #[serde(flatten)]
     pub address: AddressResponse,
     pub invitation: Option<sharing::invitations::InvitationResponse>,
+    /// For another user: what the invitee will not be able to do (who changes the password,
+    /// and that an address created without one cannot be used in a mail client yet).
+    pub warnings: Vec<String>,
 }
 
 /// Creates an address for the caller, for another user (who is invited) or for several
@@ -374,9 +377,14 @@ pub async fn create_address(
         Some(i) => Some(sharing::invitations::InvitationResponse::load(state, i).await?),
         None => None,
     };
+    let warnings = invitation
+        .as_ref()
+        .map(|i| i.warnings.clone())
+        .unwrap_or_default();
     Ok(CreatedAddressResponse {
         address: address_view(state, created, PermissionSet::all()).await?,
         invitation,
+        warnings,
     })
 }
 

@@ -35,13 +35,48 @@ pub struct InvitationResponse {
     pub expires_at: DateTime<Utc>,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    /// What the invitee will and will not be able to do with the address, for the inviter to
+    /// pass on (the invitation e-mail says the same to the invitee).
+    pub warnings: Vec<String>,
+}
+
+/// The seed's warnings for an inviter: who can change the address password, and whether the
+/// address can be used in a mail client at all yet.
+pub fn inviter_warnings(permissions: PermissionSet, has_password: bool) -> Vec<String> {
+    let mut warnings = vec![if permissions.contains(Permission::ChangePassword) {
+        "Until the invitee accepts with an account (attaching the address to it), they cannot change the address password: only owners and admins of the organization can.".to_string()
+    } else {
+        "The invitee will not be able to change the address password (no change_password permission): only owners and admins of the organization can.".to_string()
+    }];
+    if !has_password {
+        warnings.push(NO_PASSWORD_WARNING.to_string());
+    }
+    warnings
+}
+
+/// For an address created without a password (for another user).
+pub const NO_PASSWORD_WARNING: &str = "The address has no password: it cannot be used in a mail client (IMAP, POP3, SMTP) until an owner, an admin or a user holding change_password sets one.";
+
+/// The same, in plain words for the invitee (in the invitation e-mail).
+fn invitee_warnings(permissions: PermissionSet, has_password: bool) -> String {
+    let mut text = if permissions.contains(Permission::ChangePassword) {
+        "Once you accept with an account, you can change the address password yourself; until then only the owners and administrators of the organization can.".to_string()
+    } else {
+        "You will not be able to change the address password yourself: only the owners and administrators of the organization can.".to_string()
+    };
+    if !has_password {
+        text.push_str(
+            " The address has no password yet, so it cannot be used in a mail program until one is set.",
+        );
+    }
+    text
 }
 
 impl InvitationResponse {
     pub async fn load(state: &AppState, i: invitation::Model) -> ApiResult<Self> {
-        let address = repo::addresses::find(&state.db, i.address_id)
+        let (address, has_password) = repo::addresses::find(&state.db, i.address_id)
             .await?
-            .map(|a| a.address)
+            .map(|a| (a.address, a.password_hash.is_some()))
             .unwrap_or_default();
         let invitee = match (i.invitee_account_id, &i.invitee_email) {
             (Some(id), _) => repo::accounts::find(&state.db, id)
@@ -64,6 +99,7 @@ impl InvitationResponse {
             expires_at: i.expires_at,
             created_by: i.created_by,
             created_at: i.created_at,
+            warnings: inviter_warnings(i.permissions, has_password),
         })
     }
 
@@ -239,10 +275,11 @@ fn invitation_email(
         None => "Log in to the Manager and accept it from your invitations.".to_string(),
     };
     let body = format!(
-        "Hello,\n\n{} invites you to use the mail address {}.\n\nPermissions: {}.\n\n{how}\n\nThis invitation expires on {}.\n",
+        "Hello,\n\n{} invites you to use the mail address {}.\n\nPermissions: {}.\n\n{}\n\n{how}\n\nThis invitation expires on {}.\n",
         inviter.login,
         address.address,
         if rights.is_empty() { "none".to_string() } else { rights },
+        invitee_warnings(permissions, address.password_hash.is_some()),
         expires_at.format("%Y-%m-%d %H:%M UTC"),
     );
     (subject, body)
