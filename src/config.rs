@@ -37,6 +37,11 @@ pub struct Config {
     pub mail_host: String,
     /// The provider's shared domain for free mail services.
     pub free_domain: String,
+    /// Local parts no customer may create on the shared free domain (addresses and
+    /// aliases): the role addresses of RFC 2142 and the CA/Browser Forum's domain-validation
+    /// addresses, which belong to the provider there. A list, or comma-separated text.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub reserved_local_parts: Vec<String>,
     /// Relay for outgoing notifications (`smtp://host:port`, `smtps://user:pass@host`).
     pub smtp_url: Option<String>,
     /// Sender of notifications; `Postier <no-reply@{mail_host}>` when unset.
@@ -103,6 +108,21 @@ pub struct Config {
     pub argon2: Argon2Config,
     pub throttle: ThrottleConfig,
 }
+
+/// The default of `reserved_local_parts`.
+pub const DEFAULT_RESERVED_LOCAL_PARTS: [&str; 11] = [
+    "postmaster",
+    "abuse",
+    "hostmaster",
+    "webmaster",
+    "admin",
+    "administrator",
+    "root",
+    "security",
+    "noc",
+    "ssl-admin",
+    "mailer-daemon",
+];
 
 /// A list setting given as a TOML list or as comma-separated text (environment variables).
 fn list_or_csv<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
@@ -197,6 +217,10 @@ impl Default for Config {
             public_url: None,
             mail_host: "mail.example".into(),
             free_domain: "free.example".into(),
+            reserved_local_parts: DEFAULT_RESERVED_LOCAL_PARTS
+                .iter()
+                .map(|l| (*l).to_string())
+                .collect(),
             smtp_url: None,
             mail_from: None,
             reauth_window_secs: 600,
@@ -364,6 +388,10 @@ impl Config {
         ] {
             crate::domain::DomainName::parse(value)
                 .map_err(|e| ConfigError::new(name, e.to_string()))?;
+        }
+        for local in &self.reserved_local_parts {
+            crate::domain::LocalPart::parse(local)
+                .map_err(|e| ConfigError::new("reserved_local_parts", format!("{local:?}: {e}")))?;
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::new("log", e.to_string()))?;

@@ -21,7 +21,9 @@ use crate::domain::{AddressKind, EmailAddress, LocalPart};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::repo;
 use crate::service::addresses::capacity::Room;
-use crate::service::addresses::create::{linked_domains, Creation, NewAddress, Origin, Refusal};
+use crate::service::addresses::create::{
+    is_reserved, linked_domains, Creation, NewAddress, Origin, Refusal, RESERVED_MESSAGE,
+};
 use crate::service::{authz, settings, UnitOfWork};
 use crate::state::AppState;
 
@@ -202,7 +204,7 @@ pub async fn run(
             }),
         }
     }
-    // Duplicates inside the file, then against existing addresses and aliases.
+    // Reserved names, duplicates inside the file, then against existing addresses and aliases.
     let dups = duplicates(
         &valid
             .iter()
@@ -215,18 +217,20 @@ pub async fn run(
         .into_iter()
         .collect();
     valid.retain(|p| {
-        let problem = if let Some(first) = dups.get(&p.row.line) {
-            Some(format!("repeats line {first}"))
+        let problem = if is_reserved(&state.config, &p.row.local_part, &p.row.domain) {
+            Some(("local_part", RESERVED_MESSAGE.to_string()))
+        } else if let Some(first) = dups.get(&p.row.line) {
+            Some(("address", format!("repeats line {first}")))
         } else if taken.contains(&p.row.address) {
-            Some("exists already".to_string())
+            Some(("address", "exists already".to_string()))
         } else {
             None
         };
         match problem {
-            Some(message) => {
+            Some((field, message)) => {
                 let report = &mut reports[p.index];
                 report.outcome = RowOutcome::Invalid;
-                report.errors.push(FieldError::new("address", message));
+                report.errors.push(FieldError::new(field, message));
                 false
             }
             None => true,
@@ -253,6 +257,7 @@ pub async fn run(
     let room = Room::of(
         &state.db,
         &service,
+        caller.account_id,
         state.config.daily_address_creations,
         state.clock.now(),
     )
@@ -330,6 +335,7 @@ pub async fn run(
                 Refusal::Taken(_) => {
                     FieldError::new("address", "was created meanwhile (address or alias)")
                 }
+                Refusal::Reserved(_) => FieldError::new("local_part", RESERVED_MESSAGE),
             };
             report.refuse(rows[position].0, error);
             gone.insert(position);
@@ -347,7 +353,7 @@ pub async fn run(
             keep
         });
     }
-    let room = room_left(&creation.room(&uow).await?);
+    let room = room_left(&creation.room(&uow, caller.account_id).await?);
     if !report.fit_to_room(&mut rows, |(index, _, _)| *index, room, options.atomic) {
         return Ok(report);
     }
