@@ -107,6 +107,7 @@ pub struct Config {
     pub webhook_concurrency: usize,
     pub argon2: Argon2Config,
     pub throttle: ThrottleConfig,
+    pub outreach: OutreachConfig,
 }
 
 /// The default of `reserved_local_parts`.
@@ -176,6 +177,29 @@ pub struct ThrottleConfig {
     /// The same e-mails per client address within `account_mail_window_secs`.
     pub account_mails_per_ip: u32,
     pub account_mail_window_secs: u64,
+}
+
+/// Limits on the e-mails an organization's actions send to addresses its members typed
+/// (forward confirmations, invitations onto an address, invitations to join), counted in the
+/// database over `window_secs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutreachConfig {
+    /// Such e-mails one address may receive, from every organization together.
+    pub per_recipient: u32,
+    /// Such e-mails one organization may send, to every address together.
+    pub per_organization: u32,
+    pub window_secs: u64,
+}
+
+impl Default for OutreachConfig {
+    fn default() -> Self {
+        Self {
+            per_recipient: 5,
+            per_organization: 50,
+            window_secs: 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,6 +276,7 @@ impl Default for Config {
             webhook_concurrency: 16,
             argon2: Argon2Config::default(),
             throttle: ThrottleConfig::default(),
+            outreach: OutreachConfig::default(),
         }
     }
 }
@@ -439,6 +464,12 @@ impl Config {
                 self.webhook_secret_grace_hours,
             ),
             ("webhook_concurrency", self.webhook_concurrency as u64),
+            ("outreach.window_secs", self.outreach.window_secs),
+            ("outreach.per_recipient", self.outreach.per_recipient.into()),
+            (
+                "outreach.per_organization",
+                self.outreach.per_organization.into(),
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -556,6 +587,40 @@ mod tests {
         assert_eq!(
             bad.validate().unwrap_err().setting,
             "POSTIER_WEBHOOK_ALLOW_HOSTS"
+        );
+    }
+
+    #[test]
+    fn reserved_local_parts_default_to_the_role_addresses_and_are_checked() {
+        let config = Config::default();
+        assert!(config
+            .reserved_local_parts
+            .iter()
+            .any(|l| l == "postmaster"));
+        assert_eq!(config.reserved_local_parts.len(), 11);
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(("reserved_local_parts", "billing, support"))
+            .extract()
+            .unwrap();
+        assert_eq!(config.reserved_local_parts, ["billing", "support"]);
+        let bad = Config {
+            reserved_local_parts: vec!["not valid".into()],
+            ..Config::default()
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().setting,
+            "POSTIER_RESERVED_LOCAL_PARTS"
+        );
+        let zero = Config {
+            outreach: OutreachConfig {
+                per_recipient: 0,
+                ..OutreachConfig::default()
+            },
+            ..Config::default()
+        };
+        assert_eq!(
+            zero.validate().unwrap_err().setting,
+            "POSTIER_OUTREACH__PER_RECIPIENT"
         );
     }
 

@@ -17,6 +17,10 @@ on_both_backends!(
     reserved_names_are_allowed_on_a_customer_domain_and_the_list_is_configurable,
     four_organizations_give_one_account_one_free_address,
     one_account_racing_for_free_addresses_in_two_organizations_gets_one,
+    an_owner_cannot_read_a_forward_confirmation_link_in_the_outbox,
+    invitations_to_one_address_are_limited_across_organizations,
+    a_hundred_parallel_forwards_stop_at_the_organization_limit,
+    an_import_cannot_mail_bomb_a_redirect_target,
 );
 
 const RESERVED: [&str; 11] = [
@@ -237,7 +241,7 @@ async fn reserved_names_are_allowed_on_a_customer_domain_and_the_list_is_configu
 
     // A configured list replaces the default one.
     let app = spawn_app_with(backend, |c| {
-        c.reserved_local_parts = vec!["billing".into()];
+        c.reserved_local_parts = vec!["billing".into(), "no-reply".into()];
     })
     .await;
     let alice = app.user("alice@example.com").await;
@@ -252,6 +256,15 @@ async fn reserved_names_are_allowed_on_a_customer_domain_and_the_list_is_configu
     .await;
     assert_reserved(&res);
     create_for_me(&app, &alice, &free, "postmaster").await;
+    // The generic no-reply address, when its name is reserved.
+    let res = app
+        .post(
+            &format!("/v1/mail-services/{free}/addresses/generic"),
+            &alice.token,
+            json!({ "type": "no_reply" }),
+        )
+        .await;
+    assert_reserved(&res);
 }
 
 async fn new_organization(app: &TestApp, user: &TestUser, name: &str) -> String {
@@ -367,4 +380,224 @@ async fn one_account_racing_for_free_addresses_in_two_organizations_gets_one(bac
     assert_eq!(statuses, [201, 409, 409, 409]);
     let held = "SELECT COUNT(*) FROM addresses WHERE domain = 'free.example'";
     assert_eq!(app.scalar_i64(held).await, 1);
+}
+
+async fn an_owner_cannot_read_a_forward_confirmation_link_in_the_outbox(backend: Backend) {
+    // No relay: the message waits in the outbox, where the owner reads it.
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let address = create_for_me(&app, &alice, &service, "compta").await;
+    let id = address["id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/addresses/{id}/forwards"),
+        &alice.token,
+        json!({ "target": "victim@isp.example", "keep_copy": true }),
+    )
+    .await
+    .assert_status(201);
+    let outbox = app
+        .get(
+            &format!("/v1/organizations/{}/outbox", alice.org_id),
+            &alice.token,
+        )
+        .await;
+    let outbox = outbox.assert_status(200).clone();
+    let message = outbox["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["recipient"] == "victim@isp.example")
+        .unwrap()
+        .clone();
+    let body = message["body"].as_str().unwrap();
+    assert!(!body.contains("token="), "{body}");
+    assert!(!body.contains("/forwards/confirm"), "{body}");
+    assert!(body.contains("withheld"), "{body}");
+    assert!(!outbox.to_string().contains("token="), "{outbox}");
+    // The e-mail itself still carries the link, for the target alone.
+    let kept = "SELECT COUNT(*) FROM outbox WHERE recipient = 'victim@isp.example' AND body LIKE '%/forwards/confirm?token=%'";
+    assert_eq!(app.scalar_i64(kept).await, 1);
+    // Nothing the owner can read confirms it.
+    let confirmed = "SELECT COUNT(*) FROM forwards WHERE confirmed_at IS NOT NULL";
+    assert_eq!(app.scalar_i64(confirmed).await, 0);
+}
+
+async fn invitations_to_one_address_are_limited_across_organizations(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let shared = create(
+        &app,
+        &alice,
+        &service,
+        json!({ "local_part": "info", "for": "several_users", "password": STRONG }),
+    )
+    .await;
+    let shared = shared.assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/v1/addresses/{shared}/invitations");
+    let invite = || {
+        app.post(
+            &path,
+            &alice.token,
+            json!({ "invitee": { "email": "victim@isp.example" }, "permissions": [] }),
+        )
+    };
+    // Thirty identical invitations: five go out, the others are 429 with Retry-After.
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let res = invite().await;
+        if res.status.as_u16() == 429 {
+            res.assert_problem(429, "too_many_requests");
+            let retry: u64 = res.headers["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=3660).contains(&retry), "{retry}");
+            assert!(res.text.contains("victim@isp.example"), "{}", res.text);
+        }
+        statuses.push(res.status.as_u16());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 25);
+    let mails = "SELECT COUNT(*) FROM outbox WHERE recipient = 'victim@isp.example'";
+    assert_eq!(app.scalar_i64(mails).await, 5);
+    let rows = "SELECT COUNT(*) FROM invitations WHERE invitee_email = 'victim@isp.example'";
+    assert_eq!(app.scalar_i64(rows).await, 5);
+    // Creating an address for the victim, inviting the victim to join, or another
+    // organization's forward: the same limit, whoever sends.
+    create(
+        &app,
+        &alice,
+        &service,
+        json!({ "local_part": "victim", "for": "other_user",
+                "invitee": { "email": "victim@isp.example" } }),
+    )
+    .await
+    .assert_problem(429, "too_many_requests");
+    app.post(
+        &format!("/v1/organizations/{}/members", alice.org_id),
+        &alice.token,
+        json!({ "login": "victim@isp.example", "role": "user" }),
+    )
+    .await
+    .assert_problem(429, "too_many_requests");
+    let bob = app.user("bob@example.com").await;
+    let bobs = create_service(&app, &bob, Some("bob.example"), "premium").await;
+    let bobs = bobs["id"].as_str().unwrap().to_string();
+    let address = create_for_me(&app, &bob, &bobs, "bob").await;
+    app.post(
+        &format!("/v1/addresses/{}/forwards", address["id"].as_str().unwrap()),
+        &bob.token,
+        json!({ "target": "victim@isp.example", "keep_copy": true }),
+    )
+    .await
+    .assert_problem(429, "too_many_requests");
+    assert_eq!(app.scalar_i64(mails).await, 5);
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM addresses WHERE local_part = 'victim'")
+            .await,
+        0
+    );
+    // Other addresses are not affected.
+    app.post(
+        &format!("/v1/addresses/{shared}/invitations"),
+        &alice.token,
+        json!({ "invitee": { "email": "friend@isp.example" }, "permissions": [] }),
+    )
+    .await
+    .assert_status(201);
+}
+
+async fn a_hundred_parallel_forwards_stop_at_the_organization_limit(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let address = create_for_me(&app, &alice, &service, "compta").await;
+    let id = address["id"].as_str().unwrap().to_string();
+    let requests = (0..100).map(|n| {
+        let (app, token, id) = (&app, alice.token.clone(), id.clone());
+        async move {
+            app.post(
+                &format!("/v1/addresses/{id}/forwards"),
+                &token,
+                json!({ "target": format!("target{n}@isp.example"), "keep_copy": true }),
+            )
+            .await
+        }
+    });
+    let answers = futures_util::future::join_all(requests).await;
+    let created = answers.iter().filter(|r| r.status.as_u16() == 201).count();
+    let throttled = answers.iter().filter(|r| r.status.as_u16() == 429).count();
+    // Failures other than the limit may only be the database asking for a retry.
+    let other: Vec<_> = answers
+        .iter()
+        .filter(|r| ![201, 429, 503].contains(&r.status.as_u16()))
+        .map(|r| r.text.clone())
+        .collect();
+    assert!(other.is_empty(), "{other:?}");
+    let busy = 100 - created - throttled;
+    // Never more than the organization's 50 per hour; exactly 50 unless the pool was busy.
+    assert!(created <= 50, "created {created}");
+    if busy == 0 {
+        assert_eq!(created, 50, "created {created}, throttled {throttled}");
+    }
+    let forwards = app.scalar_i64("SELECT COUNT(*) FROM forwards").await;
+    assert_eq!(forwards, created as i64);
+    let mails = "SELECT COUNT(*) FROM outbox WHERE recipient LIKE 'target%'";
+    assert_eq!(app.scalar_i64(mails).await, created as i64);
+    // Once the burst is over, the 51st is refused however it comes.
+    for n in 100..(100 + 50 - created) {
+        app.post(
+            &format!("/v1/addresses/{id}/forwards"),
+            &alice.token,
+            json!({ "target": format!("target{n}@isp.example"), "keep_copy": true }),
+        )
+        .await
+        .assert_status(201);
+    }
+    app.post(
+        &format!("/v1/addresses/{id}/forwards"),
+        &alice.token,
+        json!({ "target": "one.more@isp.example", "keep_copy": true }),
+    )
+    .await
+    .assert_problem(429, "too_many_requests");
+}
+
+async fn an_import_cannot_mail_bomb_a_redirect_target(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.outreach.per_recipient = 2).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let mut csv = String::from("local_part,password,redirect_to\n");
+    for n in 0..3 {
+        csv.push_str(&format!(
+            "bomb{n},violet umbrella marching north,victim@isp.example\n"
+        ));
+    }
+    let res = import(&app, &alice, &service, "", &csv).await;
+    res.assert_problem(429, "too_many_requests");
+    assert!(res.headers.contains_key("retry-after"));
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 0);
+    let mails = "SELECT COUNT(*) FROM outbox WHERE recipient = 'victim@isp.example'";
+    assert_eq!(app.scalar_i64(mails).await, 0);
+    // Within the configured limit, the import goes through.
+    let csv = "local_part,password,redirect_to\nbomb0,violet umbrella marching north,victim@isp.example\nbomb1,violet umbrella marching north,victim@isp.example\n";
+    let res = import(&app, &alice, &service, "", csv).await;
+    assert_eq!(
+        res.assert_status(201)["summary"]["created"],
+        2,
+        "{}",
+        res.text
+    );
+    let mails = "SELECT COUNT(*) FROM outbox WHERE recipient = 'victim@isp.example'";
+    assert_eq!(app.scalar_i64(mails).await, 2);
 }

@@ -24,7 +24,7 @@ use crate::service::addresses::capacity::Room;
 use crate::service::addresses::create::{
     is_reserved, linked_domains, Creation, NewAddress, Origin, Refusal, RESERVED_MESSAGE,
 };
-use crate::service::{authz, settings, UnitOfWork};
+use crate::service::{authz, outreach, settings, UnitOfWork};
 use crate::state::AppState;
 
 /// What happened to one row.
@@ -369,6 +369,13 @@ pub async fn run(
         .into_iter()
         .map(|(index, new, redirect)| (index, (new, redirect)))
         .unzip();
+    // The redirect targets' confirmation e-mails, counted together before any is queued.
+    let targets: Vec<&str> = redirects
+        .iter()
+        .flatten()
+        .map(|(target, _)| target.as_str())
+        .collect();
+    outreach::count(&uow, creation.service.organization_id, &targets).await?;
     let created = creation.insert(&uow, &actor, new).await?;
     for ((index, address), redirect) in indexes.iter().zip(&created).zip(redirects) {
         if let Some((target, keep)) = redirect {
