@@ -10,6 +10,7 @@ use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp, TestUser};
 use crate::imports::import;
 use crate::mail_services::create_service;
 use crate::on_both_backends;
+use crate::smtp_server::TestSmtp;
 
 on_both_backends!(
     one_account_redeeming_a_link_in_parallel_takes_one_use,
@@ -21,6 +22,7 @@ on_both_backends!(
     invitations_to_one_address_are_limited_across_organizations,
     a_hundred_parallel_forwards_stop_at_the_organization_limit,
     an_import_cannot_mail_bomb_a_redirect_target,
+    a_delivered_forward_confirmation_keeps_no_link_in_the_outbox,
 );
 
 const RESERVED: [&str; 11] = [
@@ -600,4 +602,42 @@ async fn an_import_cannot_mail_bomb_a_redirect_target(backend: Backend) {
     );
     let mails = "SELECT COUNT(*) FROM outbox WHERE recipient = 'victim@isp.example'";
     assert_eq!(app.scalar_i64(mails).await, 2);
+}
+
+async fn a_delivered_forward_confirmation_keeps_no_link_in_the_outbox(backend: Backend) {
+    let smtp = TestSmtp::start().await;
+    let app = spawn_app_with(backend, |c| c.smtp_url = Some(smtp.url())).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let address = create_for_me(&app, &alice, &service, "compta").await;
+    let id = address["id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/addresses/{id}/forwards"),
+        &alice.token,
+        json!({ "target": "julie@home.example", "keep_copy": true }),
+    )
+    .await
+    .assert_status(201);
+    // The target got the link.
+    let token = crate::helpers::latest_token(&smtp, "julie@home.example", "forwards/confirm").await;
+    assert_eq!(token.len(), 43);
+    let sent = "SELECT COUNT(*) FROM outbox WHERE recipient = 'julie@home.example' AND sent_at IS NOT NULL";
+    for _ in 0..200 {
+        if app.scalar_i64(sent).await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.scalar_i64(sent).await, 1);
+    // Delivered: the database keeps no link, and the owner never saw one.
+    let kept = "SELECT COUNT(*) FROM outbox WHERE body LIKE '%token=%' AND recipient = 'julie@home.example'";
+    assert_eq!(app.scalar_i64(kept).await, 0);
+    let outbox = app
+        .get(
+            &format!("/v1/organizations/{}/outbox", alice.org_id),
+            &alice.token,
+        )
+        .await;
+    assert!(!outbox.text.contains(&token));
+    assert!(!outbox.text.contains("token="), "{}", outbox.text);
 }
