@@ -95,7 +95,8 @@ impl Room {
             .min(self.by_day)
     }
 
-    /// Refuses when `adding` more addresses would exceed the pack or the daily limit.
+    /// Refuses when `adding` more addresses would exceed the pack, the free allowance or the
+    /// daily limit.
     pub fn check(&self, adding: u64) -> ApiResult<()> {
         if let Some(left) = self.by_pack {
             if adding > left {
@@ -113,7 +114,7 @@ impl Room {
                 return Err(ApiError::conflict(
                     ErrorCode::AddressLimitReached,
                     format!(
-                        "the {} pack gives each account one address across all its organizations, and you may create {left} more; delete your other free address first",
+                        "the {} pack gives each account one address across all its organizations and you have created yours (it counts until it is deleted); {left} more allowed",
                         self.pack
                     ),
                 ));

@@ -2,8 +2,10 @@
 //! for another user, for several users, generic no-reply and catchall, and the CSV import's
 //! bulk form). Under the service lock (`repo::mail_services::lock`), in one transaction:
 //! the service as locked → each address's domain among its linked ones → not a reserved
-//! name on the shared free domain → each free as an address and as an alias → room in the pack and the day → insert, count, audit. What follows
-//! a creation (the creator's access, an invitation, a forward) joins the same transaction.
+//! name on the shared free domain → each free as an address and as an alias → room in the
+//! pack, the creating account's free allowance and the day → insert, count, audit. What
+//! follows a creation (the creator's access, an invitation, a forward) joins the same
+//! transaction.
 
 use std::collections::HashSet;
 
