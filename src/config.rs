@@ -37,6 +37,11 @@ pub struct Config {
     pub mail_host: String,
     /// The provider's shared domain for free mail services.
     pub free_domain: String,
+    /// Local parts no customer may create on the shared free domain (addresses and
+    /// aliases): the role addresses of RFC 2142 and the CA/Browser Forum's domain-validation
+    /// addresses, which belong to the provider there. A list, or comma-separated text.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub reserved_local_parts: Vec<String>,
     /// Relay for outgoing notifications (`smtp://host:port`, `smtps://user:pass@host`).
     pub smtp_url: Option<String>,
     /// Sender of notifications; `Postier <no-reply@{mail_host}>` when unset.
@@ -102,7 +107,23 @@ pub struct Config {
     pub webhook_concurrency: usize,
     pub argon2: Argon2Config,
     pub throttle: ThrottleConfig,
+    pub outreach: OutreachConfig,
 }
+
+/// The default of `reserved_local_parts`.
+pub const DEFAULT_RESERVED_LOCAL_PARTS: [&str; 11] = [
+    "postmaster",
+    "abuse",
+    "hostmaster",
+    "webmaster",
+    "admin",
+    "administrator",
+    "root",
+    "security",
+    "noc",
+    "ssl-admin",
+    "mailer-daemon",
+];
 
 /// A list setting given as a TOML list or as comma-separated text (environment variables).
 fn list_or_csv<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
@@ -158,6 +179,29 @@ pub struct ThrottleConfig {
     pub account_mail_window_secs: u64,
 }
 
+/// Limits on the e-mails an organization's actions send to addresses its members typed
+/// (forward confirmations, invitations onto an address, invitations to join), counted in the
+/// database over `window_secs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutreachConfig {
+    /// Such e-mails one address may receive, from every organization together.
+    pub per_recipient: u32,
+    /// Such e-mails one organization may send, to every address together.
+    pub per_organization: u32,
+    pub window_secs: u64,
+}
+
+impl Default for OutreachConfig {
+    fn default() -> Self {
+        Self {
+            per_recipient: 5,
+            per_organization: 50,
+            window_secs: 3600,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -197,6 +241,10 @@ impl Default for Config {
             public_url: None,
             mail_host: "mail.example".into(),
             free_domain: "free.example".into(),
+            reserved_local_parts: DEFAULT_RESERVED_LOCAL_PARTS
+                .iter()
+                .map(|l| (*l).to_string())
+                .collect(),
             smtp_url: None,
             mail_from: None,
             reauth_window_secs: 600,
@@ -228,6 +276,7 @@ impl Default for Config {
             webhook_concurrency: 16,
             argon2: Argon2Config::default(),
             throttle: ThrottleConfig::default(),
+            outreach: OutreachConfig::default(),
         }
     }
 }
@@ -365,6 +414,10 @@ impl Config {
             crate::domain::DomainName::parse(value)
                 .map_err(|e| ConfigError::new(name, e.to_string()))?;
         }
+        for local in &self.reserved_local_parts {
+            crate::domain::LocalPart::parse(local)
+                .map_err(|e| ConfigError::new("reserved_local_parts", format!("{local:?}: {e}")))?;
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::new("log", e.to_string()))?;
         argon2::Params::new(
@@ -411,6 +464,12 @@ impl Config {
                 self.webhook_secret_grace_hours,
             ),
             ("webhook_concurrency", self.webhook_concurrency as u64),
+            ("outreach.window_secs", self.outreach.window_secs),
+            ("outreach.per_recipient", self.outreach.per_recipient.into()),
+            (
+                "outreach.per_organization",
+                self.outreach.per_organization.into(),
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -528,6 +587,40 @@ mod tests {
         assert_eq!(
             bad.validate().unwrap_err().setting,
             "POSTIER_WEBHOOK_ALLOW_HOSTS"
+        );
+    }
+
+    #[test]
+    fn reserved_local_parts_default_to_the_role_addresses_and_are_checked() {
+        let config = Config::default();
+        assert!(config
+            .reserved_local_parts
+            .iter()
+            .any(|l| l == "postmaster"));
+        assert_eq!(config.reserved_local_parts.len(), 11);
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(("reserved_local_parts", "billing, support"))
+            .extract()
+            .unwrap();
+        assert_eq!(config.reserved_local_parts, ["billing", "support"]);
+        let bad = Config {
+            reserved_local_parts: vec!["not valid".into()],
+            ..Config::default()
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().setting,
+            "POSTIER_RESERVED_LOCAL_PARTS"
+        );
+        let zero = Config {
+            outreach: OutreachConfig {
+                per_recipient: 0,
+                ..OutreachConfig::default()
+            },
+            ..Config::default()
+        };
+        assert_eq!(
+            zero.validate().unwrap_err().setting,
+            "POSTIER_OUTREACH__PER_RECIPIENT"
         );
     }
 

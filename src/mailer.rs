@@ -27,30 +27,39 @@ const POLL: Duration = Duration::from_secs(2);
 /// What remains of a body that held a single-use link once the relay accepted it.
 pub const SCRUBBED_BODY: &str = "[removed after delivery: this message held a single-use link]";
 
-/// Queues a message (call inside the transaction of the change). With `scrub_after_send`,
-/// the body (it holds a single-use link) is replaced once the relay accepted it.
+/// A message to queue.
+pub struct Mail<'a> {
+    pub organization_id: Option<Uuid>,
+    pub recipient: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    /// The body holds a single-use link: replace it once the relay accepted it.
+    pub scrub_after_send: bool,
+    /// What the organization's owners read instead of the body (its link is for the
+    /// recipient only).
+    pub listed_body: Option<&'a str>,
+}
+
+/// Queues a message (call inside the transaction of the change).
 pub async fn enqueue(
     conn: &impl ConnectionTrait,
-    organization_id: Option<Uuid>,
-    recipient: &str,
-    subject: &str,
-    body: &str,
+    mail: &Mail<'_>,
     now: DateTime<Utc>,
-    scrub_after_send: bool,
 ) -> Result<(), DbErr> {
     outbox::Entity::insert(outbox::ActiveModel {
         id: Set(Uuid::now_v7()),
-        organization_id: Set(organization_id),
-        recipient: Set(recipient.to_string()),
-        subject: Set(subject.to_string()),
-        body: Set(body.to_string()),
+        organization_id: Set(mail.organization_id),
+        recipient: Set(mail.recipient.to_string()),
+        subject: Set(mail.subject.to_string()),
+        body: Set(mail.body.to_string()),
         created_at: Set(now),
         sent_at: Set(None),
         attempts: Set(0),
         next_attempt_at: Set(now),
         locked_until: Set(None),
         last_error: Set(None),
-        scrub_after_send: Set(scrub_after_send),
+        scrub_after_send: Set(mail.scrub_after_send),
+        listed_body: Set(mail.listed_body.map(str::to_string)),
     })
     .exec_without_returning(conn)
     .await

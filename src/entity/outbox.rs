@@ -19,6 +19,9 @@ pub struct Model {
     pub last_error: Option<String>,
     /// The body holds a single-use link: it is replaced once the relay accepted it.
     pub scrub_after_send: bool,
+    /// What the organization's owners read instead of `body` (the outbox listing), when the
+    /// body holds a link meant for its recipient only (a forward confirmation).
+    pub listed_body: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -33,6 +33,22 @@ pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<accoun
     account::Entity::find_by_id(id).one(conn).await
 }
 
+/// Serialises writes that count something per account across organizations (the free
+/// allowance): a row lock on PostgreSQL; on SQLite the write transaction holds the database
+/// write lock already.
+pub async fn lock(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    if crate::db::is_sqlite(conn) {
+        return Ok(());
+    }
+    conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DatabaseBackend::Postgres,
+        "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
+        [id.into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
 pub async fn find_by_login(
     conn: &impl ConnectionTrait,
     login: &str,

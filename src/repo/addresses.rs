@@ -491,3 +491,17 @@ pub async fn access_count(conn: &impl ConnectionTrait, address_id: Uuid) -> Resu
         .count(conn)
         .await
 }
+
+/// Addresses on `domain` that `account_id` created (the free allowance: every address on
+/// the shared free domain is a free one).
+pub async fn count_created_on_domain(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    domain: &str,
+) -> Result<u64, DbErr> {
+    address::Entity::find()
+        .filter(address::Column::CreatedBy.eq(account_id))
+        .filter(address::Column::Domain.eq(domain))
+        .count(conn)
+        .await
+}

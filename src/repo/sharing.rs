@@ -40,6 +40,35 @@ pub async fn grant_access(
     .map(|_| ())
 }
 
+/// Gives `account_id` an access with `permissions` unless it holds one already (then
+/// nothing changes and the answer is `false`). On PostgreSQL a concurrent insert of the same
+/// access waits for the other transaction, then finds it: one of them wins.
+pub async fn grant_access_if_absent(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+    account_id: Uuid,
+    permissions: PermissionSet,
+    origin: AccessOrigin,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    access::Entity::insert(access::ActiveModel {
+        address_id: Set(address_id),
+        account_id: Set(account_id),
+        permissions: Set(permissions),
+        origin: Set(origin),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([access::Column::AddressId, access::Column::AccountId])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await
+    .map(|inserted| inserted == 1)
+}
+
 pub async fn find_access(
     conn: &impl ConnectionTrait,
     address_id: Uuid,

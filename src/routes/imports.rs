@@ -69,6 +69,7 @@ pub struct ImportQuery {
         (status = 413, description = "Body or row count over the bounds", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 415, description = "Not text/csv", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, description = "Unknown or missing column, naming it", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Too many confirmation e-mails to a `redirect_to` target or from this organization (`too_many_requests`, with `Retry-After`): nothing was written", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/mail-services/{service_id}/addresses/import")]

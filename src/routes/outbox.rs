@@ -20,7 +20,8 @@ pub struct OutboxMessageResponse {
     pub id: Uuid,
     pub recipient: String,
     pub subject: String,
-    /// The message as sent (an invitation link included).
+    /// The message as sent (an invitation link included), except a link that stands for
+    /// the recipient's consent (a forward confirmation), which is withheld.
     pub body: String,
     pub created_at: DateTime<Utc>,
     /// `null` until a relay accepted it.
@@ -36,7 +37,7 @@ impl From<outbox::Model> for OutboxMessageResponse {
             id: m.id,
             recipient: m.recipient,
             subject: m.subject,
-            body: m.body,
+            body: m.listed_body.unwrap_or(m.body),
             created_at: m.created_at,
             sent_at: m.sent_at,
             attempts: m.attempts,
@@ -49,7 +50,8 @@ impl From<outbox::Model> for OutboxMessageResponse {
 /// The organization's notification outbox
 ///
 /// Owners only. Every notification the organization caused, newest first; without a relay
-/// (`POSTIER_SMTP_URL` unset) this is where invitations wait to be forwarded by hand.
+/// (`POSTIER_SMTP_URL` unset) this is where invitations wait to be forwarded by hand. A
+/// forward confirmation is listed without its link: only its recipient may consent.
 #[utoipa::path(
     tag = "sharing",
     security(("bearer" = [])),

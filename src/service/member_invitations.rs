@@ -18,7 +18,7 @@ use crate::entity::member_invitation;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::repo::{self, events::Actor, events::Scope, member_invitations::NewMemberInvitation};
 use crate::service::audit::Change;
-use crate::service::{authz, links, UnitOfWork};
+use crate::service::{authz, links, outreach, UnitOfWork};
 use crate::state::AppState;
 
 /// An invitation to join an organization. The same shape whether or not an account has the
@@ -134,6 +134,7 @@ pub async fn invite(
             format!("an invitation to {login} is pending already; revoke it to send another"),
         ));
     }
+    outreach::count(&uow, org_id, &[login.as_str()]).await?;
     let ttl = Duration::hours(i64::try_from(state.config.invitation_ttl_hours).unwrap_or(168));
     let secret = token::generate();
     let created = repo::member_invitations::insert(

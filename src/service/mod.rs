@@ -16,6 +16,7 @@ pub mod mail_clients;
 pub mod mail_services;
 pub(crate) mod member_invitations;
 pub mod organizations;
+pub(crate) mod outreach;
 pub mod sessions;
 pub mod settings;
 pub mod sharing;

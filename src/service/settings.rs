@@ -11,12 +11,13 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::repo::{self, events::Actor, events::Scope};
 use crate::service::audit::Change;
 use crate::service::authz::{self, Need};
-use crate::service::UnitOfWork;
+use crate::service::{outreach, UnitOfWork};
 use crate::state::AppState;
 
 /// Adds an unconfirmed target and queues its confirmation e-mail, in the caller's unit of
 /// work (the forwards endpoint, or an import's redirect column). Call under the service
-/// lock: the pack's number of targets is counted here.
+/// lock: the pack's number of targets is counted here; the caller counts the e-mail first
+/// (`outreach::count`, once for all the targets of its unit of work).
 pub async fn request_forward(
     uow: &mut UnitOfWork<'_>,
     address: &address::Model,
@@ -59,16 +60,23 @@ pub async fn request_forward(
         }
     })?;
     let subject = format!("Confirm forwarding from {}", address.address);
-    let body = format!(
-        "Hello,\n\nMail sent to {} is to be forwarded to you ({target}).\n\nNothing is forwarded until you confirm by opening:\n\n  {}/forwards/confirm?token={secret}\n\nIf you did not expect this, ignore this message.\n",
-        address.address,
-        uow.state().config.effective_public_url(),
+    let text = |link: &str| {
+        format!(
+            "Hello,\n\nMail sent to {} is to be forwarded to you ({target}).\n\nNothing is forwarded until you confirm by opening:\n\n  {link}\n\nIf you did not expect this, ignore this message.\n",
+            address.address,
+        )
+    };
+    let link = format!(
+        "{}/forwards/confirm?token={secret}",
+        uow.state().config.effective_public_url()
     );
-    uow.send_mail(
+    // The link is the target's consent: the owners reading the outbox never see it.
+    let listed = text("[link withheld: it is for the recipient only]");
+    uow.send_consent_mail(
         Some(service.organization_id),
         target.as_str(),
         &subject,
-        &body,
+        (&text(&link), &listed),
     )
     .await?;
     uow.record(
@@ -100,6 +108,7 @@ pub async fn add_forward(
     let service = repo::mail_services::lock(uow.tx(), ctx.service.id)
         .await?
         .ok_or_else(|| ApiError::not_found("address"))?;
+    outreach::count(&uow, service.organization_id, &[target.as_str()]).await?;
     let created = request_forward(
         &mut uow,
         &ctx.address,

@@ -13,6 +13,7 @@ use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use crate::error::ApiResult;
+use crate::mailer::Mail;
 use crate::repo;
 use crate::repo::events::{Actor, Scope};
 use crate::service::audit::{self, Change};
@@ -112,8 +113,15 @@ impl<'s> UnitOfWork<'s> {
         subject: &str,
         body: &str,
     ) -> ApiResult<()> {
-        self.enqueue(organization_id, recipient, subject, body, false)
-            .await
+        self.enqueue(Mail {
+            organization_id,
+            recipient,
+            subject,
+            body,
+            scrub_after_send: false,
+            listed_body: None,
+        })
+        .await
     }
 
     /// Queues an e-mail that carries a single-use link (verification, password reset,
@@ -125,28 +133,40 @@ impl<'s> UnitOfWork<'s> {
         subject: &str,
         body: &str,
     ) -> ApiResult<()> {
-        self.enqueue(organization_id, recipient, subject, body, true)
-            .await
-    }
-
-    async fn enqueue(
-        &mut self,
-        organization_id: Option<Uuid>,
-        recipient: &str,
-        subject: &str,
-        body: &str,
-        scrub_after_send: bool,
-    ) -> ApiResult<()> {
-        crate::mailer::enqueue(
-            &self.txn,
+        self.enqueue(Mail {
             organization_id,
             recipient,
             subject,
             body,
-            self.now,
-            scrub_after_send,
-        )
-        .await?;
+            scrub_after_send: true,
+            listed_body: None,
+        })
+        .await
+    }
+
+    /// Queues an e-mail whose single-use link stands for its recipient's consent (a forward
+    /// confirmation): the organization's owners read `listed_body` in the outbox instead,
+    /// and the body is scrubbed once delivered.
+    pub async fn send_consent_mail(
+        &mut self,
+        organization_id: Option<Uuid>,
+        recipient: &str,
+        subject: &str,
+        (body, listed_body): (&str, &str),
+    ) -> ApiResult<()> {
+        self.enqueue(Mail {
+            organization_id,
+            recipient,
+            subject,
+            body,
+            scrub_after_send: true,
+            listed_body: Some(listed_body),
+        })
+        .await
+    }
+
+    async fn enqueue(&mut self, mail: Mail<'_>) -> ApiResult<()> {
+        crate::mailer::enqueue(&self.txn, &mail, self.now).await?;
         self.wake_outbox = true;
         Ok(())
     }

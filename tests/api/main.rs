@@ -5,6 +5,7 @@ mod dns_server;
 mod helpers;
 mod mail_stack;
 
+mod abuse_limits;
 mod account_deletion;
 mod accounts;
 mod addresses;

@@ -334,23 +334,24 @@ async fn the_free_pack_allowance_counts_accepted_members_only(backend: Backend) 
     let bob = app.user("bob@example.com").await;
     let free = create_service(&app, &alice, None, "free").await;
     let free = free["id"].as_str().unwrap().to_string();
-    let create = |local: &'static str| {
-        let (app, alice, free) = (&app, &alice, free.clone());
+    let create = |who: &'static str, local: &'static str| {
+        let (app, free) = (&app, free.clone());
+        let token = if who == "alice" {
+            alice.token.clone()
+        } else {
+            bob.token.clone()
+        };
         async move {
             app.post(
                 &format!("/v1/mail-services/{free}/addresses"),
-                &alice.token,
+                &token,
                 json!({ "local_part": local, "for": "me", "password": crate::addresses::STRONG }),
             )
             .await
         }
     };
-    create("alice.first").await.assert_status(201);
-    // An invitation is not a member: no room for a second address.
-    let invitation = invite(&app, &alice, "bob@example.com", "user").await;
-    create("alice.second")
-        .await
-        .assert_problem(409, "address_limit_reached");
+    create("alice", "alice.first").await.assert_status(201);
+    let invitation = invite(&app, &alice, "bob@example.com", "admin").await;
     let id = invitation["id"].as_str().unwrap();
     app.post(
         &format!("/v1/member-invitations/{id}/accept"),
@@ -359,5 +360,10 @@ async fn the_free_pack_allowance_counts_accepted_members_only(backend: Backend) 
     )
     .await
     .assert_status(200);
-    create("alice.second").await.assert_status(201);
+    // Bob's membership makes room for Bob's address, not for a second one of Alice's: the
+    // free allowance is per account (issue 19; before, Alice could take Bob's place).
+    create("alice", "alice.second")
+        .await
+        .assert_problem(409, "address_limit_reached");
+    create("bob", "bob.first").await.assert_status(201);
 }

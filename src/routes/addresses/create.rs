@@ -53,7 +53,9 @@ pub struct CreateAddressRequest {
 /// Owners and admins. `for: me` gives the caller an access with every permission;
 /// `for: other_user` invites a member (by login) or anyone else (by e-mail, who accepts with
 /// the account `account_binding` allows); `for: several_users` creates a shared address.
-/// The pack's address limit and the daily creation limit apply.
+/// The pack's address limit (on the free pack: one address per account, across
+/// organizations) and the daily creation limit apply. On the shared free domain the
+/// provider's role names (`postmaster`, `abuse`…) are reserved.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),
@@ -63,7 +65,8 @@ pub struct CreateAddressRequest {
         (status = 201, description = "Created", body = CreatedAddressResponse),
         (status = 403, description = "Not an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "The address exists (`address_already_exists`), the pack is full (`address_limit_reached`) or the address is an account's login (`address_is_account_login`)", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 429, description = "The daily creation limit is reached (`daily_creation_limit_reached`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field, naming it; on the shared free domain, a reserved local part (`postmaster`, `abuse`… see `POSTIER_RESERVED_LOCAL_PARTS`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "The daily creation limit is reached (`daily_creation_limit_reached`), or too many invitation e-mails to the invitee or from this organization (`too_many_requests`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/mail-services/{service_id}/addresses")]

@@ -94,6 +94,7 @@ pub struct AddMemberRequest {
         (status = 202, description = "Invited: a member once the invitee accepts", body = MemberInvitationResponse),
         (status = 403, description = "Not allowed to invite members, or owners", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "Already a member (`member_already_exists`), or an invitation to this login is pending (`invitation_already_pending`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Too many confirmation or invitation e-mails to this login or from this organization (`too_many_requests`, with `Retry-After`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/organizations/{org_id}/members")]

@@ -100,6 +100,7 @@ pub struct CreateForwardRequest {
         (status = 201, description = "Added, waiting for confirmation", body = ForwardResponse),
         (status = 403, description = "`manage_redirections` is missing", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "Known target (`forward_already_exists`) or the pack's number reached (`forward_limit_reached`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Too many confirmation or invitation e-mails to this target or from this organization (`too_many_requests`, with `Retry-After`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/addresses/{address_id}/forwards")]

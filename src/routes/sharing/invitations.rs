@@ -86,6 +86,7 @@ pub struct CreateInvitationRequest {
         (status = 201, description = "Invited", body = InvitationResponse),
         (status = 403, description = "Not an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "The address is an account's login (`address_is_account_login`) or the member has an access (`access_already_exists`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Too many confirmation or invitation e-mails to this invitee or from this organization (`too_many_requests`, with `Retry-After`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/addresses/{address_id}/invitations")]

@@ -1,5 +1,6 @@
 //! Aliases of an address: other names delivering to it and usable as its sender, free as
-//! addresses and as aliases, on one of its service's domains (checked under the service
+//! addresses and as aliases, not reserved on the shared free domain, on one of its
+//! service's domains (checked under the service
 //! lock, so that an unlink or a creation cannot slip in between).
 
 use uuid::Uuid;
@@ -9,7 +10,7 @@ use crate::domain::{DomainName, LocalPart, Permission};
 use crate::entity::alias;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::repo;
-use crate::service::addresses::create::linked_domains;
+use crate::service::addresses::create::{check_reserved, linked_domains};
 use crate::service::audit::Change;
 use crate::service::authz::{self, Need};
 use crate::service::UnitOfWork;
@@ -62,6 +63,7 @@ pub async fn create(
             d.as_str().to_string()
         }
     };
+    check_reserved(state, local, &domain)?;
     let alias = format!("{}@{}", local.as_str(), domain);
     if repo::addresses::is_taken(uow.tx(), &alias).await? {
         return Err(taken(&alias));

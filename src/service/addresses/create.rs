@@ -1,9 +1,11 @@
 //! Creating addresses: the one creation sequence every way of creating goes through (for me,
 //! for another user, for several users, generic no-reply and catchall, and the CSV import's
 //! bulk form). Under the service lock (`repo::mail_services::lock`), in one transaction:
-//! the service as locked → each address's domain among its linked ones → each free as an
-//! address and as an alias → room in the pack and the day → insert, count, audit. What follows
-//! a creation (the creator's access, an invitation, a forward) joins the same transaction.
+//! the service as locked → each address's domain among its linked ones → not a reserved
+//! name on the shared free domain → each free as an address and as an alias → room in the
+//! pack, the creating account's free allowance and the day → insert, count, audit. What
+//! follows a creation (the creator's access, an invitation, a forward) joins the same
+//! transaction.
 
 use std::collections::HashSet;
 
@@ -61,6 +63,8 @@ pub enum Refusal {
     DomainNotLinked(String),
     /// It exists already, as an address or as an alias.
     Taken(String),
+    /// Its local part is reserved on the shared free domain (the address).
+    Reserved(String),
 }
 
 impl Refusal {
@@ -72,8 +76,37 @@ impl Refusal {
                 format!("{domain} is not a domain of this mail service"),
             ),
             Refusal::Taken(address) => address_taken(&address),
+            Refusal::Reserved(address) => reserved_error(&address),
         }
     }
+}
+
+/// Whether `local@domain` is one of the provider's role addresses: a reserved local part
+/// (`POSTIER_RESERVED_LOCAL_PARTS`) on the shared free domain. On a customer's own domain
+/// the customer owns them all.
+pub(crate) fn is_reserved(config: &crate::config::Config, local: &str, domain: &str) -> bool {
+    domain.eq_ignore_ascii_case(&config.free_domain)
+        && config
+            .reserved_local_parts
+            .iter()
+            .any(|reserved| reserved.eq_ignore_ascii_case(local))
+}
+
+/// What a reserved name answers (the field: `local_part`).
+pub(crate) const RESERVED_MESSAGE: &str =
+    "is reserved on the shared free domain: it is one of the provider's role addresses (postmaster, abuse…)";
+
+fn reserved_error(address: &str) -> ApiError {
+    let local = address.split('@').next().unwrap_or(address);
+    ApiError::invalid_field("local_part", format!("{local} {RESERVED_MESSAGE}"))
+}
+
+/// Refuses a reserved name before anything costly runs (checked again under the lock).
+pub(crate) fn check_reserved(state: &AppState, local: &LocalPart, domain: &str) -> ApiResult<()> {
+    if is_reserved(&state.config, local.as_str(), domain) {
+        return Err(reserved_error(&format!("{}@{domain}", local.as_str())));
+    }
+    Ok(())
 }
 
 fn address_taken(address: &str) -> ApiError {
@@ -153,10 +186,13 @@ impl Creation {
             .await?
             .into_iter()
             .collect();
+        let config = &uow.state().config;
         let mut refused = Vec::new();
         for (index, row) in rows.iter().enumerate() {
             if !self.linked.contains(&row.domain) {
                 refused.push((index, Refusal::DomainNotLinked(row.domain.clone())));
+            } else if is_reserved(config, row.local_part.as_str(), &row.domain) {
+                refused.push((index, Refusal::Reserved(names[index].clone())));
             } else if taken.contains(&names[index]) {
                 refused.push((index, Refusal::Taken(names[index].clone())));
             }
@@ -164,10 +200,12 @@ impl Creation {
         Ok(refused)
     }
 
-    /// The room left now (pack and daily limits).
-    pub async fn room(&self, uow: &UnitOfWork<'_>) -> ApiResult<Room> {
+    /// The room left now for addresses `creator` creates (pack, free allowance and daily
+    /// limits).
+    pub async fn room(&self, uow: &UnitOfWork<'_>, creator: Uuid) -> ApiResult<Room> {
         let daily = uow.state().config.daily_address_creations;
-        Room::of(uow.tx(), &self.service, daily, uow.now()).await
+        Room::lock_creator(uow.tx(), &self.service, creator).await?;
+        Room::of(uow.tx(), &self.service, creator, daily, uow.now()).await
     }
 
     /// Inserts `rows` (checked by the caller with [`Creation::refusals`] and
@@ -241,7 +279,10 @@ impl Creation {
         if let Some((_, refusal)) = self.refusals(uow, &rows).await?.into_iter().next() {
             return Err(refusal.into_error());
         }
-        self.room(uow).await?.check(1)?;
+        let creator = actor
+            .account_id
+            .ok_or_else(|| ApiError::internal("an address creation without an account"))?;
+        self.room(uow, creator).await?.check(1)?;
         let mut created = self.insert(uow, actor, rows).await?;
         created
             .pop()
@@ -289,6 +330,7 @@ pub async fn create_address(
         ));
     }
     let domain = precheck_domain(state, &service, request.domain.as_ref()).await?;
+    check_reserved(state, &local, &domain)?;
     let full = format!("{}@{}", local.as_str(), domain);
     let (kind, invitee) = match request.for_ {
         AddressFor::Me | AddressFor::SeveralUsers => {
@@ -445,6 +487,7 @@ pub async fn create_generic(
         catchall_available(&service)?;
     }
     let local = LocalPart::parse(local).map_err(ApiError::internal)?;
+    check_reserved(state, &local, &domain)?;
     let full = format!("{}@{domain}", local.as_str());
     let hash = hash_new_password(state, password, &full).await?;
     let uow = UnitOfWork::begin(state).await?;

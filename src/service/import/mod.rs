@@ -22,8 +22,10 @@ use crate::entity::mail_service;
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::repo;
 use crate::service::addresses::capacity::Room;
-use crate::service::addresses::create::{linked_domains, Creation, NewAddress, Origin, Refusal};
-use crate::service::{authz, settings, UnitOfWork};
+use crate::service::addresses::create::{
+    is_reserved, linked_domains, Creation, NewAddress, Origin, Refusal, RESERVED_MESSAGE,
+};
+use crate::service::{authz, outreach, settings, UnitOfWork};
 use crate::state::AppState;
 
 /// What happened to one row.
@@ -191,6 +193,7 @@ pub async fn run(
     let room = Room::of(
         &state.db,
         &service,
+        caller.account_id,
         state.config.daily_address_creations,
         state.clock.now(),
     )
@@ -271,8 +274,8 @@ fn validate_rows(
     (reports, valid)
 }
 
-/// Duplicates inside the file, then against existing addresses and aliases: those rows
-/// become invalid.
+/// Reserved names, duplicates inside the file, then against existing addresses and aliases:
+/// those rows become invalid.
 async fn drop_taken(
     state: &AppState,
     valid: &mut Vec<Pending>,
@@ -290,18 +293,20 @@ async fn drop_taken(
         .into_iter()
         .collect();
     valid.retain(|p| {
-        let problem = if let Some(first) = dups.get(&p.row.line) {
-            Some(format!("repeats line {first}"))
+        let problem = if is_reserved(&state.config, &p.row.local_part, &p.row.domain) {
+            Some(("local_part", RESERVED_MESSAGE.to_string()))
+        } else if let Some(first) = dups.get(&p.row.line) {
+            Some(("address", format!("repeats line {first}")))
         } else if taken.contains(&p.row.address) {
-            Some("exists already".to_string())
+            Some(("address", "exists already".to_string()))
         } else {
             None
         };
         match problem {
-            Some(message) => {
+            Some((field, message)) => {
                 let report = &mut reports[p.index];
                 report.outcome = RowOutcome::Invalid;
-                report.errors.push(FieldError::new("address", message));
+                report.errors.push(FieldError::new(field, message));
                 false
             }
             None => true,
@@ -378,6 +383,7 @@ async fn write(
                 Refusal::Taken(_) => {
                     FieldError::new("address", "was created meanwhile (address or alias)")
                 }
+                Refusal::Reserved(_) => FieldError::new("local_part", RESERVED_MESSAGE),
             };
             report.refuse(rows[position].0, error);
             gone.insert(position);
@@ -395,7 +401,7 @@ async fn write(
             keep
         });
     }
-    let room = room_left(&creation.room(&uow).await?);
+    let room = room_left(&creation.room(&uow, caller.account_id).await?);
     if !report.fit_to_room(&mut rows, |(index, _, _)| *index, room, options.atomic) {
         return Ok(report);
     }
@@ -411,6 +417,13 @@ async fn write(
         .into_iter()
         .map(|(index, new, redirect)| (index, (new, redirect)))
         .unzip();
+    // The redirect targets' confirmation e-mails, counted together before any is queued.
+    let targets: Vec<&str> = redirects
+        .iter()
+        .flatten()
+        .map(|(target, _)| target.as_str())
+        .collect();
+    outreach::count(&uow, creation.service.organization_id, &targets).await?;
     let created = creation.insert(&uow, &actor, new).await?;
     for ((index, address), redirect) in indexes.iter().zip(&created).zip(redirects) {
         if let Some((target, keep)) = redirect {

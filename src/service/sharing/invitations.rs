@@ -17,7 +17,7 @@ use crate::service::audit::Change;
 use crate::service::authz::{self, Need};
 use crate::service::sharing::{check_binding, ensure_shareable, resolve_invitee};
 use crate::service::sharing::{Invitee, InviteeRequest};
-use crate::service::UnitOfWork;
+use crate::service::{outreach, UnitOfWork};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -199,6 +199,7 @@ pub async fn invite(uow: &mut UnitOfWork<'_>, invite: Invite<'_>) -> ApiResult<i
         Invitee::Member(account) => (Some(account.id), None, account.login.clone()),
         Invitee::Email(email) => (None, Some(email.to_string()), email.to_string()),
     };
+    outreach::count(uow, service.organization_id, &[recipient.as_str()]).await?;
     let created = repo::sharing::insert_invitation(
         uow.tx(),
         repo::sharing::NewInvitation {

@@ -1,5 +1,6 @@
 //! Share links: a secret link with chosen permissions, an expiry and a number of uses,
-//! redeemed by any authenticated account (one use taken atomically with the access given);
+//! redeemed by any authenticated account (one use per account, taken atomically with the
+//! access given);
 //! the token is shown once and stored only as its hash.
 
 use chrono::{DateTime, Duration, Utc};
@@ -101,8 +102,8 @@ fn link_unusable(link: &share_link::Model, now: DateTime<Utc>) -> Option<ApiErro
     None
 }
 
-/// Redeems a share link for the caller: one use taken atomically and the access given, in
-/// one transaction.
+/// Redeems a share link for the caller: the access given and one use taken in one
+/// transaction; an account that holds an access already (409) takes no use.
 pub async fn redeem(
     state: &AppState,
     caller: &Caller,
@@ -127,25 +128,13 @@ pub async fn redeem(
     let service = repo::mail_services::find(&state.db, address.mail_service_id)
         .await?
         .ok_or_else(unknown)?;
-    if repo::sharing::find_access(&state.db, address.id, caller.account_id)
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::conflict(
-            ErrorCode::AccessAlreadyExists,
-            format!("you already have an access to {}", address.address),
-        ));
-    }
+    // The access and the use in one transaction, the access first: a second redemption by
+    // the same account (even a parallel one) finds the access, answers 409 and rolls back
+    // without taking a use; a link used up meanwhile rolls the access back.
     let uow = UnitOfWork::begin(state).await?;
     let now = uow.now();
     ensure_shareable(uow.tx(), &address, Some(caller.account_id)).await?;
-    if !repo::sharing::use_share_link(uow.tx(), link.id, now).await? {
-        let again = repo::sharing::find_share_link(uow.tx(), link.id)
-            .await?
-            .ok_or_else(unknown)?;
-        return Err(link_unusable(&again, now).unwrap_or_else(unknown));
-    }
-    repo::sharing::grant_access(
+    if !repo::sharing::grant_access_if_absent(
         uow.tx(),
         address.id,
         caller.account_id,
@@ -153,7 +142,19 @@ pub async fn redeem(
         AccessOrigin::ShareLink,
         now,
     )
-    .await?;
+    .await?
+    {
+        return Err(ApiError::conflict(
+            ErrorCode::AccessAlreadyExists,
+            format!("you already have an access to {}", address.address),
+        ));
+    }
+    if !repo::sharing::use_share_link(uow.tx(), link.id, now).await? {
+        let again = repo::sharing::find_share_link(uow.tx(), link.id)
+            .await?
+            .ok_or_else(unknown)?;
+        return Err(link_unusable(&again, now).unwrap_or_else(unknown));
+    }
     uow.record(
         &caller.actor(),
         Scope::address(&service, &address),
