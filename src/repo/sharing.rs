@@ -217,6 +217,26 @@ pub async fn answer_invitation(
         .map(|r| r.rows_affected == 1)
 }
 
+/// Gives a pending, unexpired invitation a new token hash (the old link stops working) and a
+/// new expiry; true for exactly one caller.
+pub async fn renew_invitation(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    token_hash: Option<String>,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    invitation::Entity::update_many()
+        .col_expr(invitation::Column::TokenHash, Expr::value(token_hash))
+        .col_expr(invitation::Column::ExpiresAt, Expr::value(expires_at))
+        .filter(invitation::Column::Id.eq(id))
+        .filter(invitation::Column::Status.eq(InvitationStatus::Pending))
+        .filter(invitation::Column::ExpiresAt.gt(now))
+        .exec(conn)
+        .await
+        .map(|r| r.rows_affected == 1)
+}
+
 pub async fn list_invitations_for_address(
     conn: &impl ConnectionTrait,
     address_id: Uuid,

@@ -113,6 +113,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(sharing::invitations::accept_invitation_by_token)
         .service(sharing::invitations::decline_invitation_by_token)
         .service(sharing::invitations::revoke_invitation)
+        .service(sharing::invitations::resend_invitation)
         .service(sharing::invitations::accept_invitation)
         .service(sharing::invitations::decline_invitation)
         .service(sharing::invitations::list_my_invitations)

@@ -207,6 +207,12 @@ pub enum Change {
     InvitationDeclined { invitation_id: Uuid },
     #[serde(rename = "invitation.revoked")]
     InvitationRevoked { invitation_id: Uuid },
+    /// Sent again with a new link (the previous one stopped working) and a new expiry.
+    #[serde(rename = "invitation.resent")]
+    InvitationResent {
+        invitation_id: Uuid,
+        expires_at: DateTime<Utc>,
+    },
     #[serde(rename = "share_link.created")]
     ShareLinkCreated {
         share_link_id: Uuid,
@@ -328,6 +334,7 @@ pub const ACTIONS: &[&str] = &[
     "invitation.accepted",
     "invitation.declined",
     "invitation.revoked",
+    "invitation.resent",
     "share_link.created",
     "share_link.redeemed",
     "share_link.revoked",

@@ -29,6 +29,7 @@ on_both_backends!(
     an_emailed_invitation_expires_after_seven_days,
     the_recipient_of_an_emailed_invitation_answers_it_by_id_once_its_login_is_verified,
     an_emailed_invitation_is_declined_with_its_token_without_an_account,
+    resending_an_invitation_replaces_its_link_and_is_limited,
 );
 
 async fn shared_address(app: &TestApp, owner: &TestUser) -> String {
@@ -1198,4 +1199,97 @@ async fn an_emailed_invitation_is_declined_with_its_token_without_an_account(bac
     assert_eq!(latest["action"], "invitation.declined", "{latest}");
     assert!(latest["actor_account_id"].is_null(), "{latest}");
     assert!(!events.text.contains(&token));
+}
+
+async fn resending_an_invitation_replaces_its_link_and_is_limited(backend: Backend) {
+    let smtp = TestSmtp::start().await;
+    let app = spawn_app_with(backend, |c| {
+        c.smtp_url = Some(smtp.url());
+        c.outreach.per_recipient = 3;
+    })
+    .await;
+    let alice = app.user("alice@example.com").await;
+    let id = shared_address(&app, &alice).await;
+    let invitation = app
+        .post(
+            &format!("/v1/addresses/{id}/invitations"),
+            &alice.token,
+            json!({ "invitee": { "email": "zoe@isp.example" } }),
+        )
+        .await;
+    let invitation = invitation.assert_status(201).clone();
+    let invitation_id = invitation["id"].as_str().unwrap();
+    let first = smtp.wait_for_notifications(1).await;
+    let old_link = crate::helpers::token_in(&first[0].data);
+    // Only owners and admins resend; strangers do not see it.
+    let mallory = app.user("mallory@example.com").await;
+    app.post(
+        &format!("/v1/invitations/{invitation_id}/resend"),
+        &mallory.token,
+        json!({}),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    app.clock.advance(Duration::from_secs(60));
+    let resent = app
+        .post(
+            &format!("/v1/invitations/{invitation_id}/resend"),
+            &alice.token,
+            json!({}),
+        )
+        .await;
+    let resent = resent.assert_status(200).clone();
+    assert_eq!(resent["status"], "pending");
+    assert!(resent["expires_at"].as_str() > invitation["expires_at"].as_str());
+    let mails = smtp.wait_for_notifications(2).await;
+    let new_link = crate::helpers::token_in(&mails[1].data);
+    assert_ne!(new_link, old_link);
+    // The old link stopped working; the new one works once.
+    let zoe = app.user("zoe@isp.example").await;
+    app.post(
+        "/v1/invitations/accept",
+        &zoe.token,
+        json!({ "token": old_link }),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    // A third e-mail to zoe passes the limit of 3 (the verification of her sign-up does not
+    // count: it is the account's own), the fourth is refused.
+    app.post(
+        &format!("/v1/invitations/{invitation_id}/resend"),
+        &alice.token,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+    let refused = app
+        .post(
+            &format!("/v1/invitations/{invitation_id}/resend"),
+            &alice.token,
+            json!({}),
+        )
+        .await;
+    refused.assert_problem(429, "too_many_requests");
+    let mails = smtp.wait_for_notifications(3).await;
+    let newest = crate::helpers::token_in(&mails[2].data);
+    app.post(
+        "/v1/invitations/accept",
+        &zoe.token,
+        json!({ "token": newest }),
+    )
+    .await
+    .assert_status(200);
+    // Answered: nothing to resend any more.
+    app.post(
+        &format!("/v1/invitations/{invitation_id}/resend"),
+        &alice.token,
+        json!({}),
+    )
+    .await
+    .assert_problem(409, "invitation_not_pending");
+    let events = app
+        .get(&format!("/v1/addresses/{id}/events"), &alice.token)
+        .await;
+    assert!(events.text.contains("invitation.resent"));
+    assert!(!events.text.contains(&newest) && !events.text.contains(&old_link));
 }

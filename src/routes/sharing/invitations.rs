@@ -135,6 +135,33 @@ pub async fn revoke_invitation(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Resend an invitation
+///
+/// Owners and admins of the organization; pending invitations only. The invitee gets the
+/// e-mail again with a new expiry; an e-mailed invitation gets a new link, and the previous
+/// one stops working. Limited like new invitations to the same recipient.
+#[utoipa::path(
+    tag = "sharing",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Invitation id")),
+    responses(
+        (status = 200, description = "Sent again", body = InvitationResponse),
+        (status = 403, description = "Not an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "Not pending any more (`invitation_not_pending`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 410, description = "Expired (`invitation_expired`): invite again instead", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Too many e-mails to this recipient or from this organization (`too_many_requests`)", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/invitations/{id}/resend")]
+pub async fn resend_invitation(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let resent = invitations::resend(&state, &user, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(resent))
+}
+
 /// Accept an invitation (as the invited member)
 #[utoipa::path(
     tag = "sharing",

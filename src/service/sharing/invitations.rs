@@ -512,6 +512,83 @@ pub async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()
     .await
 }
 
+/// Sends a pending invitation again (owners and admins): an e-mailed one gets a new link,
+/// so the previous one stops working, and every one a new expiry. Counted like a new
+/// invitation to that recipient (`outreach`), so resending cannot mail-bomb.
+pub async fn resend(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<InvitationResponse> {
+    let (invitation, is_invitee, manages) = visible(state, caller, id).await?;
+    if !manages {
+        let hint = if is_invitee {
+            "; accept or decline it"
+        } else {
+            ""
+        };
+        return Err(ApiError::forbidden(format!(
+            "only an owner or admin of the organization may resend an invitation{hint}"
+        )));
+    }
+    let not_found = || ApiError::not_found("invitation");
+    let address = repo::addresses::find(&state.db, invitation.address_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let service = repo::mail_services::find(&state.db, address.mail_service_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let recipient = match (invitation.invitee_account_id, &invitation.invitee_email) {
+        (Some(account_id), _) => {
+            repo::accounts::find(&state.db, account_id)
+                .await?
+                .ok_or_else(not_found)?
+                .login
+        }
+        (None, Some(email)) => email.clone(),
+        (None, None) => return Err(ApiError::internal("an invitation without an invitee")),
+    };
+    let mut uow = UnitOfWork::begin(state).await?;
+    let now = uow.now();
+    let ttl = Duration::hours(i64::try_from(state.config.invitation_ttl_hours).unwrap_or(168));
+    let expires_at = now + ttl;
+    let secret = invitation.token_hash.is_some().then(token::generate);
+    let renewed = repo::sharing::renew_invitation(
+        uow.tx(),
+        invitation.id,
+        secret.as_deref().map(token::hash),
+        expires_at,
+        now,
+    )
+    .await?;
+    if !renewed {
+        return Err(not_pending(&invitation, now));
+    }
+    outreach::count(&uow, service.organization_id, &[recipient.as_str()]).await?;
+    let (subject, body) = invitation_email(
+        state,
+        &address,
+        caller,
+        invitation.permissions,
+        invitation.account_binding,
+        secret.as_deref(),
+        expires_at,
+    );
+    uow.send_mail(Some(service.organization_id), &recipient, &subject, &body)
+        .await?;
+    uow.record(
+        &caller.actor(),
+        Scope::address(&service, &address),
+        Change::InvitationResent {
+            invitation_id: invitation.id,
+            expires_at,
+        },
+        &address.address,
+    )
+    .await?;
+    uow.commit().await?;
+    let renewed = repo::sharing::find_invitation(&state.db, invitation.id)
+        .await?
+        .ok_or_else(not_found)?;
+    InvitationResponse::load(state, renewed).await
+}
+
 /// The invitation an e-mailed token designates (404 for anything else).
 async fn by_token(state: &AppState, presented: &str) -> ApiResult<invitation::Model> {
     let unknown = || ApiError::not_found("invitation");
