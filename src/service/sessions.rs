@@ -75,7 +75,7 @@ pub async fn log_in(
         )
         .await?;
     let Some(account) = account.filter(|_| ok) else {
-        attempt.failed();
+        attempt.failed(state).await?;
         return Err(invalid_credentials());
     };
     attempt.succeeded(state).await?;
@@ -197,7 +197,7 @@ pub async fn complete_second_factor(
         .is_none()
     {
         drop(uow);
-        attempt.failed();
+        attempt.failed(state).await?;
         return Err(ApiError::new(
             ErrorCode::SecondFactorInvalid,
             "the code is wrong, was used already or has expired: try the current code",
@@ -306,7 +306,7 @@ pub async fn reauthenticate(
                 two_factor::consume_code(&uow, &caller.actor(), account.id, code.expose()).await?;
             if used.is_none() {
                 drop(uow);
-                attempt.failed();
+                attempt.failed(state).await?;
                 return Err(ApiError::new(
                     ErrorCode::SecondFactorIncorrect,
                     "the code is wrong, was used already or has expired",
