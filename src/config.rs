@@ -64,6 +64,9 @@ pub struct Config {
     pub access_token_ttl_secs: u64,
     /// Lifetime of a session (refresh token family), seconds.
     pub session_ttl_secs: u64,
+    /// Seconds after a refresh during which the same refresh token, presented again (two
+    /// browser tabs), gets the same successor instead of revoking the session; 0: never.
+    pub refresh_reuse_grace_secs: u64,
     /// How long an instance trusts a session it read from the database, milliseconds
     /// (0–1000; 0: every request reads it): the bound within which a logout or a revocation
     /// on another instance takes effect here.
@@ -231,6 +234,7 @@ impl Default for Config {
             log_format: None,
             access_token_ttl_secs: 15 * 60,
             session_ttl_secs: 30 * 24 * 3600,
+            refresh_reuse_grace_secs: 10,
             session_cache_millis: 1000,
             password_min_length: 12,
             max_json_bytes: 64 * 1024,

@@ -3,6 +3,8 @@
 //! cacheable secrets, the framing and sniffing of the documentation page, two tabs
 //! refreshing one session, and a CSV import echoing a password back.
 
+use std::time::Duration;
+
 use base64::Engine;
 use serde_json::json;
 
@@ -19,6 +21,7 @@ on_both_backends!(
     answers_that_carry_secrets_are_never_stored_by_caches,
     the_documentation_page_cannot_be_framed_or_sniffed,
     a_csv_import_never_echoes_a_password_as_the_address_of_a_row,
+    two_tabs_refreshing_one_token_share_the_successor_and_a_later_reuse_revokes,
 );
 
 const INJECTION: &str = "Away\r\nBcc: victim@elsewhere.example";
@@ -306,4 +309,70 @@ async fn a_csv_import_never_echoes_a_password_as_the_address_of_a_row(backend: B
     let report = res.assert_status(200).clone();
     assert!(!res.text.contains("Tr0ub4dor"), "{}", res.text);
     assert!(report["rows"][0]["address"].is_null(), "{report}");
+}
+
+async fn two_tabs_refreshing_one_token_share_the_successor_and_a_later_reuse_revokes(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let user = app.user("alice@example.com").await;
+    let refresh = |token: String| {
+        let app = &app;
+        async move {
+            app.post_anon("/v1/sessions/refresh", json!({ "refresh_token": token }))
+                .await
+        }
+    };
+    // Two tabs at once with the same refresh token.
+    let (a, b) = tokio::join!(
+        refresh(user.refresh_token.clone()),
+        refresh(user.refresh_token.clone())
+    );
+    let (a, b) = (a.assert_status(200).clone(), b.assert_status(200).clone());
+    assert_eq!(a["refresh_token"], b["refresh_token"]);
+    for tab in [&a, &b] {
+        app.get("/v1/me", tab["access_token"].as_str().unwrap())
+            .await
+            .assert_status(200);
+    }
+    // A third time a few seconds later: the same successor again, the session alive.
+    app.clock.advance(Duration::from_secs(5));
+    let c = refresh(user.refresh_token.clone()).await;
+    assert_eq!(c.assert_status(200)["refresh_token"], a["refresh_token"]);
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM sessions WHERE revoked_at IS NOT NULL")
+            .await,
+        0
+    );
+    // The successor is stored sealed, never in clear (nor as anything but its hash).
+    let successor = a["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.scalar_i64(&format!(
+            "SELECT COUNT(*) FROM refresh_tokens WHERE successor_sealed LIKE '%{successor}%'"
+        ))
+        .await,
+        0
+    );
+    // The successor rotates as usual.
+    let d = refresh(successor.clone()).await;
+    let d = d.assert_status(200).clone();
+    assert_ne!(d["refresh_token"], a["refresh_token"]);
+    // Past the grace, the first token coming back is a theft: the family is revoked.
+    app.clock.advance(Duration::from_secs(11));
+    refresh(user.refresh_token.clone())
+        .await
+        .assert_problem(401, "refresh_token_invalid");
+    refresh(d["refresh_token"].as_str().unwrap().to_string())
+        .await
+        .assert_problem(401, "refresh_token_invalid");
+    app.get("/v1/me", d["access_token"].as_str().unwrap())
+        .await
+        .assert_problem(401, "unauthenticated");
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM sessions WHERE revoked_reason = 'refresh_token_reuse'"
+        )
+        .await,
+        1
+    );
 }
