@@ -175,6 +175,11 @@ async fn a_nul_byte_in_a_path_parameter_answers_400(backend: Backend) {
             .await
             .assert_problem(400, "malformed_request");
     }
+    // Elsewhere (a body), a NUL that reaches PostgreSQL is the client's error, not a 500.
+    let res = app
+        .login("alice\u{0}@example.com", crate::helpers::PASSWORD)
+        .await;
+    assert!(res.status.is_client_error(), "{}: {}", res.status, res.text);
     // The same route still works without the NUL.
     app.delete(
         &format!("/v1/addresses/{id}/aliases/ab@famille.example"),
