@@ -69,6 +69,9 @@ pub struct Config {
     pub access_token_ttl_secs: u64,
     /// Lifetime of a session (refresh token family), seconds.
     pub session_ttl_secs: u64,
+    /// Seconds after a refresh during which the same refresh token, presented again (two
+    /// browser tabs), gets the same successor instead of revoking the session; 0: never.
+    pub refresh_reuse_grace_secs: u64,
     /// How long an instance trusts a session it read from the database, milliseconds
     /// (0–1000; 0: every request reads it): the bound within which a logout or a revocation
     /// on another instance takes effect here.
@@ -87,6 +90,12 @@ pub struct Config {
     pub mailbox_token_ttl_secs: u64,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// With `trust_forwarded_for`, the networks of the reverse proxies whose `X-Forwarded-For`
+    /// entries are believed (addresses or CIDR networks: a list, or comma-separated text).
+    /// The client address is the right-most entry not added by one of them; a request whose
+    /// peer is not one of them is taken at its peer address.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub trusted_proxies: Vec<String>,
     /// HTTP worker threads; the number of cores when 0.
     pub workers: usize,
     /// Seconds in-flight requests get to finish on SIGTERM/SIGINT.
@@ -124,6 +133,15 @@ pub const DEFAULT_RESERVED_LOCAL_PARTS: [&str; 11] = [
     "ssl-admin",
     "mailer-daemon",
 ];
+/// An IP network written as an address (`10.0.0.7`, one host) or in CIDR form (`10.0.0.0/8`).
+pub(crate) fn parse_network(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
+}
 
 /// A list setting given as a TOML list or as comma-separated text (environment variables).
 fn list_or_csv<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
@@ -163,7 +181,12 @@ pub struct Argon2Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ThrottleConfig {
-    /// Failed logins (or attaches) allowed per login within `window_secs`.
+    /// Failed logins (or attaches) allowed per login and client address within
+    /// `window_secs`: what one guesser gets, without locking the owner out elsewhere.
+    pub failures_per_login_and_ip: u32,
+    /// Consecutive failed logins (or attaches) allowed per login from all client addresses
+    /// together within `window_secs` (a success starts the count again): the ceiling against
+    /// guessing from many addresses (NIST SP 800-63B-4: at most 100).
     pub failures_per_login: u32,
     /// Failed logins (or attaches) allowed per client address within `window_secs`.
     pub failures_per_ip: u32,
@@ -258,6 +281,7 @@ impl Default for Config {
             log_format: None,
             access_token_ttl_secs: 15 * 60,
             session_ttl_secs: 30 * 24 * 3600,
+            refresh_reuse_grace_secs: 10,
             session_cache_millis: 1000,
             password_min_length: 12,
             max_json_bytes: 64 * 1024,
@@ -266,6 +290,7 @@ impl Default for Config {
             invitation_ttl_hours: 7 * 24,
             mailbox_token_ttl_secs: 600,
             trust_forwarded_for: false,
+            trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
             workers: 0,
             shutdown_timeout_secs: 30,
             webhook_allow_hosts: Vec::new(),
@@ -296,7 +321,8 @@ impl Default for Argon2Config {
 impl Default for ThrottleConfig {
     fn default() -> Self {
         Self {
-            failures_per_login: 10,
+            failures_per_login_and_ip: 10,
+            failures_per_login: 100,
             failures_per_ip: 50,
             window_secs: 15 * 60,
             signups_per_ip: 20,
@@ -417,6 +443,14 @@ impl Config {
         for local in &self.reserved_local_parts {
             crate::domain::LocalPart::parse(local)
                 .map_err(|e| ConfigError::new("reserved_local_parts", format!("{local:?}: {e}")))?;
+        }
+        for proxy in &self.trusted_proxies {
+            parse_network(proxy).ok_or_else(|| {
+                ConfigError::new(
+                    "trusted_proxies",
+                    format!("{proxy:?} is not an IP address or a CIDR network"),
+                )
+            })?;
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| ConfigError::new("log", e.to_string()))?;

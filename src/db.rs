@@ -90,6 +90,18 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// True when PostgreSQL refused a text value for holding a NUL character (`22021`, invalid
+/// byte sequence; `22P05`, `\u0000` in JSON): the client's input, not a fault.
+pub(crate) fn is_nul_character(err: &DbErr) -> bool {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(&**e, sea_orm::sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("22021" | "22P05")))
+        }
+        _ => false,
+    }
+}
+
 /// True when the error says the database cannot serve the statement right now, so that the
 /// client may retry: no connection within the acquire timeout, no new connection (refused,
 /// or the database not accepting any), a connection reset or closed, PostgreSQL shutting

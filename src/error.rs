@@ -353,11 +353,17 @@ impl ResponseError for ApiError {
 
 /// A database that cannot be reached (or is busy) answers 503 with `Retry-After`: the
 /// statement wrote nothing and a retry may succeed (`db::is_unavailable`). Anything else is
-/// a 500.
+/// a 500. A NUL character in a text value, which PostgreSQL refuses to store, is the
+/// client's: 400.
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
         if crate::db::is_unavailable(&err) {
             ApiError::unavailable(err)
+        } else if crate::db::is_nul_character(&err) {
+            ApiError::new(
+                ErrorCode::MalformedRequest,
+                "a value holds a NUL character (U+0000), which is not accepted",
+            )
         } else {
             ApiError::internal(err)
         }

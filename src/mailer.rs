@@ -200,7 +200,7 @@ async fn send_one(
     let email = Message::builder()
         .from(from.clone())
         .to(to)
-        .subject(message.subject.clone())
+        .raw_header(subject_header(&message.subject))
         .header(lettre::message::header::ContentType::TEXT_PLAIN)
         .body(message.body.clone())
         .map_err(|e| format!("cannot build the message: {e}"))?;
@@ -211,8 +211,97 @@ async fn send_one(
         .map_err(|e| e.to_string())
 }
 
+/// Bytes of text per RFC 2047 encoded word: 48 characters of base64, 60 with the framing,
+/// well under the 75 a word may have.
+const ENCODED_WORD_BYTES: usize = 36;
+
+/// The `Subject` header of a notification. Subjects are built from what customers chose
+/// (logins, local parts, organization names), which may look like an RFC 2047 encoded word
+/// (`=?utf-8?q?URGENT?=`): lettre would pass such an ASCII word as is, and the reader's mail
+/// client would decode it into a subject Postier never wrote. Such a subject (or one with
+/// anything but printable ASCII) is therefore encoded whole, in base64 encoded words, which
+/// a client decodes once, showing the text exactly as written. Control characters (none
+/// should get this far: they are refused at the API) become spaces.
+fn subject_header(subject: &str) -> lettre::message::header::HeaderValue {
+    use base64::Engine;
+    use lettre::message::header::{HeaderName, HeaderValue};
+    let name = || HeaderName::new_from_ascii_str("Subject");
+    let clean: String = subject
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let plain = clean.bytes().all(|b| (0x20..0x7f).contains(&b)) && !clean.contains("=?");
+    if plain {
+        return HeaderValue::new(name(), clean);
+    }
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in clean.chars() {
+        if chunk.len() + c.len_utf8() > ENCODED_WORD_BYTES {
+            words.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        words.push(chunk);
+    }
+    let encoded = words
+        .iter()
+        .map(|w| {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(w.as_bytes());
+            format!("=?utf-8?b?{b64}?=")
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n ");
+    HeaderValue::dangerous_new_pre_encoded(name(), clean, encoded)
+}
+
 #[cfg(test)]
 mod tests {
+    /// The `Subject` line lettre writes for `subject`, unfolded.
+    fn subject_line(subject: &str) -> String {
+        let message = lettre::Message::builder()
+            .from("a@b.example".parse().unwrap())
+            .to("c@d.example".parse().unwrap())
+            .raw_header(super::subject_header(subject))
+            .body(String::from("x"))
+            .unwrap();
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        let head = raw.split("\r\n\r\n").next().unwrap().replace("\r\n ", " ");
+        head.lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn a_subject_that_looks_encoded_is_encoded_whole_and_plain_ones_are_kept() {
+        use base64::Engine;
+        let spoof = "alice invites you to use =?utf-8?q?URGENT=3A_pay_now?=@evil.test";
+        let line = subject_line(spoof);
+        assert!(!line.contains("=?utf-8?q?"), "{line}");
+        let decoded: String = line
+            .split(' ')
+            .map(|w| {
+                let b64 = w
+                    .strip_prefix("=?utf-8?b?")
+                    .unwrap()
+                    .strip_suffix("?=")
+                    .unwrap();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .unwrap();
+                String::from_utf8(bytes).unwrap()
+            })
+            .collect();
+        assert_eq!(decoded, spoof);
+        assert_eq!(
+            subject_line("Your password was changed"),
+            "Your password was changed"
+        );
+        assert!(!subject_line("a\r\nBcc: x@y.example").contains('\n'));
+    }
+
     #[test]
     fn backoff_doubles_and_is_capped() {
         assert_eq!(super::backoff_secs(1), 30);

@@ -257,21 +257,33 @@ async fn request_context(
         path = %req.path(),
     );
     let started = Instant::now();
-    // No clone of the request may be kept across the call (routing needs it unshared): a
-    // panic becomes an error, which actix renders with `ApiError`'s problem document.
-    let result = match std::panic::AssertUnwindSafe(next.call(req).instrument(span.clone()))
-        .catch_unwind()
-        .await
-    {
-        Ok(result) => result,
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|m| (*m).to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".into());
-            span.in_scope(|| tracing::error!(panic = %message, "handler panicked"));
-            Err(ApiError::internal(format!("the handler panicked: {message}")).into())
+    // A NUL character fits no resource (PostgreSQL cannot even compare text holding one):
+    // refused here, for every path parameter of every route, before any handler reads it.
+    let nul = path_has_nul(req.uri().path());
+    let docs = req.path() == "/docs" || req.path().starts_with("/docs/");
+    let result = if nul {
+        Err(ApiError::new(
+            ErrorCode::MalformedRequest,
+            "the path holds a NUL character (%00), which no resource has",
+        )
+        .into())
+    } else {
+        // No clone of the request may be kept across the call (routing needs it unshared): a
+        // panic becomes an error, which actix renders with `ApiError`'s problem document.
+        match std::panic::AssertUnwindSafe(next.call(req).instrument(span.clone()))
+            .catch_unwind()
+            .await
+        {
+            Ok(result) => result,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|m| (*m).to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".into());
+                span.in_scope(|| tracing::error!(panic = %message, "handler panicked"));
+                Err(ApiError::internal(format!("the handler panicked: {message}")).into())
+            }
         }
     };
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -280,6 +292,7 @@ async fn request_context(
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 res.headers_mut().insert(REQUEST_ID, value);
             }
+            protect(res.headers_mut(), docs);
             let status = res.status().as_u16();
             span.in_scope(|| tracing::info!(status, elapsed_ms, "request"));
             Ok(res)
@@ -289,6 +302,38 @@ async fn request_context(
             Err(e)
         }
     }
+}
+
+/// The Swagger UI page at `/docs/` runs only its own files (no inline script: the vendored
+/// page loads `swagger-initializer.js`); its styles set inline style attributes and its
+/// icons are `data:` images, hence those two allowances.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
+/// Every other answer is data, never a page to render or frame.
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Headers on every answer: no caching (answers are per caller and many carry tokens,
+/// passwords or secrets; a route that may be cached says so itself), no content sniffing,
+/// no framing, and a content security policy.
+fn protect(headers: &mut actix_web::http::header::HeaderMap, docs: bool) {
+    let csp = if docs { DOCS_CSP } else { API_CSP };
+    let defaults = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+}
+
+/// True when the percent-decoded path holds a NUL byte.
+fn path_has_nul(path: &str) -> bool {
+    path.contains('\0') || percent_encoding::percent_decode_str(path).any(|b| b == 0)
 }
 
 #[cfg(test)]

@@ -101,7 +101,8 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
     Ok(token.trim().to_string())
 }
 
-/// The client's IP address: the peer, or `X-Forwarded-For` when configured behind a proxy.
+/// The client's IP address: the peer, or, with `trust_forwarded_for` and a peer that is a
+/// trusted proxy, the right-most `X-Forwarded-For` entry not added by a trusted proxy.
 #[derive(Debug, Clone)]
 pub struct ClientIp(pub Option<String>);
 
@@ -115,19 +116,107 @@ impl FromRequest for ClientIp {
 }
 
 fn client_ip(req: &HttpRequest) -> Option<String> {
-    let trust = req
-        .app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.config.trust_forwarded_for);
-    if trust {
-        if let Some(ip) = req.connection_info().realip_remote_addr() {
-            return Some(strip_port(ip));
+    let peer = req.peer_addr().map(|a| a.ip());
+    let config = req.app_data::<web::Data<AppState>>().map(|s| &s.config);
+    match config {
+        Some(config) if config.trust_forwarded_for => {
+            let proxies: Vec<ipnet::IpNet> = config
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| crate::config::parse_network(p))
+                .collect();
+            let forwarded: Vec<&str> = req
+                .headers()
+                .get_all(actix_web::http::header::X_FORWARDED_FOR)
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            Some(forwarded_client(peer?, &forwarded, &proxies))
         }
+        _ => peer.map(|ip| ip.to_string()),
     }
-    req.peer_addr().map(|a| a.ip().to_string())
 }
 
-fn strip_port(addr: &str) -> String {
-    addr.parse::<std::net::SocketAddr>()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|_| addr.to_string())
+/// The client behind a chain of proxies. Each proxy appends the address it received the
+/// request from, so entries are believed from the right only while they were written by a
+/// trusted proxy: the peer first, then each entry that is itself a trusted proxy's address.
+/// The first entry past them is the client (whatever stands further left, the client wrote
+/// itself). A peer that is not a trusted proxy is the client, whatever it sent.
+pub(crate) fn forwarded_client(
+    peer: std::net::IpAddr,
+    headers: &[&str],
+    proxies: &[ipnet::IpNet],
+) -> String {
+    let trusted = |ip: &std::net::IpAddr| proxies.iter().any(|net| net.contains(ip));
+    if !trusted(&peer) {
+        return peer.to_string();
+    }
+    let entries: Vec<&str> = headers
+        .iter()
+        .flat_map(|h| h.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    let mut client = peer.to_string();
+    for entry in entries.iter().rev() {
+        let Some(ip) = parse_forwarded_entry(entry) else {
+            // Not an address (`unknown`, an obfuscated name), written by a trusted proxy:
+            // the client as that proxy named it.
+            return (*entry).to_string();
+        };
+        client = ip.to_string();
+        if !trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// `203.0.113.7`, `203.0.113.7:5123`, `2001:db8::1` or `[2001:db8::1]:5123`.
+fn parse_forwarded_entry(entry: &str) -> Option<std::net::IpAddr> {
+    entry
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            entry
+                .strip_prefix('[')
+                .and_then(|e| e.strip_suffix(']'))
+                .and_then(|e| e.parse().ok())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+
+    #[test]
+    fn the_client_is_the_right_most_entry_no_trusted_proxy_wrote() {
+        let proxies = vec![
+            crate::config::parse_network("10.0.0.0/8").unwrap(),
+            crate::config::parse_network("127.0.0.1").unwrap(),
+        ];
+        let peer = "10.0.0.2".parse().unwrap();
+        // A forged left-most entry is ignored.
+        assert_eq!(
+            forwarded_client(peer, &["1.1.1.1, 203.0.113.7"], &proxies),
+            "203.0.113.7"
+        );
+        // Two proxies: the inner one's entry is skipped.
+        assert_eq!(
+            forwarded_client(peer, &["6.6.6.6, 203.0.113.7", "10.0.0.9"], &proxies),
+            "203.0.113.7"
+        );
+        assert_eq!(
+            forwarded_client(peer, &["[2001:db8::1]:443"], &proxies),
+            "2001:db8::1"
+        );
+        // No header: the proxy itself.
+        assert_eq!(forwarded_client(peer, &[], &proxies), "10.0.0.2");
+        // A peer that is not a trusted proxy is the client, whatever it claims.
+        let stranger = "198.51.100.4".parse().unwrap();
+        assert_eq!(
+            forwarded_client(stranger, &["1.1.1.1"], &proxies),
+            "198.51.100.4"
+        );
+    }
 }

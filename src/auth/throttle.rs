@@ -1,5 +1,6 @@
-//! Throttling of password guessing (logins, step-up, attaching an address) per login and per
-//! client address, of sign-ups per client address, and of the e-mails account flows send on
+//! Throttling of password guessing (logins, step-up, attaching an address) per (login, client
+//! address) pair, per login from every address (a much higher ceiling) and per client
+//! address, of sign-ups per client address, and of the e-mails account flows send on
 //! request (verification, password reset, login change) per login and per client address.
 //! Counted in the database so that every instance sees the same numbers
 //! (docs/architecture.md "Stateless instances").
@@ -8,25 +9,52 @@ use crate::error::{ApiError, ApiResult};
 use crate::repo::counters;
 use crate::state::AppState;
 
-/// `subject` is a login, or `address:<address>` for attaching an address by its password.
-fn login_key(subject: &str) -> String {
-    format!("fail:login:{subject}")
+/// How long an attempt waits for the attempts in flight ahead of it to settle, when only
+/// they (not failures) keep it over a limit, before it is refused.
+const WAIT_FOR_IN_FLIGHT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The counters one password proof touches: per (subject, client address), per subject from
+/// every address, per client address. Each has its failures (`fail:…`) and the proofs in
+/// flight (`pending:…`, counted before the argon2 verification).
+struct Scope {
+    /// `(suffix, limit)`, the suffix naming the counter after `fail:` or `pending:`.
+    counters: Vec<(String, u32)>,
+    /// The suffixes a success forgets: the subject's consecutive failures.
+    cleared_on_success: Vec<String>,
 }
 
-fn ip_key(ip: &str) -> String {
-    format!("fail:ip:{ip}")
+fn scope(state: &AppState, subject: &str, ip: Option<&str>) -> Scope {
+    let cfg = &state.config.throttle;
+    let pair = format!("pair:{subject}|{}", ip.unwrap_or(""));
+    let login = format!("login:{subject}");
+    let mut counters = vec![
+        (pair.clone(), cfg.failures_per_login_and_ip),
+        (login.clone(), cfg.failures_per_login),
+    ];
+    if let Some(ip) = ip {
+        counters.push((format!("ip:{ip}"), cfg.failures_per_ip));
+    }
+    Scope {
+        counters,
+        cleared_on_success: vec![pair, login],
+    }
 }
 
-/// A password proof under way, counted before the argon2 verification so that parallel
-/// requests cannot all pass the check before any failure is recorded.
+/// A password proof under way, counted as in flight before the argon2 verification so that
+/// parallel requests cannot all pass the check before any failure is recorded.
 #[must_use = "settle the attempt with succeeded() or failed()"]
 pub struct Attempt {
-    login_key: String,
-    ip_key: Option<String>,
+    scope: Scope,
+    /// The bucket its in-flight count went into (taken out of the same one).
+    bucket: i64,
 }
 
-/// Counts an attempt for `subject` (a login, or `address:<address>`) and `ip`; 429 with
-/// `Retry-After` when either is over its limit (a refused attempt is not counted).
+/// Counts an attempt for `subject` (a login, or `address:<address>`) from `ip`. Refused
+/// with 429 and `Retry-After` when the failures of the (subject, address) pair, of the
+/// subject from every address, or of the address reach their limit. When only attempts
+/// still in flight keep it over a limit (their passwords may be right: 16 tabs logging in
+/// at once), it waits for them to settle, up to a few seconds: a correct password never
+/// counts as a failure. A refused attempt is not counted.
 pub async fn begin_attempt(
     state: &AppState,
     subject: &str,
@@ -34,37 +62,81 @@ pub async fn begin_attempt(
 ) -> ApiResult<Attempt> {
     let cfg = &state.config.throttle;
     let window = i64::try_from(cfg.window_secs).unwrap_or(i64::MAX / 2);
-    let now = state.clock.now();
-    let attempt = Attempt {
-        login_key: login_key(subject),
-        ip_key: ip.map(ip_key),
-    };
-    let mut keys = vec![(attempt.login_key.as_str(), cfg.failures_per_login)];
-    if let Some(key) = &attempt.ip_key {
-        keys.push((key.as_str(), cfg.failures_per_ip));
-    }
-    // One statement for both counts (a login is a dozen statements; each one counts).
-    let bucket = counters::bucket_of(now);
-    let deltas = |n: i64| -> Vec<(String, i64, i64)> {
-        keys.iter()
-            .map(|(key, _)| ((*key).to_string(), bucket, n))
-            .collect()
-    };
-    counters::add_many(&state.db, &deltas(1)).await?;
-    for (key, limit) in &keys {
-        let seen = counters::window(&state.db, key, now, window).await?;
-        if seen.total > i64::from(*limit) {
-            counters::add_many(&state.db, &deltas(-1)).await?;
-            let retry = seen.frees_in_secs(now, window).unwrap_or(window);
+    let scope = scope(state, subject, ip);
+    let keys: Vec<String> = scope
+        .counters
+        .iter()
+        .flat_map(|(suffix, _)| [format!("fail:{suffix}"), format!("pending:{suffix}")])
+        .collect();
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_IN_FLIGHT;
+    loop {
+        let now = state.clock.now();
+        let bucket = counters::bucket_of(now);
+        let pending = |n: i64| -> Vec<(String, i64, i64)> {
+            scope
+                .counters
+                .iter()
+                .map(|(suffix, _)| (format!("pending:{suffix}"), bucket, n))
+                .collect()
+        };
+        counters::add_many(&state.db, &pending(1)).await?;
+        let seen = counters::windows(&state.db, &keys, now, window).await?;
+        let mut over = false;
+        let mut refused_for: Option<i64> = None;
+        for (suffix, limit) in &scope.counters {
+            let limit = i64::from(*limit);
+            let failures = seen
+                .get(&format!("fail:{suffix}"))
+                .copied()
+                .unwrap_or_default();
+            let in_flight = seen
+                .get(&format!("pending:{suffix}"))
+                .map_or(1, |w| w.total.max(1));
+            if failures.total >= limit {
+                let retry = failures.frees_in_secs(now, window).unwrap_or(window);
+                refused_for = Some(refused_for.map_or(retry, |r| r.max(retry)));
+            } else if failures.total + in_flight > limit {
+                over = true;
+            }
+        }
+        if refused_for.is_none() && !over {
+            return Ok(Attempt { scope, bucket });
+        }
+        counters::add_many(&state.db, &pending(-1)).await?;
+        if let Some(retry) = refused_for {
             return Err(ApiError::throttled(u64::try_from(retry).unwrap_or(1)));
         }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::throttled(1));
+        }
+        // Jitter, so that waiters do not keep seeing each other's brief counts.
+        let pause = 20 + rand::random::<u64>() % 60;
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
     }
-    Ok(attempt)
 }
 
 impl Attempt {
-    /// The proof held: the login's failures are forgotten, and this attempt no longer counts
-    /// against the client address (a busy office behind one address is not a guesser).
+    fn settle_rows(&self, failed: Option<i64>) -> Vec<(String, i64, i64)> {
+        let mut rows: Vec<(String, i64, i64)> = self
+            .scope
+            .counters
+            .iter()
+            .map(|(suffix, _)| (format!("pending:{suffix}"), self.bucket, -1))
+            .collect();
+        if let Some(bucket) = failed {
+            rows.extend(
+                self.scope
+                    .counters
+                    .iter()
+                    .map(|(suffix, _)| (format!("fail:{suffix}"), bucket, 1)),
+            );
+        }
+        rows
+    }
+
+    /// The proof held: it is no longer in flight, and the subject's consecutive failures
+    /// (from this address and from all) are forgotten. It never counted as a failure of
+    /// the client address (a busy office behind one address is not a guesser).
     pub async fn succeeded(self, state: &AppState) -> ApiResult<()> {
         self.succeeded_in(&state.db, state.clock.now()).await
     }
@@ -73,17 +145,21 @@ impl Attempt {
     pub async fn succeeded_in(
         self,
         conn: &impl sea_orm::ConnectionTrait,
-        now: chrono::DateTime<chrono::Utc>,
+        _now: chrono::DateTime<chrono::Utc>,
     ) -> ApiResult<()> {
-        counters::clear(conn, &self.login_key).await?;
-        if let Some(key) = &self.ip_key {
-            counters::add(conn, key, now, -1).await?;
+        for suffix in &self.scope.cleared_on_success {
+            counters::clear(conn, &format!("fail:{suffix}")).await?;
         }
+        counters::add_many(conn, &self.settle_rows(None)).await?;
         Ok(())
     }
 
-    /// The proof failed: it stays counted.
-    pub fn failed(self) {}
+    /// The proof failed: it counts as a failure of the pair, the subject and the address.
+    pub async fn failed(self, state: &AppState) -> ApiResult<()> {
+        let bucket = counters::bucket_of(state.clock.now());
+        counters::add_many(&state.db, &self.settle_rows(Some(bucket))).await?;
+        Ok(())
+    }
 }
 
 /// Counts a sign-up attempt from `ip`; 429 beyond the configured rate (counted first, so

@@ -9,6 +9,7 @@ mod password;
 mod permission;
 mod role;
 mod secret;
+mod text;
 mod webhook;
 
 pub use address::{DomainName, EmailAddress, LocalPart, ParseError};
@@ -24,6 +25,7 @@ pub use password::{Password, PasswordPolicy};
 pub use permission::{Permission, PermissionSet};
 pub use role::Role;
 pub use secret::Secret;
+pub use text::{header_text_problem, validate_header_text};
 pub use webhook::{DeliveryStatus, WebhookDisabledReason, WebhookSecret, WebhookUrl};
 
 #[cfg(test)]

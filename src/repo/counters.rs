@@ -153,6 +153,37 @@ pub async fn window(
     })
 }
 
+/// [`window`] of several keys in one statement; a key with nothing counted is absent.
+pub async fn windows(
+    conn: &impl ConnectionTrait,
+    keys: &[String],
+    now: DateTime<Utc>,
+    window_secs: i64,
+) -> Result<std::collections::HashMap<String, Window>, DbErr> {
+    let first = first_bucket(now, window_secs);
+    let rows: Vec<(String, Option<i64>, Option<i64>)> = counter::Entity::find()
+        .select_only()
+        .column(counter::Column::Key)
+        .column_as(Expr::cust("CAST(SUM(\"count\") AS BIGINT)"), "total")
+        .column_as(Expr::cust("MIN(\"bucket\")"), "oldest")
+        .filter(counter::Column::Key.is_in(keys.iter().cloned()))
+        .filter(counter::Column::Bucket.gte(first))
+        .group_by(counter::Column::Key)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, total, oldest)| {
+            let window = Window {
+                total: total.unwrap_or(0),
+                oldest_bucket: oldest,
+            };
+            (key, window)
+        })
+        .collect())
+}
+
 /// The first bucket inside a window of `window_secs` ending at `now`.
 pub fn first_bucket(now: DateTime<Utc>, window_secs: i64) -> i64 {
     bucket_of(now) - window_secs.div_euclid(BUCKET_SECS) + 1

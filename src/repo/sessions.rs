@@ -122,6 +122,7 @@ pub async fn add_refresh_token(
         session_id: Set(sid),
         created_at: Set(now),
         used_at: Set(None),
+        successor_sealed: Set(None),
     })
     .exec_without_returning(conn)
     .await
@@ -137,14 +138,20 @@ pub async fn find_refresh_token(
         .await
 }
 
-/// Marks a refresh token used, only if it was not: true for exactly one concurrent caller.
+/// Marks a refresh token used, only if it was not, keeping its sealed successor: true for
+/// exactly one concurrent caller.
 pub async fn consume_refresh_token(
     conn: &impl ConnectionTrait,
     token_hash: &str,
+    successor_sealed: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+        .col_expr(
+            refresh_token::Column::SuccessorSealed,
+            Expr::value(successor_sealed),
+        )
         .filter(refresh_token::Column::TokenHash.eq(token_hash))
         .filter(refresh_token::Column::UsedAt.is_null())
         .exec(conn)

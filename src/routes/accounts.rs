@@ -25,7 +25,10 @@ pub struct SignUpRequest {
     /// At least 12 characters (configurable), at most 128, not easy to guess.
     #[schema(value_type = String, format = Password)]
     pub password: Password,
-    #[validate(length(min = 1, max = 100))]
+    #[validate(
+        length(min = 1, max = 100),
+        custom(function = "crate::domain::validate_header_text")
+    )]
     #[schema(min_length = 1, max_length = 100)]
     pub display_name: Option<String>,
 }
@@ -78,7 +81,10 @@ pub async fn get_me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<Htt
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
     /// The new display name; `null` or empty clears it.
-    #[validate(length(max = 100))]
+    #[validate(
+        length(max = 100),
+        custom(function = "crate::domain::validate_header_text")
+    )]
     #[schema(max_length = 100)]
     pub display_name: Option<String>,
 }

@@ -1,6 +1,6 @@
 //! Sessions: logging in (throttled, timing-safe for unknown logins; with two-factor login
 //! on, a short-lived challenge then a code), rotating refresh tokens (a reused one revokes
-//! its family), stepping up (with the code too when two-factor login is on) and logging out.
+//! its family, past a short grace for two tabs refreshing at once), stepping up (with the code too when two-factor login is on) and logging out.
 //! Each is recorded in the account's own log, never with a token or a code.
 
 use chrono::{DateTime, Duration, Utc};
@@ -75,7 +75,7 @@ pub async fn log_in(
         )
         .await?;
     let Some(account) = account.filter(|_| ok) else {
-        attempt.failed();
+        attempt.failed(state).await?;
         return Err(invalid_credentials());
     };
     attempt.succeeded(state).await?;
@@ -197,7 +197,7 @@ pub async fn complete_second_factor(
         .is_none()
     {
         drop(uow);
-        attempt.failed();
+        attempt.failed(state).await?;
         return Err(ApiError::new(
             ErrorCode::SecondFactorInvalid,
             "the code is wrong, was used already or has expired: try the current code",
@@ -213,8 +213,9 @@ pub async fn complete_second_factor(
     session_response(state, account_id, session_id, now, refresh)
 }
 
-/// Rotates a refresh token. A spent one coming back revokes its whole session: whoever
-/// holds the family is not to be trusted.
+/// Rotates a refresh token. A spent one coming back within `refresh_reuse_grace_secs` of its
+/// rotation (two browser tabs refreshing at once) gets the successor the first refresh got;
+/// after that, it revokes its whole session: whoever holds the family is not to be trusted.
 pub async fn refresh(
     state: &AppState,
     presented: Secret,
@@ -229,40 +230,72 @@ pub async fn refresh(
     let Some(stored) = repo::sessions::find_refresh_token(uow.tx(), &hash).await? else {
         return Err(refresh_token_invalid());
     };
-    if !repo::sessions::consume_refresh_token(uow.tx(), &hash, now).await? {
-        let revoked = uow
-            .revoke_session(stored.session_id, "refresh_token_reuse")
-            .await?;
-        let session = match revoked {
-            false => None,
-            true => repo::sessions::find(uow.tx(), stored.session_id).await?,
+    let successor = token::generate();
+    let sealed = token::seal_successor(presented.expose(), &successor, stored.session_id);
+    if repo::sessions::consume_refresh_token(uow.tx(), &hash, &sealed, now).await? {
+        let Some(active) = repo::sessions::find_usable(uow.tx(), stored.session_id, now).await?
+        else {
+            return Err(refresh_token_invalid());
         };
-        if let Some(session) = session {
-            // The holder is unknown: no actor, and the presenter's address for context.
-            let actor = Actor {
-                account_id: None,
-                ip,
-            };
-            uow.record_for_account(
-                &actor,
-                session.account_id,
-                Change::SessionRevoked {
-                    reason: "refresh_token_reuse",
-                },
-                &session.id.to_string(),
-            )
+        repo::sessions::add_refresh_token(uow.tx(), token::hash(&successor), active.id, now)
             .await?;
-        }
         uow.commit().await?;
-        tracing::warn!(session_id = %stored.session_id, "refresh token reused; session revoked");
-        return Err(refresh_token_invalid());
+        return refreshed(state, &active, now, successor);
     }
-    let Some(active) = repo::sessions::find_usable(uow.tx(), stored.session_id, now).await? else {
-        return Err(refresh_token_invalid());
+    // Spent already (read again: a refresh running alongside may have just spent it).
+    let spent = repo::sessions::find_refresh_token(uow.tx(), &hash).await?;
+    let grace = Duration::seconds(
+        i64::try_from(state.config.refresh_reuse_grace_secs).unwrap_or(i64::MAX / 1000),
+    );
+    let again = spent.as_ref().and_then(|t| {
+        let within = t.used_at.is_some_and(|used| now <= used + grace);
+        let sealed = t.successor_sealed.as_deref().filter(|_| within)?;
+        token::open_successor(presented.expose(), sealed, t.session_id)
+    });
+    if let Some(successor) = again {
+        let Some(active) = repo::sessions::find_usable(uow.tx(), stored.session_id, now).await?
+        else {
+            return Err(refresh_token_invalid());
+        };
+        drop(uow);
+        tracing::debug!(session_id = %active.id, "refresh token presented again within the grace period");
+        return refreshed(state, &active, now, successor);
+    }
+    let revoked = uow
+        .revoke_session(stored.session_id, "refresh_token_reuse")
+        .await?;
+    let session = match revoked {
+        false => None,
+        true => repo::sessions::find(uow.tx(), stored.session_id).await?,
     };
-    let refresh = token::generate();
-    repo::sessions::add_refresh_token(uow.tx(), token::hash(&refresh), active.id, now).await?;
+    if let Some(session) = session {
+        // The holder is unknown: no actor, and the presenter's address for context.
+        let actor = Actor {
+            account_id: None,
+            ip,
+        };
+        uow.record_for_account(
+            &actor,
+            session.account_id,
+            Change::SessionRevoked {
+                reason: "refresh_token_reuse",
+            },
+            &session.id.to_string(),
+        )
+        .await?;
+    }
     uow.commit().await?;
+    tracing::warn!(session_id = %stored.session_id, "refresh token reused; session revoked");
+    Err(refresh_token_invalid())
+}
+
+/// The answer of a refresh: a new access token for the session and its refresh token.
+fn refreshed(
+    state: &AppState,
+    active: &crate::entity::session::Model,
+    now: DateTime<Utc>,
+    refresh_token: String,
+) -> ApiResult<SessionResponse> {
     let access = state
         .jwt
         .issue(active.account_id, active.id, active.auth_time, now)
@@ -271,7 +304,7 @@ pub async fn refresh(
         access_token: access,
         token_type: "Bearer".into(),
         expires_in: state.jwt.ttl_secs(),
-        refresh_token: refresh,
+        refresh_token,
     })
 }
 
@@ -306,7 +339,7 @@ pub async fn reauthenticate(
                 two_factor::consume_code(&uow, &caller.actor(), account.id, code.expose()).await?;
             if used.is_none() {
                 drop(uow);
-                attempt.failed();
+                attempt.failed(state).await?;
                 return Err(ApiError::new(
                     ErrorCode::SecondFactorIncorrect,
                     "the code is wrong, was used already or has expired",

@@ -105,7 +105,7 @@ pub async fn confirm(
     let Some(step) =
         totp::normalize_totp(code.expose()).and_then(|c| totp::matching_step(&secret, &c, now))
     else {
-        attempt.failed();
+        attempt.failed(state).await?;
         return Err(incorrect());
     };
     let codes: Vec<String> = (0..totp::RECOVERY_CODES)

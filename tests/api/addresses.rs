@@ -944,7 +944,7 @@ async fn unification_is_offered_only_when_eligible_and_then_keeps_both_in_step(b
 }
 
 async fn attach_by_password_gives_every_permission_and_looks_the_same_when_wrong(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.throttle.failures_per_login = 3).await;
+    let app = spawn_app_with(backend, |c| c.throttle.failures_per_login_and_ip = 3).await;
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
     let service = premium(&app, &alice).await;

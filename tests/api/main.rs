@@ -12,6 +12,7 @@ mod addresses;
 mod authz;
 mod dns;
 mod events_feed;
+mod hardening;
 mod imports;
 mod instances;
 mod mail_clients;

@@ -19,6 +19,10 @@ on_both_backends!(
     unknown_login_and_wrong_password_look_the_same,
     failed_logins_return_429_with_retry_after_per_login_and_per_address,
     parallel_wrong_passwords_never_pass_more_than_the_limit,
+    wrong_passwords_from_elsewhere_never_lock_the_owner_out,
+    failures_from_many_addresses_meet_the_ceiling_per_login,
+    parallel_correct_logins_of_one_account_all_succeed,
+    a_forged_forwarded_for_entry_does_not_escape_the_throttle,
     login_accepts_the_address_as_typed_at_sign_up,
 );
 
@@ -130,7 +134,9 @@ async fn refresh_rotates_and_reusing_a_rotated_token_revokes_the_family(backend:
     assert_ne!(rotated["refresh_token"], user.refresh_token);
     let new_access = rotated["access_token"].as_str().unwrap();
     app.get("/v1/me", new_access).await.assert_status(200);
-    // Reuse of the first, already rotated, token.
+    // Reuse of the first, already rotated, token, once the grace for two tabs refreshing at
+    // once is over (within it, the same successor is answered: hardening.rs).
+    app.clock.advance(Duration::from_secs(11));
     app.post_anon(
         "/v1/sessions/refresh",
         json!({ "refresh_token": user.refresh_token }),
@@ -288,7 +294,7 @@ async fn unknown_login_and_wrong_password_look_the_same(backend: Backend) {
 
 async fn failed_logins_return_429_with_retry_after_per_login_and_per_address(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
-        c.throttle.failures_per_login = 3;
+        c.throttle.failures_per_login_and_ip = 3;
         c.throttle.failures_per_ip = 5;
     })
     .await;
@@ -300,7 +306,8 @@ async fn failed_logins_return_429_with_retry_after_per_login_and_per_address(bac
             .await
             .assert_problem(401, "invalid_credentials");
     }
-    // Throttled now, even with the right password.
+    // Throttled now from this address, even with the right password (elsewhere the owner
+    // still logs in: wrong_passwords_from_elsewhere_never_lock_the_owner_out).
     let res = app.login("alice@example.com", PASSWORD).await;
     res.assert_problem(429, "too_many_requests");
     let retry: i64 = res.headers["retry-after"]
@@ -327,7 +334,7 @@ async fn failed_logins_return_429_with_retry_after_per_login_and_per_address(bac
 }
 
 async fn parallel_wrong_passwords_never_pass_more_than_the_limit(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.throttle.failures_per_login = 3).await;
+    let app = spawn_app_with(backend, |c| c.throttle.failures_per_login_and_ip = 3).await;
     app.sign_up("alice@example.com", PASSWORD)
         .await
         .assert_status(201);
@@ -377,4 +384,198 @@ async fn login_accepts_the_address_as_typed_at_sign_up(backend: Backend) {
     app.login("not an address", PASSWORD)
         .await
         .assert_problem(401, "invalid_credentials");
+}
+
+/// A login through a reverse proxy (the test client's loopback address is a trusted proxy
+/// by default) that received the request from `forwarded` (the `X-Forwarded-For` value).
+async fn login_from(
+    app: &crate::helpers::TestApp,
+    login: &str,
+    password: &str,
+    forwarded: &str,
+) -> u16 {
+    app.client
+        .post(app.url("/v1/sessions"))
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({ "login": login, "password": password }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn wrong_passwords_from_elsewhere_never_lock_the_owner_out(backend: Backend) {
+    // The defaults: 10 failures per (login, address), 100 per login, 50 per address.
+    let app = spawn_app_with(backend, |c| c.trust_forwarded_for = true).await;
+    app.sign_up("alice@example.com", PASSWORD)
+        .await
+        .assert_status(201);
+    let attacker = "198.51.100.66";
+    for _ in 0..10 {
+        assert_eq!(
+            login_from(&app, "alice@example.com", "guess guess guess", attacker).await,
+            401
+        );
+    }
+    assert_eq!(
+        login_from(&app, "alice@example.com", "guess guess guess", attacker).await,
+        429
+    );
+    // Even the right password is refused to the guesser's address…
+    assert_eq!(
+        login_from(&app, "alice@example.com", PASSWORD, attacker).await,
+        429
+    );
+    // …but the owner, elsewhere, logs in: the attacker cannot keep her out.
+    assert_eq!(
+        login_from(&app, "alice@example.com", PASSWORD, "203.0.113.5").await,
+        200
+    );
+    // Her success does not give the guesser more tries.
+    assert_eq!(
+        login_from(&app, "alice@example.com", "guess guess guess", attacker).await,
+        429
+    );
+}
+
+async fn failures_from_many_addresses_meet_the_ceiling_per_login(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.trust_forwarded_for = true;
+        c.throttle.failures_per_login_and_ip = 3;
+        c.throttle.failures_per_login = 12;
+    })
+    .await;
+    app.sign_up("alice@example.com", PASSWORD)
+        .await
+        .assert_status(201);
+    // A success starts the count again: only consecutive failures meet the ceiling.
+    for i in 0..3 {
+        let from = format!("198.51.100.{i}");
+        assert_eq!(
+            login_from(&app, "alice@example.com", "guess guess guess", &from).await,
+            401
+        );
+    }
+    assert_eq!(
+        login_from(&app, "alice@example.com", PASSWORD, "203.0.113.5").await,
+        200
+    );
+    let mut answers = Vec::new();
+    for i in 0..8 {
+        for _ in 0..2 {
+            let from = format!("198.51.100.{i}");
+            answers.push(login_from(&app, "alice@example.com", "guess guess guess", &from).await);
+        }
+    }
+    // 12 wrong passwords from 6 addresses, then the login is closed to every address.
+    assert_eq!(
+        answers.iter().filter(|s| **s == 401).count(),
+        12,
+        "{answers:?}"
+    );
+    assert!(answers[12..].iter().all(|s| *s == 429), "{answers:?}");
+    assert_eq!(
+        login_from(&app, "alice@example.com", PASSWORD, "203.0.113.77").await,
+        429
+    );
+}
+
+async fn parallel_correct_logins_of_one_account_all_succeed(backend: Backend) {
+    // Sixteen tabs at once from one address: with the default limits (10 per login and
+    // address), and with a limit far below the number in flight (which then wait).
+    for limit in [10, 2] {
+        let app = spawn_app_with(backend, |c| c.throttle.failures_per_login_and_ip = limit).await;
+        app.sign_up("alice@example.com", PASSWORD)
+            .await
+            .assert_status(201);
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let client = app.client.clone();
+                let url = app.url("/v1/sessions");
+                tokio::spawn(async move {
+                    client
+                        .post(url)
+                        .json(&json!({ "login": "alice@example.com", "password": PASSWORD }))
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                        .as_u16()
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await.unwrap());
+        }
+        assert!(statuses.iter().all(|s| *s == 200), "{limit}: {statuses:?}");
+        // Nothing was counted as a failure, nothing stays in flight.
+        let counted = app
+            .scalar_i64("SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM counters WHERE key LIKE 'fail:%' OR key LIKE 'pending:%'")
+            .await;
+        assert_eq!(counted, 0);
+    }
+}
+
+async fn a_forged_forwarded_for_entry_does_not_escape_the_throttle(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.trust_forwarded_for = true;
+        c.throttle.failures_per_login_and_ip = 3;
+        c.throttle.failures_per_ip = 5;
+    })
+    .await;
+    app.sign_up("alice@example.com", PASSWORD)
+        .await
+        .assert_status(201);
+    // The client writes a new left-most entry each time; the proxy appends the real one.
+    let mut answers = Vec::new();
+    for i in 0..12 {
+        let forged = format!("10.{i}.{i}.{i}, 198.51.100.7");
+        answers.push(login_from(&app, "alice@example.com", "guess guess guess", &forged).await);
+    }
+    assert_eq!(
+        answers.iter().filter(|s| **s == 401).count(),
+        3,
+        "{answers:?}"
+    );
+    // Other logins from the same real address: the per-address limit (5 in all).
+    let mut others = Vec::new();
+    for i in 0..6 {
+        let forged = format!("10.9.9.{i}, 198.51.100.7");
+        others.push(
+            login_from(
+                &app,
+                &format!("u{i}@example.com"),
+                "guess guess guess",
+                &forged,
+            )
+            .await,
+        );
+    }
+    assert_eq!(
+        others.iter().filter(|s| **s == 401).count(),
+        2,
+        "{others:?}"
+    );
+    // A peer that is not a trusted proxy is taken at its address, whatever it forwards.
+    let app = spawn_app_with(backend, |c| {
+        c.trust_forwarded_for = true;
+        c.trusted_proxies = vec!["10.0.0.0/8".into()];
+        c.throttle.failures_per_login_and_ip = 3;
+    })
+    .await;
+    app.sign_up("alice@example.com", PASSWORD)
+        .await
+        .assert_status(201);
+    let mut answers = Vec::new();
+    for i in 0..6 {
+        let forged = format!("198.51.100.{i}");
+        answers.push(login_from(&app, "alice@example.com", "guess guess guess", &forged).await);
+    }
+    assert_eq!(
+        answers.iter().filter(|s| **s == 401).count(),
+        3,
+        "{answers:?}"
+    );
 }

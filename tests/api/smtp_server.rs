@@ -169,7 +169,12 @@ async fn session(
                 .to_ascii_lowercase()
                 .contains("content-transfer-encoding: quoted-printable")
             {
-                data = decode_quoted_printable(&data);
+                // The body only: headers are never quoted-printable (their encoded words
+                // end in `?=`, which a soft line break would eat).
+                data = match data.split_once("\n\n") {
+                    Some((head, body)) => format!("{head}\n\n{}", decode_quoted_printable(body)),
+                    None => decode_quoted_printable(&data),
+                };
             }
             received.lock().unwrap().push(ReceivedMail {
                 from: from.clone(),

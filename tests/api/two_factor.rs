@@ -378,7 +378,7 @@ async fn step_up_needs_the_code_and_turning_two_factor_off_needs_a_recent_proof(
 }
 
 async fn wrong_second_factor_codes_are_throttled_like_passwords(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.throttle.failures_per_login = 3).await;
+    let app = spawn_app_with(backend, |c| c.throttle.failures_per_login_and_ip = 3).await;
     let alice = app.user("alice@example.com").await;
     let (secret, _) = enrol(&app, &alice).await;
     let first = challenge(&app, &alice).await;

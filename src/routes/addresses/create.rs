@@ -30,7 +30,10 @@ pub struct CreateAddressRequest {
     /// A domain of the mail service; its main domain when omitted.
     #[schema(value_type = Option<String>, min_length = 1, max_length = 253)]
     pub domain: Option<DomainName>,
-    #[validate(length(min = 1, max = 100))]
+    #[validate(
+        length(min = 1, max = 100),
+        custom(function = "crate::domain::validate_header_text")
+    )]
     #[schema(min_length = 1, max_length = 100)]
     pub display_name: Option<String>,
     #[serde(rename = "for")]

@@ -98,7 +98,10 @@ pub async fn get_address(
 #[serde(deny_unknown_fields)]
 pub struct UpdateAddressRequest {
     /// The name shown to recipients; `null` or empty clears it.
-    #[validate(length(max = 100))]
+    #[validate(
+        length(max = 100),
+        custom(function = "crate::domain::validate_header_text")
+    )]
     #[schema(max_length = 100)]
     pub display_name: Option<String>,
 }

@@ -46,7 +46,10 @@ impl OrganizationResponse {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationRequest {
-    #[validate(length(min = 1, max = 100))]
+    #[validate(
+        length(min = 1, max = 100),
+        custom(function = "crate::domain::validate_header_text")
+    )]
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }

@@ -98,7 +98,10 @@ pub async fn get_auto_reply(
 #[serde(deny_unknown_fields)]
 pub struct AutoReplyRequest {
     pub enabled: bool,
-    #[validate(length(min = 1, max = 200))]
+    #[validate(
+        length(min = 1, max = 200),
+        custom(function = "crate::domain::validate_header_text")
+    )]
     #[schema(min_length = 1, max_length = 200)]
     pub subject: String,
     #[validate(length(min = 1, max = 10000))]

@@ -282,7 +282,7 @@ pub async fn verify_own_password(
         .verify(password.into_inner(), Some(account.password_hash.clone()))
         .await?;
     if !ok {
-        attempt.failed();
+        attempt.failed(state).await?;
         return Err(ApiError::new(
             ErrorCode::PasswordIncorrect,
             "the password is not correct",

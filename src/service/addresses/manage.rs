@@ -87,7 +87,7 @@ pub async fn attach(
         )
         .await?;
     let Some(address) = found.filter(|_| ok) else {
-        attempt.failed();
+        attempt.failed(state).await?;
         return Err(ApiError::new(
             ErrorCode::PasswordIncorrect,
             "the address or its password is wrong",

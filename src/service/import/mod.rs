@@ -147,6 +147,21 @@ struct Pending {
     row: ValidRow,
 }
 
+/// The address an invalid row names, only when its cell reads as one: a cell that does not
+/// (a shifted column, a password pasted in the wrong place) is never echoed back, since the
+/// report is shown and kept where passwords must not be.
+fn reported_address(row: &RawRow, default_domain: &str) -> Option<String> {
+    match (&row.local_part, &row.address) {
+        (Some(local), _) => LocalPart::parse(local.trim())
+            .ok()
+            .map(|l| format!("{}@{default_domain}", l.as_str())),
+        (None, Some(address)) => EmailAddress::parse(address)
+            .ok()
+            .map(|a| a.as_str().to_string()),
+        (None, None) => None,
+    }
+}
+
 /// A row ready to write: its report line, the address, and its forwarding target.
 type Ready = (usize, NewAddress, Option<(String, bool)>);
 
@@ -260,11 +275,7 @@ fn validate_rows(
             }
             Err(errors) => reports.push(RowReport {
                 line: row.line,
-                address: row.address.clone().or_else(|| {
-                    row.local_part
-                        .as_ref()
-                        .map(|l| format!("{}@{}", l.to_lowercase(), service.domain))
-                }),
+                address: reported_address(row, &service.domain),
                 outcome: RowOutcome::Invalid,
                 errors,
                 generated_password: None,
