@@ -52,6 +52,15 @@ pub struct Config {
     /// The last stage Postfix asks the policy service at, where a message's recipients are
     /// added to the sender's 24 h count.
     pub policy_count_at: PolicyCountStage,
+    /// Networks the policy service accepts connections from (CIDR or single addresses): a
+    /// list, or comma-separated text. Anyone who can speak the protocol can spend any
+    /// address's 24 h budget, so only the MTAs belong here.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub policy_clients: Vec<String>,
+    /// Connections one client address may hold open at once on the policy service.
+    pub policy_max_connections_per_client: usize,
+    /// Seconds a policy connection may stay without a complete request before it is closed.
+    pub policy_idle_timeout_secs: u64,
     /// Resolver used for DNS checks (`ip:port`); the system's when unset.
     pub dns_server: Option<SocketAddr>,
     /// Seconds a live DNS check may take in total.
@@ -204,6 +213,9 @@ impl Default for Config {
             policy_listen: None,
             policy_fail_mode: PolicyFailMode::Closed,
             policy_count_at: PolicyCountStage::EndOfMessage,
+            policy_clients: vec!["127.0.0.0/8".into(), "::1".into()],
+            policy_max_connections_per_client: 512,
+            policy_idle_timeout_secs: 60,
             dns_server: None,
             dns_timeout_secs: 5,
             log: "info".into(),
@@ -411,6 +423,11 @@ impl Config {
                 self.webhook_secret_grace_hours,
             ),
             ("webhook_concurrency", self.webhook_concurrency as u64),
+            ("policy_idle_timeout_secs", self.policy_idle_timeout_secs),
+            (
+                "policy_max_connections_per_client",
+                self.policy_max_connections_per_client as u64,
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -441,6 +458,14 @@ impl Config {
                     format!("{host:?} is neither an IP address nor a host name"),
                 ));
             }
+        }
+        crate::policy::clients::parse_networks(&self.policy_clients)
+            .map_err(|e| ConfigError::new("policy_clients", e))?;
+        if self.policy_listen.is_some() && self.policy_clients.is_empty() {
+            return Err(ConfigError::new(
+                "policy_clients",
+                "must name at least one network (the MTAs') when the policy service is on",
+            ));
         }
         if self.webhook_timeout_secs > 300 {
             return Err(ConfigError::new(
@@ -528,6 +553,27 @@ mod tests {
         assert_eq!(
             bad.validate().unwrap_err().setting,
             "POSTIER_WEBHOOK_ALLOW_HOSTS"
+        );
+    }
+
+    #[test]
+    fn policy_clients_are_networks() {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(("policy_clients", "10.0.0.0/8, 192.0.2.7,fd00::/8"))
+            .extract()
+            .unwrap();
+        assert_eq!(
+            config.policy_clients,
+            ["10.0.0.0/8", "192.0.2.7", "fd00::/8"]
+        );
+        config.validate().unwrap();
+        let bad = Config {
+            policy_clients: vec!["mta.internal".into()],
+            ..Config::default()
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().setting,
+            "POSTIER_POLICY_CLIENTS"
         );
     }
 

@@ -22,6 +22,7 @@ mod operations;
 mod organizations;
 mod password_resets;
 mod policy;
+mod policy_clients;
 mod sessions;
 mod settings;
 mod sharing;
