@@ -61,6 +61,9 @@ pub struct Config {
     pub policy_max_connections_per_client: usize,
     /// Seconds a policy connection may stay without a complete request before it is closed.
     pub policy_idle_timeout_secs: u64,
+    /// Whether a customer domain counts only once its ownership TXT record is found (`dns`) or
+    /// at once (`trust`, single-tenant installs).
+    pub domain_ownership: DomainOwnership,
     /// Resolver used for DNS checks (`ip:port`); the system's when unset.
     pub dns_server: Option<SocketAddr>,
     /// Seconds a live DNS check may take in total.
@@ -182,6 +185,16 @@ pub enum PolicyFailMode {
     Closed,
 }
 
+/// How a customer domain comes to count (mail views, policy service, exclusive use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DomainOwnership {
+    /// Pending until the live DNS check finds the ownership TXT record Postier chose.
+    Dns,
+    /// Proven as soon as it is linked: every account is trusted with any domain.
+    Trust,
+}
+
 /// Where the policy service counts a message: `end_of_message` when Postfix has
 /// `smtpd_end_of_data_restrictions = check_policy_service …` (recommended: a message whose
 /// transfer fails is not counted), `data` when the policy service is only asked up to `DATA`.
@@ -216,6 +229,7 @@ impl Default for Config {
             policy_clients: vec!["127.0.0.0/8".into(), "::1".into()],
             policy_max_connections_per_client: 512,
             policy_idle_timeout_secs: 60,
+            domain_ownership: DomainOwnership::Dns,
             dns_server: None,
             dns_timeout_secs: 5,
             log: "info".into(),

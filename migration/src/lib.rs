@@ -28,6 +28,7 @@ pub use m20261202_000104_create_member_invitations::MEMBER_INVITATION_ENUMERATED
 pub use m20261202_000201_create_mail_client_credentials::{RECORD_DEVICE_USE, SEND_EMAIL_BIT};
 mod m20261202_000301_add_event_positions;
 mod m20261202_000302_create_webhooks;
+mod m20261202_000730_add_domain_ownership;
 
 pub use m20261201_000001_check_stored_values::{ENUMERATED, PERMISSION_BITS_MAX, PERMISSION_SETS};
 pub use m20261202_000302_create_webhooks::WEBHOOK_ENUMERATED;
@@ -71,6 +72,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000201_create_mail_client_credentials::Migration),
             Box::new(m20261202_000301_add_event_positions::Migration),
             Box::new(m20261202_000302_create_webhooks::Migration),
+            Box::new(m20261202_000730_add_domain_ownership::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ mod accounts;
 mod addresses;
 mod authz;
 mod dns;
+mod domain_ownership;
 mod events_feed;
 mod imports;
 mod instances;
