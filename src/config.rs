@@ -57,6 +57,18 @@ pub struct Config {
     /// The last stage Postfix asks the policy service at, where a message's recipients are
     /// added to the sender's 24 h count.
     pub policy_count_at: PolicyCountStage,
+    /// Networks the policy service accepts connections from (CIDR or single addresses): a
+    /// list, or comma-separated text. Anyone who can speak the protocol can spend any
+    /// address's 24 h budget, so only the MTAs belong here.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub policy_clients: Vec<String>,
+    /// Connections one client address may hold open at once on the policy service.
+    pub policy_max_connections_per_client: usize,
+    /// Seconds a policy connection may stay without a complete request before it is closed.
+    pub policy_idle_timeout_secs: u64,
+    /// Whether a customer domain counts only once its ownership TXT record is found (`dns`) or
+    /// at once (`trust`, single-tenant installs).
+    pub domain_ownership: DomainOwnership,
     /// Resolver used for DNS checks (`ip:port`); the system's when unset.
     pub dns_server: Option<SocketAddr>,
     /// Seconds a live DNS check may take in total.
@@ -240,6 +252,16 @@ pub enum PolicyFailMode {
     Closed,
 }
 
+/// How a customer domain comes to count (mail views, policy service, exclusive use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DomainOwnership {
+    /// Pending until the live DNS check finds the ownership TXT record Postier chose.
+    Dns,
+    /// Proven as soon as it is linked: every account is trusted with any domain.
+    Trust,
+}
+
 /// Where the policy service counts a message: `end_of_message` when Postfix has
 /// `smtpd_end_of_data_restrictions = check_policy_service …` (recommended: a message whose
 /// transfer fails is not counted), `data` when the policy service is only asked up to `DATA`.
@@ -275,6 +297,10 @@ impl Default for Config {
             policy_listen: None,
             policy_fail_mode: PolicyFailMode::Closed,
             policy_count_at: PolicyCountStage::EndOfMessage,
+            policy_clients: vec!["127.0.0.0/8".into(), "::1".into()],
+            policy_max_connections_per_client: 512,
+            policy_idle_timeout_secs: 60,
+            domain_ownership: DomainOwnership::Dns,
             dns_server: None,
             dns_timeout_secs: 5,
             log: "info".into(),
@@ -504,6 +530,11 @@ impl Config {
                 "outreach.per_organization",
                 self.outreach.per_organization.into(),
             ),
+            ("policy_idle_timeout_secs", self.policy_idle_timeout_secs),
+            (
+                "policy_max_connections_per_client",
+                self.policy_max_connections_per_client as u64,
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -534,6 +565,14 @@ impl Config {
                     format!("{host:?} is neither an IP address nor a host name"),
                 ));
             }
+        }
+        crate::policy::clients::parse_networks(&self.policy_clients)
+            .map_err(|e| ConfigError::new("policy_clients", e))?;
+        if self.policy_listen.is_some() && self.policy_clients.is_empty() {
+            return Err(ConfigError::new(
+                "policy_clients",
+                "must name at least one network (the MTAs') when the policy service is on",
+            ));
         }
         if self.webhook_timeout_secs > 300 {
             return Err(ConfigError::new(
@@ -655,6 +694,27 @@ mod tests {
         assert_eq!(
             zero.validate().unwrap_err().setting,
             "POSTIER_OUTREACH__PER_RECIPIENT"
+        );
+    }
+
+    #[test]
+    fn policy_clients_are_networks() {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(("policy_clients", "10.0.0.0/8, 192.0.2.7,fd00::/8"))
+            .extract()
+            .unwrap();
+        assert_eq!(
+            config.policy_clients,
+            ["10.0.0.0/8", "192.0.2.7", "fd00::/8"]
+        );
+        config.validate().unwrap();
+        let bad = Config {
+            policy_clients: vec!["mta.internal".into()],
+            ..Config::default()
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().setting,
+            "POSTIER_POLICY_CLIENTS"
         );
     }
 

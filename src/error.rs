@@ -77,6 +77,7 @@ error_codes! {
     MemberAlreadyExists = ("member_already_exists", 409, "The account is already a member"),
     OrganizationLastOwner = ("organization_last_owner", 409, "An organization keeps at least one owner"),
     DomainAlreadyUsed = ("domain_already_used", 409, "The domain belongs to a mail service already"),
+    DomainClaimPending = ("domain_claim_pending", 409, "Another organization claims the domain; prove ownership to take it over"),
     DomainIsMain = ("domain_is_main", 409, "The main domain cannot be unlinked"),
     DomainHasAddresses = ("domain_has_addresses", 409, "Addresses still use this domain"),
     PackDoesNotFit = ("pack_does_not_fit", 409, "The mail service does not fit the requested pack"),

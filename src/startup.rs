@@ -84,12 +84,13 @@ impl Application {
         let policy = match config.policy_listen {
             Some(addr) => {
                 let engine = Arc::new(Engine::new(db.clone(), clock.clone(), &config));
-                let server = PolicyServer::start(addr, engine).await.map_err(|source| {
-                    StartupError::Listen {
+                let limits = crate::policy::server::Limits::from_config(&config);
+                let server = PolicyServer::start(addr, engine, limits)
+                    .await
+                    .map_err(|source| StartupError::Listen {
                         addr: addr.to_string(),
                         source,
-                    }
-                })?;
+                    })?;
                 Some(server)
             }
             None => None,

@@ -30,6 +30,7 @@ mod m20261202_000301_add_event_positions;
 mod m20261202_000302_create_webhooks;
 mod m20261202_000710_add_refresh_token_successor;
 mod m20261202_000720_add_outbox_listed_body;
+mod m20261202_000730_add_domain_ownership;
 
 pub use m20261201_000001_check_stored_values::{ENUMERATED, PERMISSION_BITS_MAX, PERMISSION_SETS};
 pub use m20261202_000302_create_webhooks::WEBHOOK_ENUMERATED;
@@ -75,6 +76,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000302_create_webhooks::Migration),
             Box::new(m20261202_000710_add_refresh_token_successor::Migration),
             Box::new(m20261202_000720_add_outbox_listed_body::Migration),
+            Box::new(m20261202_000730_add_domain_ownership::Migration),
         ]
     }
 }

@@ -253,6 +253,12 @@ fn evaluate(record: &DnsRecord, answers: &Answers) -> CheckedRecord {
                 CheckStatus::Missing
             } else if relevant.iter().all(|answer| matches(record, answer)) {
                 CheckStatus::Ok
+            } else if record.purpose == RecordPurpose::Ownership
+                && relevant.iter().any(|answer| matches(record, answer))
+            {
+                // Only whoever controls the zone can publish this claim's token; other
+                // tokens beside it (an older claim of the same owner) do no harm.
+                CheckStatus::Ok
             } else {
                 CheckStatus::Mismatch
             };
@@ -271,6 +277,9 @@ fn evaluate(record: &DnsRecord, answers: &Answers) -> CheckedRecord {
 /// DKIM or DMARC record counts (a domain's apex holds site-verification strings too).
 fn is_of_kind(purpose: RecordPurpose, answer: &Answer) -> bool {
     match (purpose, answer) {
+        (RecordPurpose::Ownership, Answer::Txt(text)) => {
+            text.trim().starts_with(super::records::OWNERSHIP_PREFIX)
+        }
         (RecordPurpose::Spf, Answer::Txt(text)) => is_spf(text),
         (RecordPurpose::Dkim, Answer::Txt(text)) => is_dkim(text),
         (RecordPurpose::Dmarc, Answer::Txt(text)) => is_dmarc(text),
@@ -291,6 +300,7 @@ fn is_of_kind(purpose: RecordPurpose, answer: &Answer) -> bool {
 fn matches(record: &DnsRecord, answer: &Answer) -> bool {
     let expected_host = normalize_host(&record.value);
     match (record.purpose, answer) {
+        (RecordPurpose::Ownership, Answer::Txt(text)) => text.trim() == record.value,
         (RecordPurpose::Spf, Answer::Txt(text)) => {
             normalize_spf(text) == normalize_spf(&record.value)
         }

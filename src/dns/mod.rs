@@ -9,7 +9,7 @@ mod records;
 
 pub use check::{CheckStatus, CheckedRecord, DnsChecker};
 pub use dkim::{dkim_selector, generate_dkim_key, DkimKey, DKIM_KEY_BITS};
-pub use records::{expected_records, DnsRecord, DnsRecordType, RecordPurpose};
+pub use records::{expected_records, ownership_record, DnsRecord, DnsRecordType, RecordPurpose};
 
 /// What can fail here. A live check never fails: unanswered lookups are reported per record.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,8 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordPurpose {
+    /// The TXT record proving that whoever linked the domain controls its DNS.
+    Ownership,
     Mx,
     Spf,
     Dkim,
@@ -191,6 +193,30 @@ pub fn expected_records(
                 .into(),
         ),
     ]
+}
+
+/// Owner name label of the ownership record, under the domain.
+pub const OWNERSHIP_LABEL: &str = "_postier-ownership";
+/// What the ownership record's text starts with, before the token.
+pub const OWNERSHIP_PREFIX: &str = "postier-ownership=";
+
+/// The TXT record proving that whoever linked `domain` to a mail service controls its DNS:
+/// `token` is the value Postier chose for that service and domain, so a record published for
+/// another claim (or another provider) proves nothing here.
+pub fn ownership_record(domain: &str, token: &str) -> DnsRecord {
+    let domain = normalize_host(domain);
+    DnsRecord {
+        purpose: RecordPurpose::Ownership,
+        record_type: DnsRecordType::Txt,
+        name: format!("{OWNERSHIP_LABEL}.{domain}"),
+        value: format!("{OWNERSHIP_PREFIX}{token}"),
+        priority: None,
+        weight: None,
+        port: None,
+        description: format!(
+            "Proves that you control the DNS of {domain}: until the DNS check finds it, no              mail is routed for the domain and another organization may still claim it."
+        ),
+    }
 }
 
 /// Host names compare case-insensitively, with or without the root's trailing dot.

@@ -13,6 +13,13 @@ pub struct Model {
     /// Base64 of the DER SubjectPublicKeyInfo, as published in the DKIM record's `p=`.
     pub dkim_public_key: String,
     pub created_at: DateTimeUtc,
+    /// The value of the ownership TXT record Postier chose for this service and domain
+    /// (`null` on domains linked before ownership was proven).
+    pub ownership_token: Option<String>,
+    /// When the live DNS check found the ownership record (or the link, with
+    /// `POSTIER_DOMAIN_OWNERSHIP=trust`); `null` while the claim is pending: the mail views
+    /// and the policy service ignore the domain until then.
+    pub proven_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

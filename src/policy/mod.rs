@@ -6,6 +6,7 @@
 //!
 //! - [`protocol`]: the wire format (bounded parser, reply formatter);
 //! - [`decide`]: the rules, the fail mode, where counting happens;
+//! - [`clients`]: who may connect (the MTAs' networks, a cap per client);
 //! - [`cache`]: the in-memory state and its lifetimes (logins 5 s, 24 h totals 2 s);
 //! - [`recorder`]: the single writer that group-commits counts;
 //! - [`server`]: the TCP listener started by `startup` when `POSTIER_POLICY_LISTEN` is set.
@@ -15,6 +16,7 @@
 //! the sum of the last 1440 buckets.
 
 pub mod cache;
+pub mod clients;
 pub mod decide;
 pub mod protocol;
 pub mod recorder;

@@ -1,6 +1,8 @@
 //! The policy service's TCP listener: one task per Postfix connection, each reading requests
 //! one after the other on its persistent connection and writing one reply per request. A
-//! connection that breaks the protocol is logged and closed; the others carry on. Also runs
+//! client outside the configured networks, or past its cap of connections, is closed before
+//! anything is read ([`super::clients`]). A connection that breaks the protocol or stays idle
+//! past the idle timeout is logged and closed; the others carry on. Also runs
 //! the janitor that sweeps the caches (old counts are pruned with every other counter by
 //! `startup`). Owns no decision logic.
 
@@ -13,15 +15,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use super::clients::{Admission, Slot};
 use super::decide::Engine;
 use super::protocol::{self, Request};
 
 /// Connections served at once; more are closed at once (Postfix retries, then applies
 /// `smtpd_policy_service_default_action`). Each smtpd process holds one connection.
 pub const MAX_CONNECTIONS: usize = 4096;
-/// A connection with no request for this long is closed (longer than Postfix's own
-/// `smtpd_policy_service_max_idle`, 300 s by default, so Postfix normally closes first).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// How often caches are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -34,9 +34,35 @@ pub struct PolicyServer {
     connections: Arc<Semaphore>,
 }
 
+/// Who may connect and for how long a connection may idle (`POSTIER_POLICY_CLIENTS`,
+/// `POSTIER_POLICY_MAX_CONNECTIONS_PER_CLIENT`, `POSTIER_POLICY_IDLE_TIMEOUT_SECS`).
+#[derive(Debug)]
+pub struct Limits {
+    pub admission: Admission,
+    /// A connection without a complete request for this long is closed. Shorter than
+    /// Postfix's own `smtpd_policy_service_max_idle` (300 s) on purpose: a connection held
+    /// open by something that is not an MTA costs a slot only briefly, and Postfix simply
+    /// reconnects when it finds its idle connection closed.
+    pub idle_timeout: Duration,
+}
+
+impl Limits {
+    pub fn from_config(config: &crate::config::Config) -> Limits {
+        Limits {
+            admission: Admission::from_config(config),
+            idle_timeout: Duration::from_secs(config.policy_idle_timeout_secs),
+        }
+    }
+}
+
 impl PolicyServer {
-    /// Listens on `addr` and serves with `engine` on the current runtime.
-    pub async fn start(addr: SocketAddr, engine: Arc<Engine>) -> std::io::Result<PolicyServer> {
+    /// Listens on `addr` and serves the clients `limits` admits with `engine` on the current
+    /// runtime.
+    pub async fn start(
+        addr: SocketAddr,
+        engine: Arc<Engine>,
+        limits: Limits,
+    ) -> std::io::Result<PolicyServer> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let (shutdown, stopped) = watch::channel(false);
@@ -45,6 +71,7 @@ impl PolicyServer {
             listener,
             engine.clone(),
             connections.clone(),
+            Arc::new(limits),
             stopped.clone(),
         ));
         let janitor = tokio::spawn(janitor(engine, stopped));
@@ -52,7 +79,8 @@ impl PolicyServer {
         if local_addr.ip().is_unspecified() {
             tracing::warn!(
                 %local_addr,
-                "the policy service has no authentication: make sure only the MTAs can reach it"
+                "the policy service has no authentication: make sure only the MTAs can reach it \
+                 (POSTIER_POLICY_CLIENTS admits by network only)"
             );
         }
         Ok(PolicyServer {
@@ -87,6 +115,7 @@ async fn accept_loop(
     listener: TcpListener,
     engine: Arc<Engine>,
     connections: Arc<Semaphore>,
+    limits: Arc<Limits>,
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
@@ -96,15 +125,25 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Dropping the stream closes it: the refused client gets no byte.
+                let slot = match limits.admission.admit(peer.ip()) {
+                    Ok(slot) => slot,
+                    Err(refusal) => {
+                        limits.admission.log_refusal(peer.ip(), refusal);
+                        continue;
+                    }
+                };
                 let Ok(permit) = connections.clone().try_acquire_owned() else {
                     tracing::warn!(%peer, "policy service: too many connections; closing this one");
                     continue;
                 };
                 let engine = engine.clone();
                 let stopped = stopped.clone();
+                let idle_timeout = limits.idle_timeout;
                 tokio::spawn(async move {
-                    serve(stream, peer, &engine, stopped).await;
+                    serve(stream, peer, &engine, idle_timeout, stopped).await;
                     drop(permit);
+                    drop::<Slot>(slot);
                 });
             }
             Err(e) => {
@@ -122,6 +161,7 @@ async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     engine: &Engine,
+    idle_timeout: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
     // Replies are tiny and awaited by Postfix: never let Nagle hold them back.
@@ -138,7 +178,7 @@ async fn serve(
         let read = tokio::select! {
             _ = stop_requested(&mut stopped) => break,
             read = tokio::time::timeout(
-                IDLE_TIMEOUT,
+                idle_timeout,
                 protocol::read_request(&mut reader, &mut line, &mut request),
             ) => read,
         };

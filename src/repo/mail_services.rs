@@ -241,6 +241,10 @@ pub struct NewDomain<'a> {
     pub mail_service_id: Uuid,
     pub is_main: bool,
     pub dkim: &'a crate::dns::DkimKey,
+    /// The ownership TXT record's token chosen for this claim.
+    pub ownership_token: &'a str,
+    /// Proven at once (`POSTIER_DOMAIN_OWNERSHIP=trust`) or pending until the DNS check.
+    pub proven: bool,
 }
 
 pub async fn insert_domain(
@@ -256,9 +260,29 @@ pub async fn insert_domain(
         dkim_private_key: Set(new.dkim.private_key_pem.clone()),
         dkim_public_key: Set(new.dkim.public_key_b64.clone()),
         created_at: Set(now),
+        ownership_token: Set(Some(new.ownership_token.to_string())),
+        proven_at: Set(new.proven.then_some(now)),
     }
     .insert(conn)
     .await
+}
+
+/// Marks the pending domain `name` of `mail_service_id` proven at `now`; false when it was
+/// proven already (a concurrent check) or is gone.
+pub async fn mark_proven(
+    conn: &impl ConnectionTrait,
+    name: &str,
+    mail_service_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let updated = domain::Entity::update_many()
+        .col_expr(domain::Column::ProvenAt, Expr::value(now))
+        .filter(domain::Column::Name.eq(name))
+        .filter(domain::Column::MailServiceId.eq(mail_service_id))
+        .filter(domain::Column::ProvenAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(updated.rows_affected == 1)
 }
 
 pub async fn list_domains(
@@ -292,6 +316,28 @@ pub async fn find_domain(
     name: &str,
 ) -> Result<Option<domain::Model>, DbErr> {
     domain::Entity::find_by_id(name.to_string()).one(conn).await
+}
+
+/// Deletes the addresses (their accesses, forwards… cascade) and aliases on `domain` of the
+/// service, keeping its address counter; answers how many addresses went.
+pub async fn delete_domain_contents(
+    conn: &impl ConnectionTrait,
+    mail_service_id: Uuid,
+    domain: &str,
+) -> Result<u64, DbErr> {
+    // Domains hold no LIKE wildcard: '_' and '%' are not valid in DNS names here.
+    crate::entity::alias::Entity::delete_many()
+        .filter(crate::entity::alias::Column::Alias.like(format!("%@{domain}")))
+        .exec(conn)
+        .await?;
+    let removed = address::Entity::delete_many()
+        .filter(address::Column::MailServiceId.eq(mail_service_id))
+        .filter(address::Column::Domain.eq(domain))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    add_to_address_count(conn, mail_service_id, -i64::try_from(removed).unwrap_or(0)).await?;
+    Ok(removed)
 }
 
 pub async fn delete_domain(conn: &impl ConnectionTrait, name: &str) -> Result<(), DbErr> {

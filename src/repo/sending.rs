@@ -5,7 +5,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Que
 use uuid::Uuid;
 
 use crate::domain::{AddressKind, Pack};
-use crate::entity::{address, alias, mail_service};
+use crate::entity::{address, alias, domain, mail_service};
 
 /// A hosted address seen as a sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +20,10 @@ pub struct SendingIdentity {
     pub aliases: Vec<String>,
 }
 
-/// The identity of the address spelled `address` (already lower-case), if it is hosted here.
+/// The identity of the address spelled `address` (already lower-case), if it is hosted here:
+/// on the provider's free domain or on a proven domain of its own service (a pending claim
+/// does not count, docs/resources.md "Domain ownership"), with the aliases on such domains
+/// only.
 pub async fn find_by_address(
     conn: &impl ConnectionTrait,
     address: &str,
@@ -30,7 +33,31 @@ pub async fn find_by_address(
         .find_also_related(mail_service::Entity)
         .one(conn)
         .await?;
-    complete(conn, found).await
+    let Some((address, Some(service))) = found else {
+        return Ok(None);
+    };
+    let own: Vec<domain::Model> = domain::Entity::find()
+        .filter(domain::Column::MailServiceId.eq(service.id))
+        .all(conn)
+        .await?;
+    // A main domain without a customer domain row is the provider's free domain.
+    let main = service.domain.clone();
+    let counts = |name: &str| match own.iter().find(|d| d.name == name) {
+        Some(d) => d.proven_at.is_some(),
+        None => name == main,
+    };
+    if !counts(&address.domain) {
+        return Ok(None);
+    }
+    let mut identity = complete(conn, Some((address, Some(service)))).await?;
+    if let Some(identity) = identity.as_mut() {
+        identity.aliases.retain(|alias| {
+            alias
+                .rsplit_once('@')
+                .is_some_and(|(_, domain)| counts(domain))
+        });
+    }
+    Ok(identity)
 }
 
 /// The identity of the address with `id`, if it exists.

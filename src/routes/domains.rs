@@ -26,7 +26,44 @@ pub struct DomainResponse {
     pub managed_by_provider: bool,
     /// Selector of the domain's DKIM key; `null` for the provider's domain.
     pub dkim_selector: Option<String>,
+    /// `pending` until the DNS check finds the domain's ownership record (`POSTIER_DOMAIN_OWNERSHIP=dns`):
+    /// until then no mail is routed or sent for it and another organization may claim it.
+    pub ownership: Ownership,
+    /// When the ownership was proven (the link itself with `POSTIER_DOMAIN_OWNERSHIP=trust`).
+    pub proven_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Whether a domain counts yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Ownership {
+    Pending,
+    Proven,
+}
+
+impl Ownership {
+    fn of(proven_at: Option<DateTime<Utc>>) -> Ownership {
+        if proven_at.is_some() {
+            Ownership::Proven
+        } else {
+            Ownership::Pending
+        }
+    }
+}
+
+impl DomainResponse {
+    fn customer(d: crate::entity::domain::Model) -> DomainResponse {
+        DomainResponse {
+            name: d.name,
+            is_main: d.is_main,
+            managed_by_provider: false,
+            dkim_selector: Some(d.dkim_selector),
+            ownership: Ownership::of(d.proven_at),
+            proven_at: d.proven_at,
+            created_at: d.created_at,
+        }
+    }
 }
 
 /// Domains of a mail service
@@ -54,6 +91,8 @@ pub async fn list_domains(
             is_main: true,
             managed_by_provider: true,
             dkim_selector: None,
+            ownership: Ownership::Proven,
+            proven_at: None,
             created_at: service.created_at,
         };
         let items = if after.is_some() {
@@ -69,18 +108,7 @@ pub async fn list_domains(
     let rows =
         repo::mail_services::page_domains(&state.db, service.id, after.as_deref(), limit + 1)
             .await?;
-    let page = Page::from_rows(
-        rows,
-        limit,
-        |d| d.name.clone(),
-        |d| DomainResponse {
-            name: d.name,
-            is_main: d.is_main,
-            managed_by_provider: false,
-            dkim_selector: Some(d.dkim_selector),
-            created_at: d.created_at,
-        },
-    );
+    let page = Page::from_rows(rows, limit, |d| d.name.clone(), DomainResponse::customer);
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -95,7 +123,10 @@ pub struct LinkDomainRequest {
 /// Link a domain
 ///
 /// Owners and admins. Addresses can then be created on it; publish its DNS records (see
-/// `GET …/domains/{domain}/dns`). Not on the free pack.
+/// `GET …/domains/{domain}/dns`). With `POSTIER_DOMAIN_OWNERSHIP=dns` it is `pending` until
+/// `POST …/dns/check` finds its ownership record; a pending claim of another organization is
+/// taken over when this organization's ownership record is already published. Not on the
+/// free pack.
 #[utoipa::path(
     tag = "mail-services",
     security(("bearer" = [])),
@@ -104,7 +135,7 @@ pub struct LinkDomainRequest {
     responses(
         (status = 201, description = "Linked", body = DomainResponse),
         (status = 403, description = "Not an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 409, description = "The domain belongs to a mail service (`domain_already_used`), or the free pack (`pack_does_not_fit`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The domain is proven by a mail service, or is the provider's own (`domain_already_used`); another organization's unproven claim holds it and this organization's ownership record is not in DNS yet (`domain_claim_pending`, the detail names the record); or the free pack (`pack_does_not_fit`)", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 503, description = "Too many DKIM keys being generated at once; retry after `Retry-After` (`service_unavailable`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
@@ -116,13 +147,7 @@ pub async fn link_domain(
     body: ApiJson<LinkDomainRequest>,
 ) -> ApiResult<HttpResponse> {
     let linked = domains::link(&state, &user, path.into_inner(), &body.domain).await?;
-    Ok(HttpResponse::Created().json(DomainResponse {
-        name: linked.name,
-        is_main: false,
-        managed_by_provider: false,
-        dkim_selector: Some(linked.dkim_selector),
-        created_at: linked.created_at,
-    }))
+    Ok(HttpResponse::Created().json(DomainResponse::customer(linked)))
 }
 
 /// Unlink a domain
@@ -169,6 +194,8 @@ pub struct DnsCheckResponse {
     pub checked_at: DateTime<Utc>,
     /// True when every record is `ok`.
     pub all_ok: bool,
+    /// `proven` once a check found the ownership record (this one or an earlier one).
+    pub ownership: Ownership,
     pub records: Vec<crate::dns::CheckedRecord>,
 }
 
@@ -203,7 +230,8 @@ pub async fn get_domain_dns(
 ///
 /// Looks every expected record up in live DNS (the configured resolver, within
 /// `POSTIER_DNS_TIMEOUT_SECS`) and reports each as `ok`, `missing` or `mismatch` with what
-/// was found. Nothing is cached.
+/// was found. Nothing is cached. A pending domain whose ownership record is found becomes
+/// `proven` (recorded as `domain.proven`): from then on it counts.
 #[utoipa::path(
     tag = "mail-services",
     security(("bearer" = [])),
@@ -225,10 +253,12 @@ pub async fn check_domain_dns(
     let all_ok = checked
         .iter()
         .all(|c| c.status == crate::dns::CheckStatus::Ok);
+    let domain = domains::record_proof(&state, &user, domain, &checked).await?;
     Ok(HttpResponse::Ok().json(DnsCheckResponse {
         domain: domain.name,
         checked_at: state.clock.now(),
         all_ok,
+        ownership: Ownership::of(domain.proven_at),
         records: checked,
     }))
 }

@@ -136,7 +136,7 @@ pub struct CreateMailServiceRequest {
     responses(
         (status = 201, description = "Created", body = MailServiceResponse),
         (status = 403, description = "Not an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 409, description = "The domain belongs to a mail service already (`domain_already_used`), or the organization has a free service already (`free_service_exists`)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The domain is proven by a mail service already, or is the provider's own (`domain_already_used`); another organization's unproven claim holds it and this organization's ownership record is not in DNS yet (`domain_claim_pending`); or the organization has a free service already (`free_service_exists`)", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 503, description = "Too many DKIM keys being generated at once; retry after `Retry-After` (`service_unavailable`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]

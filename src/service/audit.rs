@@ -129,6 +129,12 @@ pub enum Change {
     DomainLinked,
     #[serde(rename = "domain.unlinked")]
     DomainUnlinked {},
+    /// The live DNS check found the domain's ownership record: it now counts.
+    #[serde(rename = "domain.proven")]
+    DomainProven {},
+    /// Another organization proved the domain first: this unproven claim ended.
+    #[serde(rename = "domain.claim_ended")]
+    DomainClaimEnded {},
     #[serde(rename = "address.created")]
     AddressCreated {
         kind: AddressKind,
@@ -315,6 +321,8 @@ pub const ACTIONS: &[&str] = &[
     "mail_service.deleted",
     "domain.linked",
     "domain.unlinked",
+    "domain.proven",
+    "domain.claim_ended",
     "address.created",
     "address.updated",
     "address.deleted",

@@ -9,8 +9,10 @@ use crate::entity::{domain, mail_service};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::repo::{self, events::Scope};
 use crate::service::audit::Change;
-use crate::service::mail_services::{dkim_key_for_free_domain, domain_conflict, reject_reserved};
-use crate::service::{authz, dangerous, UnitOfWork};
+use crate::service::mail_services::{
+    domain_conflict, new_dkim_key, proven_at_once, reject_reserved,
+};
+use crate::service::{authz, dangerous, domain_claims, UnitOfWork};
 use crate::state::AppState;
 
 /// Links `name` to a service the caller manages (not on the free pack).
@@ -28,8 +30,21 @@ pub async fn link(
         ));
     }
     reject_reserved(state, name)?;
-    let dkim = dkim_key_for_free_domain(state, name).await?;
-    let uow = UnitOfWork::begin(state).await?;
+    let claim = domain_claims::prepare(state, service.organization_id, name).await?;
+    let dkim = new_dkim_key(state).await?;
+    let mut uow = UnitOfWork::begin(state).await?;
+    let proven = match &claim {
+        domain_claims::Claim::Displaces(held) => {
+            domain_claims::end(
+                &mut uow,
+                held,
+                "Another organization has proven that it owns the domain.",
+            )
+            .await?;
+            true
+        }
+        domain_claims::Claim::Free => proven_at_once(state),
+    };
     let linked = repo::mail_services::insert_domain(
         uow.tx(),
         repo::mail_services::NewDomain {
@@ -37,6 +52,11 @@ pub async fn link(
             mail_service_id: service.id,
             is_main: false,
             dkim: &dkim,
+            ownership_token: &domain_claims::ownership_token(
+                service.organization_id,
+                name.as_str(),
+            ),
+            proven,
         },
         uow.now(),
     )
@@ -132,11 +152,51 @@ pub async fn expected_records(
         ));
     }
     let domain = domain_of(state, &service, name).await?;
-    let records = crate::dns::expected_records(
+    let mut records = Vec::with_capacity(13);
+    if let Some(token) = &domain.ownership_token {
+        records.push(crate::dns::ownership_record(&domain.name, token));
+    }
+    records.extend(crate::dns::expected_records(
         &domain.name,
         &state.config.mail_host,
         &domain.dkim_selector,
         &domain.dkim_public_key,
-    );
+    ));
     Ok((domain, records))
+}
+
+/// After a live check of `domain` (of the service `service_id`): when it is pending and the
+/// check found its ownership record, marks it proven and records `domain.proven`, in one
+/// transaction. Answers the domain as it now is.
+pub async fn record_proof(
+    state: &AppState,
+    caller: &Caller,
+    mut domain: domain::Model,
+    checked: &[crate::dns::CheckedRecord],
+) -> ApiResult<domain::Model> {
+    let found = checked.iter().any(|c| {
+        c.record.purpose == crate::dns::RecordPurpose::Ownership
+            && c.status == crate::dns::CheckStatus::Ok
+    });
+    if domain.proven_at.is_some() || !found {
+        return Ok(domain);
+    }
+    let uow = UnitOfWork::begin(state).await?;
+    let Some(service) = repo::mail_services::lock(uow.tx(), domain.mail_service_id).await? else {
+        return Err(ApiError::not_found("mail service"));
+    };
+    let now = uow.now();
+    if repo::mail_services::mark_proven(uow.tx(), &domain.name, service.id, now).await? {
+        uow.record(
+            &caller.actor(),
+            Scope::service(&service),
+            Change::DomainProven {},
+            &domain.name,
+        )
+        .await?;
+        uow.commit().await?;
+        tracing::info!(domain = %domain.name, service = %service.id, "domain ownership proven");
+    }
+    domain.proven_at = Some(now);
+    Ok(domain)
 }

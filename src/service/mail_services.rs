@@ -12,7 +12,7 @@ use crate::entity::mail_service;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::repo::{self, events::Scope};
 use crate::service::audit::Change;
-use crate::service::{authz, dangerous, UnitOfWork};
+use crate::service::{authz, dangerous, domain_claims, UnitOfWork};
 use crate::state::AppState;
 
 /// Permissions a new user of an address gets unless the inviter chooses others.
@@ -37,31 +37,30 @@ pub fn reject_reserved(state: &AppState, domain: &DomainName) -> ApiResult<()> {
         state.config.free_domain.to_ascii_lowercase(),
         state.config.mail_host.to_ascii_lowercase(),
     ];
-    if reserved.iter().any(|r| r == domain.as_str()) {
+    // The provider's domains and every name under them: a customer holding
+    // `x.mail.example` could receive mail, or pass DNS checks, in the provider's name.
+    let name = domain.as_str();
+    if reserved
+        .iter()
+        .any(|r| name == r || name.ends_with(&format!(".{r}")))
+    {
         return Err(ApiError::conflict(
             ErrorCode::DomainAlreadyUsed,
-            format!("{domain} is the provider's own domain"),
+            format!("{domain} is the provider's own domain, or under it"),
         ));
     }
     Ok(())
 }
 
-/// A DKIM key for `domain`, made only once the domain is known to be free: generating one
-/// costs a core for a while, and a taken domain is answered 409 without it (the insert still
-/// catches a race through the unique index).
-pub async fn dkim_key_for_free_domain(
-    state: &AppState,
-    domain: &DomainName,
-) -> ApiResult<crate::dns::DkimKey> {
-    if repo::mail_services::find_domain(&state.db, domain.as_str())
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::conflict(
-            ErrorCode::DomainAlreadyUsed,
-            format!("{domain} belongs to a mail service already"),
-        ));
-    }
+/// Whether a new claim counts at once (`POSTIER_DOMAIN_OWNERSHIP=trust`).
+pub fn proven_at_once(state: &AppState) -> bool {
+    state.config.domain_ownership == crate::config::DomainOwnership::Trust
+}
+
+/// A DKIM key for `domain`, made only once the domain may be claimed
+/// ([`domain_claims::prepare`]): generating one costs a core for a while, and a taken domain
+/// is answered 409 without it (the insert still catches a race through the unique index).
+pub async fn new_dkim_key(state: &AppState) -> ApiResult<crate::dns::DkimKey> {
     crate::dns::generate_dkim_key(state.clock.now())
         .await
         .map_err(|e| match e {
@@ -118,8 +117,12 @@ pub async fn create(
         }
     };
     authz::manager(&state.db, caller, org_id).await?;
+    let claim = match &domain {
+        Some(d) => Some(domain_claims::prepare(state, org_id, d).await?),
+        None => None,
+    };
     let dkim = match &domain {
-        Some(d) => Some(dkim_key_for_free_domain(state, d).await?),
+        Some(_) => Some(new_dkim_key(state).await?),
         None => None,
     };
     let main_domain = domain
@@ -135,8 +138,20 @@ pub async fn create(
     if pack == Pack::Free && repo::mail_services::has_free_service(&state.db, org_id).await? {
         return Err(free_exists());
     }
-    let uow = UnitOfWork::begin(state).await?;
+    let mut uow = UnitOfWork::begin(state).await?;
     let now = uow.now();
+    let proven = match &claim {
+        Some(domain_claims::Claim::Displaces(held)) => {
+            domain_claims::end(
+                &mut uow,
+                held,
+                "Another organization has proven that it owns the domain.",
+            )
+            .await?;
+            true
+        }
+        _ => proven_at_once(state),
+    };
     // A concurrent request that passed the check above meets the partial unique index.
     let service = repo::mail_services::insert(
         uow.tx(),
@@ -162,6 +177,8 @@ pub async fn create(
                 mail_service_id: service.id,
                 is_main: true,
                 dkim,
+                ownership_token: &domain_claims::ownership_token(org_id, &main_domain),
+                proven,
             },
             now,
         )

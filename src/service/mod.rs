@@ -9,6 +9,7 @@ pub mod addresses;
 pub mod audit;
 pub mod authz;
 pub mod dangerous;
+pub mod domain_claims;
 pub mod domains;
 pub mod import;
 pub(crate) mod links;

@@ -146,6 +146,8 @@ pub fn test_config(backend: Backend, dir: &std::path::Path, pg: Option<&PgDataba
             Backend::Postgres => pg.map(|p| p.url.clone()),
         },
         database_max_connections: 5,
+        // Tests link made-up domains; the ownership proof has its own tests (`dns`).
+        domain_ownership: postier::config::DomainOwnership::Trust,
         workers: 2,
         shutdown_timeout_secs: 1,
         argon2: Argon2Config {

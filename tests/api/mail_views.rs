@@ -50,6 +50,9 @@ async fn link(db: &DatabaseConnection, service: Uuid, name: &str, is_main: bool)
         dkim_private_key: Set(String::new()),
         dkim_public_key: Set(String::new()),
         created_at: Set(Utc::now()),
+        ownership_token: Set(None),
+        // Proven: the views route mail for proven domains only (tests/api/domain_ownership.rs).
+        proven_at: Set(Some(Utc::now())),
     }
     .insert(db)
     .await

@@ -38,7 +38,7 @@ async fn policy_app(backend: Backend) -> TestApp {
     policy_app_with(backend, |_| {}).await
 }
 
-async fn policy_app_with(
+pub(crate) async fn policy_app_with(
     backend: Backend,
     customise: impl FnOnce(&mut postier::config::Config),
 ) -> TestApp {
@@ -52,7 +52,7 @@ async fn policy_app_with(
 // --- Fixtures: made through the API, as an organization owner would -----------------------
 
 /// The account that owns every mail service of a test.
-async fn new_owner(app: &TestApp) -> TestUser {
+pub(crate) async fn new_owner(app: &TestApp) -> TestUser {
     app.user("owner@isp.test").await
 }
 
@@ -70,7 +70,7 @@ fn id_of(created: &Value) -> Uuid {
 }
 
 /// The personal address `address` on a new mail service of `pack`.
-async fn sender_on(app: &TestApp, owner: &TestUser, pack: &str, address: &str) -> Uuid {
+pub(crate) async fn sender_on(app: &TestApp, owner: &TestUser, pack: &str, address: &str) -> Uuid {
     let (local, domain) = address.split_once('@').unwrap();
     let service = service(app, owner, pack, domain).await;
     let created = create_for_me(app, owner, &service, local).await;
@@ -103,7 +103,7 @@ async fn generic_address(app: &TestApp, owner: &TestUser, service: &str, kind: &
 }
 
 /// Recipients counted in the database for an address over all time.
-async fn counted(app: &TestApp, address_id: Uuid) -> i64 {
+pub(crate) async fn counted(app: &TestApp, address_id: Uuid) -> i64 {
     app.scalar_i64(&format!(
         "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM counters WHERE key = 'send:{address_id}'"
     ))
@@ -112,13 +112,13 @@ async fn counted(app: &TestApp, address_id: Uuid) -> i64 {
 
 // --- A Postfix-like client ------------------------------------------------------------------
 
-struct Policy {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+pub(crate) struct Policy {
+    pub(crate) reader: BufReader<OwnedReadHalf>,
+    pub(crate) writer: OwnedWriteHalf,
 }
 
 impl Policy {
-    async fn connect(port: u16) -> Policy {
+    pub(crate) async fn connect(port: u16) -> Policy {
         let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         stream.set_nodelay(true).unwrap();
         let (read, writer) = stream.into_split();
@@ -128,12 +128,12 @@ impl Policy {
         }
     }
 
-    async fn to(app: &TestApp) -> Policy {
+    pub(crate) async fn to(app: &TestApp) -> Policy {
         Policy::connect(app.policy_port.expect("the policy service is on")).await
     }
 
     /// Sends raw bytes and reads one reply: the action, without `action=`.
-    async fn raw(&mut self, request: &[u8]) -> String {
+    pub(crate) async fn raw(&mut self, request: &[u8]) -> String {
         self.writer.write_all(request).await.unwrap();
         let mut line = String::new();
         tokio::time::timeout(Duration::from_secs(10), self.reader.read_line(&mut line))
@@ -151,7 +151,7 @@ impl Policy {
         action
     }
 
-    async fn ask(&mut self, attributes: &[(&str, String)]) -> String {
+    pub(crate) async fn ask(&mut self, attributes: &[(&str, String)]) -> String {
         let mut request = String::new();
         for (name, value) in attributes {
             request.push_str(&format!("{name}={value}\n"));
@@ -161,7 +161,7 @@ impl Policy {
     }
 
     /// Whether the server closed this connection (EOF or reset) within a few seconds.
-    async fn closed_by_server(&mut self) -> bool {
+    pub(crate) async fn closed_by_server(&mut self) -> bool {
         let mut buf = [0u8; 64];
         match tokio::time::timeout(Duration::from_secs(5), self.reader.read(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => true,
@@ -171,7 +171,7 @@ impl Policy {
 }
 
 /// Every attribute Postfix 3.7 sends (MAILSTACK.md "Policy service: what Postfix sends").
-fn postfix_request(
+pub(crate) fn postfix_request(
     stage: &str,
     login: &str,
     sender: &str,
@@ -220,21 +220,26 @@ fn new_instance() -> String {
 }
 
 #[derive(Debug)]
-struct Outcome {
+pub(crate) struct Outcome {
     rcpt: Vec<String>,
     data: Option<String>,
     end: Option<String>,
 }
 
 impl Outcome {
-    fn delivered(&self) -> bool {
+    pub(crate) fn delivered(&self) -> bool {
         self.end.as_deref() == Some("DUNNO")
     }
 }
 
 /// One message as Postfix runs it: RCPT per recipient, then DATA and END-OF-MESSAGE with the
 /// number of accepted recipients, stopping where an SMTP server would.
-async fn send(client: &mut Policy, login: &str, sender: &str, recipients: &[String]) -> Outcome {
+pub(crate) async fn send(
+    client: &mut Policy,
+    login: &str,
+    sender: &str,
+    recipients: &[String],
+) -> Outcome {
     let instance = new_instance();
     let mut rcpt = Vec::new();
     let mut accepted = 0;
@@ -285,7 +290,7 @@ async fn send(client: &mut Policy, login: &str, sender: &str, recipients: &[Stri
     }
 }
 
-fn recipients(n: usize) -> Vec<String> {
+pub(crate) fn recipients(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("r{i}@elsewhere.test")).collect()
 }
 
@@ -907,9 +912,11 @@ async fn stopping_closes_idle_connections_and_the_listener(backend: Backend) {
         app.clock.clone(),
         &app.state.config,
     ));
-    let server = postier::policy::PolicyServer::start("127.0.0.1:0".parse().unwrap(), engine)
-        .await
-        .unwrap();
+    let limits = postier::policy::server::Limits::from_config(&app.state.config);
+    let server =
+        postier::policy::PolicyServer::start("127.0.0.1:0".parse().unwrap(), engine, limits)
+            .await
+            .unwrap();
     let port = server.local_addr().port();
     let mut client = Policy::connect(port).await;
     let login = "alice@example.test";
