@@ -294,11 +294,17 @@ async fn an_external_user_invited_with_any_binding_accepts_with_any_account(back
         .await,
         0
     );
-    let outbox_sent = app
-        .scalar_i64(
-            "SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL AND recipient = 'paul@isp.example'",
-        )
-        .await;
+    // The relay has the message; the outbox records it right after (a separate statement).
+    let sent =
+        "SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL AND recipient = 'paul@isp.example'";
+    let mut outbox_sent = 0;
+    for _ in 0..100 {
+        outbox_sent = app.scalar_i64(sent).await;
+        if outbox_sent > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(outbox_sent, 1);
     let paul = app.user("paul.perso@elsewhere.example").await;
     let res = app
