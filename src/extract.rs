@@ -15,7 +15,7 @@ use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::state::AppState;
 
 /// A JSON request body, parsed with the field path of any error and then validated.
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<T> std::ops::Deref for ApiJson<T> {
     type Target = T;
@@ -47,7 +47,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ApiJson<T> {
 }
 
 /// Reads a whole body up to `limit` bytes (413 beyond).
-pub fn read_body(
+pub(crate) fn read_body(
     payload: &mut Payload,
     limit: usize,
 ) -> LocalBoxFuture<'static, Result<Vec<u8>, ApiError>> {
@@ -78,7 +78,7 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 /// 413 early when the declared length is already over the limit.
-pub fn check_length(req: &HttpRequest, limit: usize) -> Result<(), ApiError> {
+pub(crate) fn check_length(req: &HttpRequest, limit: usize) -> Result<(), ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -91,7 +91,10 @@ pub fn check_length(req: &HttpRequest, limit: usize) -> Result<(), ApiError> {
 }
 
 /// 415 unless the media type passes `accept` (parameters such as charset are ignored).
-pub fn check_media_type(req: &HttpRequest, accept: fn(&str) -> bool) -> Result<(), ApiError> {
+pub(crate) fn check_media_type(
+    req: &HttpRequest,
+    accept: fn(&str) -> bool,
+) -> Result<(), ApiError> {
     let media_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -122,7 +125,7 @@ fn is_json_media_type(mt: &str) -> bool {
 
 /// Parses JSON keeping the path of the failing field. Strings may not hold NUL characters
 /// (`\u0000`): no field has a use for them and PostgreSQL cannot store them in text.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::new(
             ErrorCode::MalformedRequest,
@@ -199,7 +202,7 @@ fn strip_position(message: &str) -> String {
 }
 
 /// `validator` errors → 422 listing each field.
-pub fn validation_error(errors: ValidationErrors) -> ApiError {
+pub(crate) fn validation_error(errors: ValidationErrors) -> ApiError {
     let mut list: Vec<FieldError> = errors
         .field_errors()
         .into_iter()
@@ -238,7 +241,7 @@ fn describe_validation(e: &validator::ValidationError) -> String {
 }
 
 /// A query string, parsed with the name of any failing parameter, then validated.
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub T);
 
 impl<T> std::ops::Deref for ApiQuery<T> {
     type Target = T;
@@ -256,7 +259,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ApiQuery<T> {
     }
 }
 
-pub fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, ApiError> {
+pub(crate) fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, ApiError> {
     if let Some((name, _)) =
         form_urlencoded::parse(query.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0'))
     {
@@ -276,7 +279,7 @@ pub fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, Api
 }
 
 /// Path segments that do not parse (a malformed id) name no resource: 404.
-pub fn path_config() -> actix_web::web::PathConfig {
+pub(crate) fn path_config() -> actix_web::web::PathConfig {
     actix_web::web::PathConfig::default()
         .error_handler(|_, _| ApiError::new(ErrorCode::NotFound, "no such resource").into())
 }

@@ -12,6 +12,8 @@
 //! `mailstack` (the `mailstack-config` command) writes the Postfix + Dovecot configuration
 //! that reads Postier's mail views; it shares nothing with the server at run time.
 
+#![warn(unreachable_pub)]
+
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -20,15 +22,15 @@ pub mod dns;
 pub mod domain;
 pub mod entity;
 pub mod error;
-pub mod extract;
-pub mod mailer;
+pub(crate) mod extract;
+pub(crate) mod mailer;
 pub mod mailstack;
 pub mod openapi;
 pub mod policy;
 pub mod repo;
-pub mod routes;
+pub(crate) mod routes;
 pub mod service;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
-pub mod webhooks;
+pub(crate) mod webhooks;

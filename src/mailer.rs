@@ -25,10 +25,11 @@ const BATCH: u64 = 20;
 const LEASE_SECS: i64 = 60;
 const POLL: Duration = Duration::from_secs(2);
 /// What remains of a body that held a single-use link once the relay accepted it.
-pub const SCRUBBED_BODY: &str = "[removed after delivery: this message held a single-use link]";
+pub(crate) const SCRUBBED_BODY: &str =
+    "[removed after delivery: this message held a single-use link]";
 
 /// A message to queue.
-pub struct Mail<'a> {
+pub(crate) struct Mail<'a> {
     pub organization_id: Option<Uuid>,
     pub recipient: &'a str,
     pub subject: &'a str,
@@ -41,7 +42,7 @@ pub struct Mail<'a> {
 }
 
 /// Queues a message (call inside the transaction of the change).
-pub async fn enqueue(
+pub(crate) async fn enqueue(
     conn: &impl ConnectionTrait,
     mail: &Mail<'_>,
     now: DateTime<Utc>,
@@ -67,7 +68,7 @@ pub async fn enqueue(
 }
 
 /// Sends due messages until the process stops; woken early by `wake` after an enqueue.
-pub async fn run_worker(state: actix_web::web::Data<AppState>, wake: Arc<Notify>) {
+pub(crate) async fn run_worker(state: actix_web::web::Data<AppState>, wake: Arc<Notify>) {
     let Some(url) = state.config.smtp_url.clone() else {
         return;
     };

@@ -18,8 +18,8 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::entity::setting;
 
-pub const ISSUER: &str = "postier";
-pub const AUDIENCE: &str = "postier-api";
+pub(crate) const ISSUER: &str = "postier";
+pub(crate) const AUDIENCE: &str = "postier-api";
 const LEEWAY_SECS: i64 = 5;
 const SECRET_SETTING: &str = "jwt_secret";
 
@@ -115,7 +115,10 @@ impl JwtKeys {
 /// The signing secret: `POSTIER_JWT_SECRET`, else one generated once and kept where every
 /// instance finds it: a 0600 file in the data dir with SQLite, the `settings` table with
 /// PostgreSQL (docs/architecture.md "Stateless instances").
-pub async fn load_secret(config: &Config, db: &DatabaseConnection) -> Result<Vec<u8>, String> {
+pub(crate) async fn load_secret(
+    config: &Config,
+    db: &DatabaseConnection,
+) -> Result<Vec<u8>, String> {
     load_named_secret(config.jwt_secret.as_deref(), config, db, SECRET_SETTING).await
 }
 

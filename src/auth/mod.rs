@@ -4,14 +4,14 @@
 //! tokens and TOTP codes. `service::authz` decides
 //! *what* is allowed; this decides *who*.
 
-pub mod caller;
-pub mod extractor;
-pub mod jwt;
-pub mod password;
-pub mod session_cache;
-pub mod throttle;
+pub(crate) mod caller;
+pub(crate) mod extractor;
+pub(crate) mod jwt;
+pub(crate) mod password;
+pub(crate) mod session_cache;
+pub(crate) mod throttle;
 pub mod token;
-pub mod totp;
+pub(crate) mod totp;
 
 pub use caller::Caller;
 pub use extractor::{AuthUser, ClientIp};

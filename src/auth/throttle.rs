@@ -43,7 +43,7 @@ fn scope(state: &AppState, subject: &str, ip: Option<&str>) -> Scope {
 /// A password proof under way, counted as in flight before the argon2 verification so that
 /// parallel requests cannot all pass the check before any failure is recorded.
 #[must_use = "settle the attempt with succeeded() or failed()"]
-pub struct Attempt {
+pub(crate) struct Attempt {
     scope: Scope,
     /// The bucket its in-flight count went into (taken out of the same one).
     bucket: i64,
@@ -55,7 +55,7 @@ pub struct Attempt {
 /// still in flight keep it over a limit (their passwords may be right: 16 tabs logging in
 /// at once), it waits for them to settle, up to a few seconds: a correct password never
 /// counts as a failure. A refused attempt is not counted.
-pub async fn begin_attempt(
+pub(crate) async fn begin_attempt(
     state: &AppState,
     subject: &str,
     ip: Option<&str>,
@@ -137,12 +137,12 @@ impl Attempt {
     /// The proof held: it is no longer in flight, and the subject's consecutive failures
     /// (from this address and from all) are forgotten. It never counted as a failure of
     /// the client address (a busy office behind one address is not a guesser).
-    pub async fn succeeded(self, state: &AppState) -> ApiResult<()> {
+    pub(crate) async fn succeeded(self, state: &AppState) -> ApiResult<()> {
         self.succeeded_in(&state.db, state.clock.now()).await
     }
 
     /// [`Attempt::succeeded`] as part of a transaction (a login's, which writes anyway).
-    pub async fn succeeded_in(
+    pub(crate) async fn succeeded_in(
         self,
         conn: &impl sea_orm::ConnectionTrait,
         _now: chrono::DateTime<chrono::Utc>,
@@ -155,7 +155,7 @@ impl Attempt {
     }
 
     /// The proof failed: it counts as a failure of the pair, the subject and the address.
-    pub async fn failed(self, state: &AppState) -> ApiResult<()> {
+    pub(crate) async fn failed(self, state: &AppState) -> ApiResult<()> {
         let bucket = counters::bucket_of(state.clock.now());
         counters::add_many(&state.db, &self.settle_rows(Some(bucket))).await?;
         Ok(())
@@ -164,7 +164,7 @@ impl Attempt {
 
 /// Counts a sign-up attempt from `ip`; 429 beyond the configured rate (counted first, so
 /// that parallel sign-ups cannot all slip under the limit).
-pub async fn count_signup(state: &AppState, ip: Option<&str>) -> ApiResult<()> {
+pub(crate) async fn count_signup(state: &AppState, ip: Option<&str>) -> ApiResult<()> {
     let Some(ip) = ip else { return Ok(()) };
     let cfg = &state.config.throttle;
     let window = i64::try_from(cfg.signup_window_secs).unwrap_or(i64::MAX / 2);

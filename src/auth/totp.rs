@@ -23,9 +23,9 @@ use uuid::Uuid;
 use crate::error::ApiError;
 
 /// Seconds per step.
-pub const STEP_SECS: i64 = 30;
+pub(crate) const STEP_SECS: i64 = 30;
 /// Digits of a code.
-pub const DIGITS: usize = 6;
+pub(crate) const DIGITS: usize = 6;
 /// Steps of drift accepted on each side of the current one.
 const SKEW_STEPS: i64 = 1;
 /// 160 bits, the HMAC-SHA-1 block-size recommendation of RFC 4226.
@@ -33,10 +33,10 @@ const SECRET_BYTES: usize = 20;
 /// Version tag of the sealed format.
 const SEALED_V1: &str = "v1:";
 /// How many recovery codes an enrolment gives.
-pub const RECOVERY_CODES: usize = 10;
+pub(crate) const RECOVERY_CODES: usize = 10;
 
 /// A new random TOTP secret.
-pub fn generate_secret() -> Vec<u8> {
+pub(crate) fn generate_secret() -> Vec<u8> {
     let mut bytes = vec![0u8; SECRET_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     bytes
@@ -56,19 +56,19 @@ fn totp(secret: &[u8], issuer: &str, login: &str) -> TOTP {
 }
 
 /// The secret as authenticator apps take it typed in (base32, no padding).
-pub fn base32(secret: &[u8]) -> String {
+pub(crate) fn base32(secret: &[u8]) -> String {
     totp(secret, "", "").get_secret_base32()
 }
 
 /// The `otpauth://totp/<issuer>:<login>?secret=…&issuer=…` URI (SHA-1, 6 digits, 30 s are
 /// the defaults it leaves implicit), usually shown as a QR code.
-pub fn otpauth_uri(secret: &[u8], issuer: &str, login: &str) -> String {
+pub(crate) fn otpauth_uri(secret: &[u8], issuer: &str, login: &str) -> String {
     totp(secret, issuer, login).get_url()
 }
 
 /// The step whose code `code` is at `now`, within one step either way; `None` when it
 /// matches none. Compared in constant time.
-pub fn matching_step(secret: &[u8], code: &str, now: DateTime<Utc>) -> Option<i64> {
+pub(crate) fn matching_step(secret: &[u8], code: &str, now: DateTime<Utc>) -> Option<i64> {
     if code.len() != DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -90,14 +90,14 @@ pub fn matching_step(secret: &[u8], code: &str, now: DateTime<Utc>) -> Option<i6
 
 /// Whether `code` looks like a TOTP code (six digits, spaces ignored) rather than a
 /// recovery code.
-pub fn normalize_totp(code: &str) -> Option<String> {
+pub(crate) fn normalize_totp(code: &str) -> Option<String> {
     let digits: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     (digits.len() == DIGITS && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
 }
 
 /// A new recovery code: 80 random bits as four groups of four base32 characters
 /// (`abcd-efgh-ijkl-mnop`). With that much entropy a SHA-256 of it is enough to store.
-pub fn generate_recovery_code() -> String {
+pub(crate) fn generate_recovery_code() -> String {
     let mut bytes = [0u8; 10];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let text = base32(&bytes).to_lowercase();
@@ -109,7 +109,7 @@ pub fn generate_recovery_code() -> String {
 }
 
 /// A recovery code as stored: lower-case, without separators or spaces, then SHA-256.
-pub fn recovery_code_hash(code: &str) -> String {
+pub(crate) fn recovery_code_hash(code: &str) -> String {
     let normalized: String = code
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())

@@ -196,9 +196,9 @@ pub fn expected_records(
 }
 
 /// Owner name label of the ownership record, under the domain.
-pub const OWNERSHIP_LABEL: &str = "_postier-ownership";
+pub(super) const OWNERSHIP_LABEL: &str = "_postier-ownership";
 /// What the ownership record's text starts with, before the token.
-pub const OWNERSHIP_PREFIX: &str = "postier-ownership=";
+pub(super) const OWNERSHIP_PREFIX: &str = "postier-ownership=";
 
 /// The TXT record proving that whoever linked `domain` to a mail service controls its DNS:
 /// `token` is the value Postier chose for that service and domain, so a record published for

@@ -2,7 +2,7 @@
 //! refused when weak (zxcvbn score below 3) or when it contains the login.
 
 /// Longest password accepted (argon2 would take more, but nobody types more).
-pub const MAX_PASSWORD_LENGTH: usize = 128;
+pub(super) const MAX_PASSWORD_LENGTH: usize = 128;
 
 #[derive(Debug, Clone, Copy)]
 pub struct PasswordPolicy {

@@ -3,7 +3,7 @@ use sea_orm::entity::prelude::*;
 /// A single-use recovery code of an account with two-factor login, as its SHA-256 only.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "recovery_codes")]
-pub struct Model {
+pub(crate) struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub code_hash: String,
     pub account_id: Uuid,
@@ -12,6 +12,6 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub(crate) enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

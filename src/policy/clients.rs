@@ -86,7 +86,7 @@ fn same_prefix(a: &[u8], b: &[u8], prefix: u8) -> bool {
 }
 
 /// Parses the configured networks; the error names the first bad entry.
-pub fn parse_networks(entries: &[String]) -> Result<Vec<Network>, String> {
+pub(crate) fn parse_networks(entries: &[String]) -> Result<Vec<Network>, String> {
     entries.iter().map(|entry| entry.parse()).collect()
 }
 

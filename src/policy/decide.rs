@@ -43,9 +43,9 @@ use crate::repo::{counters, sending};
 
 /// Longest a database call may take before the fail mode applies (Postfix's own
 /// `smtpd_policy_service_timeout` is 100 s by default, 10 s in our recommended setup).
-pub const DB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const DB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long the database is not asked again after it failed.
-pub const BREAKER: chrono::Duration = chrono::Duration::seconds(1);
+pub(crate) const BREAKER: chrono::Duration = chrono::Duration::seconds(1);
 
 pub struct Engine {
     db: DatabaseConnection,

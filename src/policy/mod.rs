@@ -16,10 +16,10 @@
 //! the sum of the last 1440 buckets.
 
 pub mod cache;
-pub mod clients;
-pub mod decide;
-pub mod protocol;
-pub mod recorder;
+pub(crate) mod clients;
+pub(crate) mod decide;
+pub(crate) mod protocol;
+pub(crate) mod recorder;
 pub mod server;
 
 use chrono::{DateTime, Utc};

@@ -14,9 +14,9 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 /// Longest attribute line accepted, in bytes (without the newline). Postfix's longest values
 /// (certificate subjects, `policy_context`) stay far below.
-pub const MAX_LINE: usize = 4096;
+pub(crate) const MAX_LINE: usize = 4096;
 /// Most attribute lines in one request. Postfix 3.7 sends about 30.
-pub const MAX_ATTRIBUTES: usize = 128;
+pub(crate) const MAX_ATTRIBUTES: usize = 128;
 
 /// The SMTP stage a request is made at (`protocol_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -115,7 +115,7 @@ fn set(field: &mut String, value: &str) {
 
 /// Why a connection is closed: its peer does not speak the protocol (or stopped mid-request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProtocolError {
+pub(crate) enum ProtocolError {
     LineTooLong,
     TooManyAttributes,
     InvalidUtf8,
@@ -148,7 +148,7 @@ impl std::error::Error for ProtocolError {}
 
 /// Reads one request into `request` (cleared first), using `line` as scratch space.
 /// `Ok(false)`: the peer closed the connection cleanly between requests.
-pub async fn read_request<R: AsyncBufRead + Unpin>(
+pub(crate) async fn read_request<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     line: &mut Vec<u8>,
     request: &mut Request,

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::repo::counters;
 
 /// Most increments written in one statement.
-pub const MAX_BATCH: usize = 256;
+pub(crate) const MAX_BATCH: usize = 256;
 /// Increments waiting for the writer before callers wait to enqueue.
 const QUEUE: usize = 4096;
 
@@ -33,20 +33,20 @@ struct Job {
 /// A handle to the writer task; the task ends once every handle is dropped and the queue is
 /// written out.
 #[derive(Clone)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     jobs: mpsc::Sender<Job>,
 }
 
 impl Recorder {
     /// Starts the writer on the current runtime.
-    pub fn start(db: DatabaseConnection, timeout: Duration) -> Recorder {
+    pub(crate) fn start(db: DatabaseConnection, timeout: Duration) -> Recorder {
         let (jobs, queue) = mpsc::channel(QUEUE);
         tokio::spawn(write_loop(db, queue, timeout));
         Recorder { jobs }
     }
 
     /// Adds `n` to `key` in `bucket` and returns once it is written.
-    pub async fn add(&self, key: String, bucket: i64, n: i64) -> Result<(), DbErr> {
+    pub(crate) async fn add(&self, key: String, bucket: i64, n: i64) -> Result<(), DbErr> {
         let (done, written) = oneshot::channel();
         self.jobs
             .send(Job {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::domain::AccountTokenPurpose;
 use crate::entity::account_token;
 
-pub struct NewToken<'a> {
+pub(crate) struct NewToken<'a> {
     pub account_id: Uuid,
     pub purpose: AccountTokenPurpose,
     pub token_hash: String,
@@ -21,7 +21,7 @@ pub struct NewToken<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-pub async fn insert(
+pub(crate) async fn insert(
     conn: &impl ConnectionTrait,
     new: NewToken<'_>,
     now: DateTime<Utc>,
@@ -41,7 +41,7 @@ pub async fn insert(
 }
 
 /// The live token with this hash and one of `purposes`.
-pub async fn find_live(
+pub(crate) async fn find_live(
     conn: &impl ConnectionTrait,
     token_hash: &str,
     purposes: &[AccountTokenPurpose],
@@ -57,7 +57,7 @@ pub async fn find_live(
 }
 
 /// Spends a live token; true for exactly one concurrent caller.
-pub async fn consume(
+pub(crate) async fn consume(
     conn: &impl ConnectionTrait,
     id: Uuid,
     now: DateTime<Utc>,
@@ -74,7 +74,7 @@ pub async fn consume(
 
 /// Spends every live token of the account for `purpose` (a newer link supersedes them, or
 /// the flow they served is done).
-pub async fn void_all(
+pub(crate) async fn void_all(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
     purpose: AccountTokenPurpose,
@@ -92,7 +92,7 @@ pub async fn void_all(
 
 /// The e-mail of the newest live token of the account for `purpose` (the login it asked to
 /// move to).
-pub async fn live_email(
+pub(crate) async fn live_email(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
     purpose: AccountTokenPurpose,

@@ -15,7 +15,7 @@ use crate::entity::{access, account, device_password, mailbox_token};
 /// Serialises the device passwords of one access (the per-access limit): a row lock on
 /// PostgreSQL, the database write lock on SQLite. Answers the access as it is once locked,
 /// `None` when it is gone.
-pub async fn lock_access(
+pub(crate) async fn lock_access(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
     account_id: Uuid,
@@ -37,7 +37,7 @@ pub async fn lock_access(
         .await
 }
 
-pub struct NewDevicePassword {
+pub(crate) struct NewDevicePassword {
     pub public_id: String,
     pub address_id: Uuid,
     pub account_id: Uuid,
@@ -47,7 +47,7 @@ pub struct NewDevicePassword {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-pub async fn insert_device_password(
+pub(crate) async fn insert_device_password(
     conn: &impl ConnectionTrait,
     new: NewDevicePassword,
     now: DateTime<Utc>,
@@ -74,7 +74,7 @@ pub async fn insert_device_password(
 }
 
 /// How many device passwords the access holds, expired ones included.
-pub async fn count_device_passwords(
+pub(crate) async fn count_device_passwords(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
     account_id: Uuid,
@@ -88,7 +88,7 @@ pub async fn count_device_passwords(
 
 /// Device passwords of an address (of one holder when `account_id` is given), with the
 /// holder's account, ordered by id, after `after`.
-pub async fn list_device_passwords(
+pub(crate) async fn list_device_passwords(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
     account_id: Option<Uuid>,
@@ -115,7 +115,7 @@ pub async fn list_device_passwords(
         .collect())
 }
 
-pub async fn find_device_password(
+pub(crate) async fn find_device_password(
     conn: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<(device_password::Model, account::Model)>, DbErr> {
@@ -126,7 +126,10 @@ pub async fn find_device_password(
     Ok(found.and_then(|(d, a)| a.map(|a| (d, a))))
 }
 
-pub async fn delete_device_password(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+pub(crate) async fn delete_device_password(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<bool, DbErr> {
     device_password::Entity::delete_by_id(id)
         .exec(conn)
         .await
@@ -134,7 +137,7 @@ pub async fn delete_device_password(conn: &impl ConnectionTrait, id: Uuid) -> Re
 }
 
 /// Deletes every device password of one access; answers how many went.
-pub async fn delete_device_passwords_of(
+pub(crate) async fn delete_device_passwords_of(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
     account_id: Uuid,
@@ -147,7 +150,7 @@ pub async fn delete_device_passwords_of(
         .map(|r| r.rows_affected)
 }
 
-pub struct NewMailboxToken {
+pub(crate) struct NewMailboxToken {
     pub token_hash: String,
     pub address_id: Uuid,
     pub account_id: Uuid,
@@ -156,7 +159,7 @@ pub struct NewMailboxToken {
     pub expires_at: DateTime<Utc>,
 }
 
-pub async fn insert_mailbox_token(
+pub(crate) async fn insert_mailbox_token(
     conn: &impl ConnectionTrait,
     new: NewMailboxToken,
     now: DateTime<Utc>,
@@ -176,7 +179,7 @@ pub async fn insert_mailbox_token(
 }
 
 /// Removes tokens that expired before `before` (the mail servers never accept them).
-pub async fn prune_mailbox_tokens(
+pub(crate) async fn prune_mailbox_tokens(
     conn: &impl ConnectionTrait,
     before: DateTime<Utc>,
 ) -> Result<u64, DbErr> {

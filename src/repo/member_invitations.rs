@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::domain::{InvitationStatus, Role};
 use crate::entity::member_invitation;
 
-pub struct NewMemberInvitation<'a> {
+pub(crate) struct NewMemberInvitation<'a> {
     pub organization_id: Uuid,
     pub login: &'a str,
     pub role: Role,
@@ -21,7 +21,7 @@ pub struct NewMemberInvitation<'a> {
     pub created_by: Uuid,
 }
 
-pub async fn insert(
+pub(crate) async fn insert(
     conn: &impl ConnectionTrait,
     new: NewMemberInvitation<'_>,
     now: DateTime<Utc>,
@@ -43,14 +43,14 @@ pub async fn insert(
     .await
 }
 
-pub async fn find(
+pub(crate) async fn find(
     conn: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<member_invitation::Model>, DbErr> {
     member_invitation::Entity::find_by_id(id).one(conn).await
 }
 
-pub async fn find_by_token_hash(
+pub(crate) async fn find_by_token_hash(
     conn: &impl ConnectionTrait,
     token_hash: &str,
 ) -> Result<Option<member_invitation::Model>, DbErr> {
@@ -61,7 +61,7 @@ pub async fn find_by_token_hash(
 }
 
 /// Whether a pending, unexpired invitation to `login` exists in the organization.
-pub async fn has_pending(
+pub(crate) async fn has_pending(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,
     login: &str,
@@ -78,7 +78,7 @@ pub async fn has_pending(
 }
 
 /// Moves a pending, unexpired invitation to `status`; true for exactly one caller.
-pub async fn answer(
+pub(crate) async fn answer(
     conn: &impl ConnectionTrait,
     id: Uuid,
     status: InvitationStatus,
@@ -98,7 +98,7 @@ pub async fn answer(
 }
 
 /// Every invitation of an organization, ordered by id, after `after`.
-pub async fn list_for_organization(
+pub(crate) async fn list_for_organization(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,
     after: Option<Uuid>,
@@ -117,7 +117,7 @@ pub async fn list_for_organization(
 }
 
 /// Pending, unexpired invitations sent to `login`, ordered by id, after `after`.
-pub async fn list_pending_for_login(
+pub(crate) async fn list_pending_for_login(
     conn: &impl ConnectionTrait,
     login: &str,
     now: DateTime<Utc>,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::domain::Role;
 use crate::entity::{account, membership, organization};
 
-pub async fn insert(
+pub(crate) async fn insert(
     conn: &impl ConnectionTrait,
     name: &str,
     personal_account: Option<Uuid>,
@@ -28,7 +28,7 @@ pub async fn insert(
     .await
 }
 
-pub async fn add_member(
+pub(crate) async fn add_member(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,
     account_id: Uuid,
@@ -48,7 +48,10 @@ pub async fn add_member(
 
 /// Serialises membership changes of one organization (the last-owner rule): a row lock on
 /// PostgreSQL; on SQLite the write transaction already holds the database lock.
-pub async fn lock(conn: &impl ConnectionTrait, organization_id: Uuid) -> Result<bool, DbErr> {
+pub(crate) async fn lock(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+) -> Result<bool, DbErr> {
     organization::Entity::update_many()
         .col_expr(
             organization::Column::Name,
@@ -60,7 +63,7 @@ pub async fn lock(conn: &impl ConnectionTrait, organization_id: Uuid) -> Result<
         .map(|r| r.rows_affected == 1)
 }
 
-pub async fn find(
+pub(crate) async fn find(
     conn: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<organization::Model>, DbErr> {
@@ -68,7 +71,7 @@ pub async fn find(
 }
 
 /// The caller's role in an organization, `None` when not a member.
-pub async fn role_of(
+pub(crate) async fn role_of(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,
     account_id: Uuid,
@@ -80,7 +83,7 @@ pub async fn role_of(
 }
 
 /// Organizations of an account with its role there, ordered by id, after `after`.
-pub async fn list_for_account(
+pub(crate) async fn list_for_account(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
     after: Option<Uuid>,
@@ -106,7 +109,7 @@ pub async fn list_for_account(
 /// The personal organization created at the account's sign-up, while the account is still
 /// a member of it (`None` once it left or was removed: its own events then go to no
 /// organization rather than to one it can no longer read).
-pub async fn personal_of(
+pub(crate) async fn personal_of(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
 ) -> Result<Option<organization::Model>, DbErr> {
@@ -118,7 +121,7 @@ pub async fn personal_of(
         .await
 }
 
-pub async fn rename(conn: &impl ConnectionTrait, id: Uuid, name: &str) -> Result<(), DbErr> {
+pub(crate) async fn rename(conn: &impl ConnectionTrait, id: Uuid, name: &str) -> Result<(), DbErr> {
     organization::Entity::update_many()
         .col_expr(organization::Column::Name, Expr::value(name))
         .filter(organization::Column::Id.eq(id))
@@ -128,7 +131,7 @@ pub async fn rename(conn: &impl ConnectionTrait, id: Uuid, name: &str) -> Result
 }
 
 /// Members with their accounts, ordered by account id, after `after`.
-pub async fn list_members(
+pub(crate) async fn list_members(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,
     after: Option<Uuid>,
@@ -151,7 +154,7 @@ pub async fn list_members(
         .collect())
 }
 
-pub async fn find_member(
+pub(crate) async fn find_member(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,
     account_id: Uuid,
@@ -164,7 +167,7 @@ pub async fn find_member(
 }
 
 /// The logins of the organization's owners (whom automatic changes are told about).
-pub async fn owner_logins(
+pub(crate) async fn owner_logins(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,
 ) -> Result<Vec<String>, DbErr> {
@@ -181,7 +184,7 @@ pub async fn owner_logins(
         .collect())
 }
 
-pub async fn count_owners(
+pub(crate) async fn count_owners(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,
 ) -> Result<u64, DbErr> {
@@ -192,7 +195,7 @@ pub async fn count_owners(
         .await
 }
 
-pub async fn count_members(
+pub(crate) async fn count_members(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,
 ) -> Result<u64, DbErr> {
@@ -202,7 +205,7 @@ pub async fn count_members(
         .await
 }
 
-pub async fn set_role(
+pub(crate) async fn set_role(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,
     account_id: Uuid,
@@ -217,7 +220,7 @@ pub async fn set_role(
         .map(|_| ())
 }
 
-pub async fn remove_member(
+pub(crate) async fn remove_member(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,
     account_id: Uuid,

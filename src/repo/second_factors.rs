@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::entity::{recovery_code, totp_credential};
 
-pub async fn find(
+pub(crate) async fn find(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
 ) -> Result<Option<totp_credential::Model>, DbErr> {
@@ -22,14 +22,17 @@ pub async fn find(
 }
 
 /// Whether two-factor login is on (an authenticator whose enrolment was confirmed).
-pub async fn is_enabled(conn: &impl ConnectionTrait, account_id: Uuid) -> Result<bool, DbErr> {
+pub(crate) async fn is_enabled(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+) -> Result<bool, DbErr> {
     Ok(find(conn, account_id)
         .await?
         .is_some_and(|c| c.confirmed_at.is_some()))
 }
 
 /// Starts (or restarts) an enrolment with a new sealed secret, not yet confirmed.
-pub async fn save_pending(
+pub(crate) async fn save_pending(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
     secret_sealed: &str,
@@ -59,7 +62,7 @@ pub async fn save_pending(
 
 /// Confirms a pending enrolment whose secret is still `secret_sealed` (a restarted
 /// enrolment meanwhile does not confirm); `step` counts as used.
-pub async fn confirm(
+pub(crate) async fn confirm(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
     secret_sealed: &str,
@@ -78,7 +81,7 @@ pub async fn confirm(
 }
 
 /// Records `step` as used, only if it is later than the last one used: false for a replay.
-pub async fn use_step(
+pub(crate) async fn use_step(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
     step: i64,
@@ -98,7 +101,7 @@ pub async fn use_step(
 }
 
 /// Removes the authenticator and the recovery codes; true when there was an authenticator.
-pub async fn delete(conn: &impl ConnectionTrait, account_id: Uuid) -> Result<bool, DbErr> {
+pub(crate) async fn delete(conn: &impl ConnectionTrait, account_id: Uuid) -> Result<bool, DbErr> {
     recovery_code::Entity::delete_many()
         .filter(recovery_code::Column::AccountId.eq(account_id))
         .exec(conn)
@@ -110,7 +113,7 @@ pub async fn delete(conn: &impl ConnectionTrait, account_id: Uuid) -> Result<boo
 }
 
 /// Replaces the account's recovery codes with these hashes.
-pub async fn replace_recovery_codes(
+pub(crate) async fn replace_recovery_codes(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
     hashes: Vec<String>,
@@ -133,7 +136,7 @@ pub async fn replace_recovery_codes(
 }
 
 /// Spends the account's unused recovery code with this hash; true for exactly one caller.
-pub async fn use_recovery_code(
+pub(crate) async fn use_recovery_code(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
     code_hash: &str,
@@ -149,7 +152,7 @@ pub async fn use_recovery_code(
         .map(|r| r.rows_affected == 1)
 }
 
-pub async fn count_unused_recovery_codes(
+pub(crate) async fn count_unused_recovery_codes(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
 ) -> Result<u64, DbErr> {

@@ -24,7 +24,7 @@ pub struct SendingIdentity {
 /// on the provider's free domain or on a proven domain of its own service (a pending claim
 /// does not count, docs/resources.md "Domain ownership"), with the aliases on such domains
 /// only.
-pub async fn find_by_address(
+pub(crate) async fn find_by_address(
     conn: &impl ConnectionTrait,
     address: &str,
 ) -> Result<Option<SendingIdentity>, DbErr> {
@@ -61,7 +61,7 @@ pub async fn find_by_address(
 }
 
 /// The identity of the address with `id`, if it exists.
-pub async fn find_by_id(
+pub(crate) async fn find_by_id(
     conn: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<SendingIdentity>, DbErr> {

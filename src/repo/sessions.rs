@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::entity::{account, refresh_token, session};
 
-pub async fn create(
+pub(crate) async fn create(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
     now: DateTime<Utc>,
@@ -31,7 +31,7 @@ pub async fn create(
 }
 
 /// The session `sid` of `account_id` with its account, when neither revoked nor expired.
-pub async fn find_active(
+pub(crate) async fn find_active(
     conn: &impl ConnectionTrait,
     sid: Uuid,
     account_id: Uuid,
@@ -49,12 +49,15 @@ pub async fn find_active(
     })
 }
 
-pub async fn find(conn: &impl ConnectionTrait, sid: Uuid) -> Result<Option<session::Model>, DbErr> {
+pub(crate) async fn find(
+    conn: &impl ConnectionTrait,
+    sid: Uuid,
+) -> Result<Option<session::Model>, DbErr> {
     session::Entity::find_by_id(sid).one(conn).await
 }
 
 /// The session when neither revoked nor expired.
-pub async fn find_usable(
+pub(crate) async fn find_usable(
     conn: &impl ConnectionTrait,
     sid: Uuid,
     now: DateTime<Utc>,
@@ -63,7 +66,7 @@ pub async fn find_usable(
     Ok(session.filter(|s| s.revoked_at.is_none() && s.expires_at > now))
 }
 
-pub async fn set_auth_time(
+pub(crate) async fn set_auth_time(
     conn: &impl ConnectionTrait,
     sid: Uuid,
     at: DateTime<Utc>,
@@ -76,7 +79,7 @@ pub async fn set_auth_time(
         .map(|_| ())
 }
 
-pub async fn revoke(
+pub(crate) async fn revoke(
     conn: &impl ConnectionTrait,
     sid: Uuid,
     reason: &str,
@@ -93,7 +96,7 @@ pub async fn revoke(
 }
 
 /// Ends every session of the account but `keep` (after a password change).
-pub async fn revoke_others(
+pub(crate) async fn revoke_others(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
     keep: Option<Uuid>,
@@ -111,7 +114,7 @@ pub async fn revoke_others(
     update.exec(conn).await.map(|r| r.rows_affected)
 }
 
-pub async fn add_refresh_token(
+pub(crate) async fn add_refresh_token(
     conn: &impl ConnectionTrait,
     token_hash: String,
     sid: Uuid,
@@ -129,7 +132,7 @@ pub async fn add_refresh_token(
     .map(|_| ())
 }
 
-pub async fn find_refresh_token(
+pub(crate) async fn find_refresh_token(
     conn: &impl ConnectionTrait,
     token_hash: &str,
 ) -> Result<Option<refresh_token::Model>, DbErr> {
@@ -140,7 +143,7 @@ pub async fn find_refresh_token(
 
 /// Marks a refresh token used, only if it was not, keeping its sealed successor: true for
 /// exactly one concurrent caller.
-pub async fn consume_refresh_token(
+pub(crate) async fn consume_refresh_token(
     conn: &impl ConnectionTrait,
     token_hash: &str,
     successor_sealed: &str,

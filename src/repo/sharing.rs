@@ -14,7 +14,7 @@ use crate::entity::{access, account, invitation, share_link};
 
 /// Gives `account_id` an access with `permissions`; an existing access takes the new
 /// permissions and keeps its origin.
-pub async fn grant_access(
+pub(crate) async fn grant_access(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
     account_id: Uuid,
@@ -43,7 +43,7 @@ pub async fn grant_access(
 /// Gives `account_id` an access with `permissions` unless it holds one already (then
 /// nothing changes and the answer is `false`). On PostgreSQL a concurrent insert of the same
 /// access waits for the other transaction, then finds it: one of them wins.
-pub async fn grant_access_if_absent(
+pub(crate) async fn grant_access_if_absent(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
     account_id: Uuid,
@@ -69,7 +69,7 @@ pub async fn grant_access_if_absent(
     .map(|inserted| inserted == 1)
 }
 
-pub async fn find_access(
+pub(crate) async fn find_access(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
     account_id: Uuid,
@@ -80,7 +80,7 @@ pub async fn find_access(
 }
 
 /// Users of an address with their accounts, ordered by account id, after `after`.
-pub async fn list_users(
+pub(crate) async fn list_users(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
     after: Option<Uuid>,
@@ -103,7 +103,7 @@ pub async fn list_users(
         .collect())
 }
 
-pub async fn find_user(
+pub(crate) async fn find_user(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
     account_id: Uuid,
@@ -115,7 +115,7 @@ pub async fn find_user(
     Ok(found.and_then(|(x, a)| a.map(|a| (x, a))))
 }
 
-pub async fn set_permissions(
+pub(crate) async fn set_permissions(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
     account_id: Uuid,
@@ -132,7 +132,7 @@ pub async fn set_permissions(
         .map(|r| r.rows_affected == 1)
 }
 
-pub async fn remove_access(
+pub(crate) async fn remove_access(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
     account_id: Uuid,
@@ -145,7 +145,7 @@ pub async fn remove_access(
         .map(|r| r.rows_affected == 1)
 }
 
-pub struct NewInvitation {
+pub(crate) struct NewInvitation {
     pub address_id: Uuid,
     pub invitee_account_id: Option<Uuid>,
     pub invitee_email: Option<String>,
@@ -156,7 +156,7 @@ pub struct NewInvitation {
     pub created_by: Uuid,
 }
 
-pub async fn insert_invitation(
+pub(crate) async fn insert_invitation(
     conn: &impl ConnectionTrait,
     new: NewInvitation,
     now: DateTime<Utc>,
@@ -180,14 +180,14 @@ pub async fn insert_invitation(
     .await
 }
 
-pub async fn find_invitation(
+pub(crate) async fn find_invitation(
     conn: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<invitation::Model>, DbErr> {
     invitation::Entity::find_by_id(id).one(conn).await
 }
 
-pub async fn find_invitation_by_token_hash(
+pub(crate) async fn find_invitation_by_token_hash(
     conn: &impl ConnectionTrait,
     token_hash: &str,
 ) -> Result<Option<invitation::Model>, DbErr> {
@@ -198,7 +198,7 @@ pub async fn find_invitation_by_token_hash(
 }
 
 /// Moves a pending, unexpired invitation to `status`; true for exactly one caller.
-pub async fn answer_invitation(
+pub(crate) async fn answer_invitation(
     conn: &impl ConnectionTrait,
     id: Uuid,
     status: InvitationStatus,
@@ -219,7 +219,7 @@ pub async fn answer_invitation(
 
 /// Gives a pending, unexpired invitation a new token hash (the old link stops working) and a
 /// new expiry; true for exactly one caller.
-pub async fn renew_invitation(
+pub(crate) async fn renew_invitation(
     conn: &impl ConnectionTrait,
     id: Uuid,
     token_hash: Option<String>,
@@ -237,7 +237,7 @@ pub async fn renew_invitation(
         .map(|r| r.rows_affected == 1)
 }
 
-pub async fn list_invitations_for_address(
+pub(crate) async fn list_invitations_for_address(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
     after: Option<Uuid>,
@@ -255,7 +255,7 @@ pub async fn list_invitations_for_address(
 }
 
 /// Whether a pending, unexpired invitation to `account_id` exists for the address.
-pub async fn has_pending_invitation(
+pub(crate) async fn has_pending_invitation(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
     account_id: Uuid,
@@ -273,7 +273,7 @@ pub async fn has_pending_invitation(
 
 /// Pending, unexpired invitations addressed to an account, and those e-mailed to its
 /// `verified_login` when it has verified one.
-pub async fn list_pending_for_account(
+pub(crate) async fn list_pending_for_account(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
     verified_login: Option<&str>,
@@ -299,7 +299,7 @@ pub async fn list_pending_for_account(
         .await
 }
 
-pub struct NewShareLink {
+pub(crate) struct NewShareLink {
     pub address_id: Uuid,
     pub token_hash: String,
     pub permissions: PermissionSet,
@@ -308,7 +308,7 @@ pub struct NewShareLink {
     pub created_by: Uuid,
 }
 
-pub async fn insert_share_link(
+pub(crate) async fn insert_share_link(
     conn: &impl ConnectionTrait,
     new: NewShareLink,
     now: DateTime<Utc>,
@@ -329,14 +329,14 @@ pub async fn insert_share_link(
     .await
 }
 
-pub async fn find_share_link(
+pub(crate) async fn find_share_link(
     conn: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<share_link::Model>, DbErr> {
     share_link::Entity::find_by_id(id).one(conn).await
 }
 
-pub async fn find_share_link_by_token_hash(
+pub(crate) async fn find_share_link_by_token_hash(
     conn: &impl ConnectionTrait,
     token_hash: &str,
 ) -> Result<Option<share_link::Model>, DbErr> {
@@ -347,7 +347,7 @@ pub async fn find_share_link_by_token_hash(
 }
 
 /// Takes one use of a live link; true for as many callers as it has uses left.
-pub async fn use_share_link(
+pub(crate) async fn use_share_link(
     conn: &impl ConnectionTrait,
     id: Uuid,
     now: DateTime<Utc>,
@@ -366,7 +366,7 @@ pub async fn use_share_link(
         .map(|r| r.rows_affected == 1)
 }
 
-pub async fn revoke_share_link(
+pub(crate) async fn revoke_share_link(
     conn: &impl ConnectionTrait,
     id: Uuid,
     now: DateTime<Utc>,
@@ -380,7 +380,7 @@ pub async fn revoke_share_link(
         .map(|r| r.rows_affected == 1)
 }
 
-pub async fn list_share_links(
+pub(crate) async fn list_share_links(
     conn: &impl ConnectionTrait,
     address_id: Uuid,
     after: Option<Uuid>,
@@ -398,7 +398,7 @@ pub async fn list_share_links(
 }
 
 /// The account's permissions on each of `address_ids` it has an access to.
-pub async fn permissions_on(
+pub(crate) async fn permissions_on(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
     address_ids: &[Uuid],

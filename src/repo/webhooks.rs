@@ -15,9 +15,9 @@ use crate::domain::{DeliveryStatus, Role, WebhookSecret};
 use crate::entity::{membership, webhook, webhook_attempt, webhook_delivery};
 
 /// The type of the test message, delivered whatever the endpoint's types and state.
-pub const PING: &str = "webhook.ping";
+pub(crate) const PING: &str = "webhook.ping";
 
-pub struct NewWebhook {
+pub(crate) struct NewWebhook {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub url: String,
@@ -27,7 +27,7 @@ pub struct NewWebhook {
     pub created_by: Uuid,
 }
 
-pub async fn insert(
+pub(crate) async fn insert(
     conn: &impl ConnectionTrait,
     new: NewWebhook,
     now: DateTime<Utc>,
@@ -55,13 +55,16 @@ pub async fn insert(
 }
 
 /// Writes every field of `model` (the service changed a copy of the row).
-pub async fn update(conn: &impl ConnectionTrait, model: &webhook::Model) -> Result<(), DbErr> {
+pub(crate) async fn update(
+    conn: &impl ConnectionTrait,
+    model: &webhook::Model,
+) -> Result<(), DbErr> {
     let mut active = model.clone().into_active_model().reset_all();
     active.id = sea_orm::ActiveValue::Unchanged(model.id);
     webhook::Entity::update(active).exec(conn).await.map(|_| ())
 }
 
-pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+pub(crate) async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
     webhook::Entity::delete_by_id(id)
         .exec(conn)
         .await
@@ -71,7 +74,7 @@ pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> 
 /// An endpoint read to be changed, its row locked until the transaction ends. The lock is an
 /// `UPDATE` of the row (to itself), the form every engine of docs/distributed.md accepts, as
 /// `repo::mail_services::lock` does; SQLite's write transaction holds the database lock anyway.
-pub async fn find_for_update(
+pub(crate) async fn find_for_update(
     conn: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<webhook::Model>, DbErr> {
@@ -86,7 +89,10 @@ pub async fn find_for_update(
     webhook::Entity::find_by_id(id).one(conn).await
 }
 
-pub async fn count(conn: &impl ConnectionTrait, organization_id: Uuid) -> Result<u64, DbErr> {
+pub(crate) async fn count(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
     webhook::Entity::find()
         .filter(webhook::Column::OrganizationId.eq(organization_id))
@@ -95,7 +101,7 @@ pub async fn count(conn: &impl ConnectionTrait, organization_id: Uuid) -> Result
 }
 
 /// An endpoint and the caller's role in its organization, when the caller is a member.
-pub async fn find_with_role(
+pub(crate) async fn find_with_role(
     conn: &impl ConnectionTrait,
     id: Uuid,
     account_id: Uuid,
@@ -125,7 +131,7 @@ pub async fn find_with_role(
 }
 
 /// Endpoints of an organization by id, after `after`.
-pub async fn list(
+pub(crate) async fn list(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,
     after: Option<Uuid>,
@@ -145,7 +151,7 @@ pub async fn list(
 
 /// The enabled endpoints of an organization with their event types: the one query an
 /// event costs when the organization has none.
-pub async fn subscribed(
+pub(crate) async fn subscribed(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,
 ) -> Result<Vec<(Uuid, Option<serde_json::Value>)>, DbErr> {
@@ -161,7 +167,7 @@ pub async fn subscribed(
 }
 
 /// Clears or starts an endpoint's failing streak; `since` only replaces an empty one.
-pub async fn set_failing_since(
+pub(crate) async fn set_failing_since(
     conn: &impl ConnectionTrait,
     id: Uuid,
     since: Option<DateTime<Utc>>,
@@ -176,7 +182,7 @@ pub async fn set_failing_since(
     update.exec(conn).await.map(|_| ())
 }
 
-pub struct NewDelivery {
+pub(crate) struct NewDelivery {
     pub webhook_id: Uuid,
     pub message_id: Uuid,
     pub event_id: Option<Uuid>,
@@ -206,7 +212,7 @@ fn delivery_model(new: NewDelivery, now: DateTime<Utc>) -> webhook_delivery::Mod
 }
 
 /// Queues deliveries (one statement for all of them).
-pub async fn insert_deliveries(
+pub(crate) async fn insert_deliveries(
     conn: &impl ConnectionTrait,
     new: Vec<NewDelivery>,
     now: DateTime<Utc>,
@@ -221,7 +227,7 @@ pub async fn insert_deliveries(
     Ok(models)
 }
 
-pub async fn find_delivery(
+pub(crate) async fn find_delivery(
     conn: &impl ConnectionTrait,
     webhook_id: Uuid,
     delivery_id: Uuid,
@@ -233,7 +239,7 @@ pub async fn find_delivery(
 }
 
 /// Deliveries of an endpoint, newest first, before `before`.
-pub async fn list_deliveries(
+pub(crate) async fn list_deliveries(
     conn: &impl ConnectionTrait,
     webhook_id: Uuid,
     before: Option<Uuid>,
@@ -252,7 +258,7 @@ pub async fn list_deliveries(
 }
 
 /// The attempts of these deliveries, oldest first.
-pub async fn attempts_of(
+pub(crate) async fn attempts_of(
     conn: &impl ConnectionTrait,
     delivery_ids: &[Uuid],
 ) -> Result<Vec<webhook_attempt::Model>, DbErr> {
@@ -269,7 +275,7 @@ pub async fn attempts_of(
 /// Leases up to `limit` due deliveries for `lease_until` under the claim `lease` and
 /// answers them. Deliveries of disabled endpoints wait, except pings and redeliveries
 /// (asked for by hand, to try an endpoint before enabling it again).
-pub async fn claim_due(
+pub(crate) async fn claim_due(
     conn: &impl ConnectionTrait,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
@@ -324,7 +330,7 @@ pub async fn claim_due(
 }
 
 /// The endpoints of claimed deliveries.
-pub async fn find_many(
+pub(crate) async fn find_many(
     conn: &impl ConnectionTrait,
     ids: Vec<Uuid>,
 ) -> Result<Vec<webhook::Model>, DbErr> {
@@ -334,7 +340,7 @@ pub async fn find_many(
         .await
 }
 
-pub struct NewAttempt {
+pub(crate) struct NewAttempt {
     pub delivery_id: Uuid,
     pub attempted_at: DateTime<Utc>,
     pub status_code: Option<i32>,
@@ -343,7 +349,10 @@ pub struct NewAttempt {
     pub error: Option<String>,
 }
 
-pub async fn insert_attempt(conn: &impl ConnectionTrait, new: NewAttempt) -> Result<(), DbErr> {
+pub(crate) async fn insert_attempt(
+    conn: &impl ConnectionTrait,
+    new: NewAttempt,
+) -> Result<(), DbErr> {
     webhook_attempt::Entity::insert(webhook_attempt::ActiveModel {
         id: Set(Uuid::now_v7()),
         delivery_id: Set(new.delivery_id),
@@ -359,7 +368,7 @@ pub async fn insert_attempt(conn: &impl ConnectionTrait, new: NewAttempt) -> Res
 }
 
 /// Where a delivery goes after an attempt.
-pub struct AttemptResult {
+pub(crate) struct AttemptResult {
     pub status: DeliveryStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
@@ -369,7 +378,7 @@ pub struct AttemptResult {
 
 /// Records the result and releases the lease, if `lease` still holds it (else another
 /// instance took the delivery over once the lease ran out, and its result stands).
-pub async fn finish_attempt(
+pub(crate) async fn finish_attempt(
     conn: &impl ConnectionTrait,
     delivery_id: Uuid,
     lease: Uuid,
@@ -392,7 +401,10 @@ pub async fn finish_attempt(
 }
 
 /// Deletes finished deliveries (and their attempts) older than `before`.
-pub async fn prune(conn: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, DbErr> {
+pub(crate) async fn prune(
+    conn: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+) -> Result<u64, DbErr> {
     webhook_delivery::Entity::delete_many()
         .filter(webhook_delivery::Column::Status.ne(DeliveryStatus::Pending))
         .filter(webhook_delivery::Column::FinishedAt.lt(before))

@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SignUpRequest {
+pub(super) struct SignUpRequest {
     /// Any e-mail address (often hosted elsewhere); trimmed and lower-cased.
     #[schema(value_type = String, example = "famille.munster@la-fibre.xyz")]
     pub login: EmailAddress,
@@ -48,7 +48,7 @@ pub struct SignUpRequest {
     )
 )]
 #[post("/v1/accounts")]
-pub async fn create_account(
+pub(crate) async fn create_account(
     state: web::Data<AppState>,
     ip: ClientIp,
     body: ApiJson<SignUpRequest>,
@@ -72,14 +72,14 @@ pub async fn create_account(
     responses((status = 200, description = "The account", body = AccountResponse))
 )]
 #[get("/v1/me")]
-pub async fn get_me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
+pub(crate) async fn get_me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
     let profile = accounts::own_profile(&state, &user).await?;
     Ok(HttpResponse::Ok().json(AccountResponse::from(profile)))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateMeRequest {
+pub(super) struct UpdateMeRequest {
     /// The new display name; `null` or empty clears it.
     #[validate(
         length(max = 100),
@@ -97,7 +97,7 @@ pub struct UpdateMeRequest {
     responses((status = 200, description = "The updated account", body = AccountResponse))
 )]
 #[patch("/v1/me")]
-pub async fn update_me(
+pub(crate) async fn update_me(
     state: web::Data<AppState>,
     user: AuthUser,
     body: ApiJson<UpdateMeRequest>,
@@ -108,7 +108,7 @@ pub async fn update_me(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ChangePasswordRequest {
+pub(super) struct ChangePasswordRequest {
     #[schema(value_type = String, format = Password)]
     pub current_password: Secret,
     #[schema(value_type = String, format = Password)]
@@ -130,7 +130,7 @@ pub struct ChangePasswordRequest {
     )
 )]
 #[put("/v1/me/password")]
-pub async fn change_my_password(
+pub(crate) async fn change_my_password(
     state: web::Data<AppState>,
     user: AuthUser,
     body: ApiJson<ChangePasswordRequest>,
@@ -156,7 +156,7 @@ pub async fn change_my_password(
     )
 )]
 #[post("/v1/accounts/verify")]
-pub async fn verify_login(
+pub(crate) async fn verify_login(
     state: web::Data<AppState>,
     ip: ClientIp,
     body: ApiJson<TokenRequest>,
@@ -179,7 +179,7 @@ pub async fn verify_login(
     )
 )]
 #[post("/v1/me/verification")]
-pub async fn resend_verification(
+pub(crate) async fn resend_verification(
     state: web::Data<AppState>,
     user: AuthUser,
 ) -> ApiResult<HttpResponse> {
@@ -189,7 +189,7 @@ pub async fn resend_verification(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ChangeLoginRequest {
+pub(super) struct ChangeLoginRequest {
     /// The new login (any e-mail address).
     #[schema(value_type = String, max_length = 320, example = "munster@nouvelle-box.example")]
     pub login: EmailAddress,
@@ -212,7 +212,7 @@ pub struct ChangeLoginRequest {
     )
 )]
 #[put("/v1/me/login")]
-pub async fn change_my_login(
+pub(crate) async fn change_my_login(
     state: web::Data<AppState>,
     user: AuthUser,
     body: ApiJson<ChangeLoginRequest>,
@@ -239,7 +239,7 @@ pub async fn change_my_login(
     )
 )]
 #[delete("/v1/me")]
-pub async fn delete_me(
+pub(crate) async fn delete_me(
     state: web::Data<AppState>,
     user: AuthUser,
     query: ApiQuery<ConfirmQuery>,

@@ -19,7 +19,7 @@ use crate::state::AppState;
 
 /// The last successful login with a device password, as the mail servers report it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct LastUseResponse {
+pub(super) struct LastUseResponse {
     pub at: DateTime<Utc>,
     /// The client's address as the mail server saw it.
     pub ip: Option<String>,
@@ -27,7 +27,7 @@ pub struct LastUseResponse {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DevicePasswordResponse {
+pub(super) struct DevicePasswordResponse {
     pub id: Uuid,
     pub address_id: Uuid,
     /// The account whose access holds it.
@@ -66,7 +66,7 @@ impl DevicePasswordResponse {
 
 /// A new device password: the only time its secret is shown.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedDevicePasswordResponse {
+pub(super) struct CreatedDevicePasswordResponse {
     #[serde(flatten)]
     pub device_password: DevicePasswordResponse,
     /// The user name to type in the device: the full address.
@@ -89,7 +89,7 @@ pub struct CreatedDevicePasswordResponse {
     )
 )]
 #[get("/v1/addresses/{address_id}/device-passwords")]
-pub async fn list_device_passwords(
+pub(crate) async fn list_device_passwords(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -109,7 +109,7 @@ pub async fn list_device_passwords(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateDevicePasswordRequest {
+pub(super) struct CreateDevicePasswordRequest {
     /// What the device is ("Office printer"): 1 to 64 characters.
     #[validate(length(min = 1, max = 64))]
     #[schema(min_length = 1, max_length = 64)]
@@ -139,7 +139,7 @@ pub struct CreateDevicePasswordRequest {
     )
 )]
 #[post("/v1/addresses/{address_id}/device-passwords")]
-pub async fn create_device_password(
+pub(crate) async fn create_device_password(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -162,14 +162,14 @@ pub async fn create_device_password(
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct RevokeAllQuery {
+pub(super) struct RevokeAllQuery {
     /// Whose device passwords: the caller's own when absent; another account's for owners
     /// and admins.
     pub account_id: Option<Uuid>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RevokedDevicePasswordsResponse {
+pub(super) struct RevokedDevicePasswordsResponse {
     /// How many device passwords were revoked.
     pub revoked: u64,
 }
@@ -188,7 +188,7 @@ pub struct RevokedDevicePasswordsResponse {
     )
 )]
 #[delete("/v1/addresses/{address_id}/device-passwords")]
-pub async fn revoke_device_passwords(
+pub(crate) async fn revoke_device_passwords(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -213,7 +213,7 @@ pub async fn revoke_device_passwords(
     )
 )]
 #[delete("/v1/device-passwords/{device_password_id}")]
-pub async fn revoke_device_password(
+pub(crate) async fn revoke_device_password(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

@@ -17,7 +17,7 @@ use crate::service::{authz, domains};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DomainResponse {
+pub(super) struct DomainResponse {
     /// Lower-case, internationalised names in punycode.
     pub name: String,
     /// The main domain cannot be unlinked.
@@ -37,7 +37,7 @@ pub struct DomainResponse {
 /// Whether a domain counts yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Ownership {
+pub(super) enum Ownership {
     Pending,
     Proven,
 }
@@ -76,7 +76,7 @@ impl DomainResponse {
     responses((status = 200, description = "Domains", body = Page<DomainResponse>))
 )]
 #[get("/v1/mail-services/{service_id}/domains")]
-pub async fn list_domains(
+pub(crate) async fn list_domains(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -114,7 +114,7 @@ pub async fn list_domains(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LinkDomainRequest {
+pub(super) struct LinkDomainRequest {
     #[schema(value_type = String, min_length = 1, max_length = 253)]
     #[schema(example = "famille.example")]
     pub domain: DomainName,
@@ -140,7 +140,7 @@ pub struct LinkDomainRequest {
     )
 )]
 #[post("/v1/mail-services/{service_id}/domains")]
-pub async fn link_domain(
+pub(crate) async fn link_domain(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -170,7 +170,7 @@ pub async fn link_domain(
     )
 )]
 #[delete("/v1/mail-services/{service_id}/domains/{domain}")]
-pub async fn unlink_domain(
+pub(crate) async fn unlink_domain(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(Uuid, String)>,
@@ -182,14 +182,14 @@ pub async fn unlink_domain(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DnsRecordsResponse {
+pub(super) struct DnsRecordsResponse {
     pub domain: String,
     /// What to publish at the domain's DNS host.
     pub records: Vec<crate::dns::DnsRecord>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DnsCheckResponse {
+pub(super) struct DnsCheckResponse {
     pub domain: String,
     pub checked_at: DateTime<Utc>,
     /// True when every record is `ok`.
@@ -213,7 +213,7 @@ pub struct DnsCheckResponse {
     responses((status = 200, description = "Expected records", body = DnsRecordsResponse))
 )]
 #[get("/v1/mail-services/{service_id}/domains/{domain}/dns")]
-pub async fn get_domain_dns(
+pub(crate) async fn get_domain_dns(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(Uuid, String)>,
@@ -242,7 +242,7 @@ pub async fn get_domain_dns(
     responses((status = 200, description = "Each record with its status", body = DnsCheckResponse))
 )]
 #[post("/v1/mail-services/{service_id}/domains/{domain}/dns/check")]
-pub async fn check_domain_dns(
+pub(crate) async fn check_domain_dns(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(Uuid, String)>,

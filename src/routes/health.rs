@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
-pub struct HealthResponse {
+pub(super) struct HealthResponse {
     /// `ok`.
     pub status: String,
 }
@@ -23,7 +23,7 @@ pub struct HealthResponse {
     responses((status = 200, description = "Alive", body = HealthResponse))
 )]
 #[get("/healthz")]
-pub async fn healthz() -> HttpResponse {
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(HealthResponse {
         status: "ok".into(),
     })
@@ -40,7 +40,7 @@ pub async fn healthz() -> HttpResponse {
     )
 )]
 #[get("/readyz")]
-pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub(crate) async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     match tokio::time::timeout(Duration::from_secs(2), crate::db::ping(&state.db)).await {
         Ok(Ok(())) => Ok(HttpResponse::Ok().json(HealthResponse {
             status: "ok".into(),

@@ -14,7 +14,7 @@ use crate::service::import::{self, ImportOptions, ImportReport};
 use crate::state::AppState;
 
 /// A `text/csv` body, bounded by `POSTIER_IMPORT_MAX_BYTES`.
-pub struct CsvBody(pub Vec<u8>);
+pub(super) struct CsvBody(pub Vec<u8>);
 
 impl FromRequest for CsvBody {
     type Error = ApiError;
@@ -38,7 +38,7 @@ impl FromRequest for CsvBody {
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ImportQuery {
+pub(super) struct ImportQuery {
     /// Validate everything and write nothing (default false).
     pub dry_run: Option<bool>,
     /// All rows or none (default true); `false` creates the valid rows.
@@ -73,7 +73,7 @@ pub struct ImportQuery {
     )
 )]
 #[post("/v1/mail-services/{service_id}/addresses/import")]
-pub async fn import_addresses(
+pub(crate) async fn import_addresses(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

@@ -19,7 +19,7 @@ use crate::service::{authz, mail_services};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MailServiceResponse {
+pub(super) struct MailServiceResponse {
     pub id: Uuid,
     pub organization_id: Uuid,
     /// The main domain (the provider's shared domain on the free pack).
@@ -34,7 +34,7 @@ pub struct MailServiceResponse {
 }
 
 impl MailServiceResponse {
-    pub fn new(state: &AppState, service: mail_service::Model, address_count: u64) -> Self {
+    pub(super) fn new(state: &AppState, service: mail_service::Model, address_count: u64) -> Self {
         let pack = service.pack;
         Self {
             id: service.id,
@@ -62,7 +62,7 @@ fn page_of(
     )
 }
 
-pub fn response_for(state: &AppState, service: mail_service::Model) -> MailServiceResponse {
+pub(super) fn response_for(state: &AppState, service: mail_service::Model) -> MailServiceResponse {
     let count = u64::try_from(service.address_count).unwrap_or(0);
     MailServiceResponse::new(state, service, count)
 }
@@ -75,7 +75,7 @@ pub fn response_for(state: &AppState, service: mail_service::Model) -> MailServi
     responses((status = 200, description = "Mail services", body = Page<MailServiceResponse>))
 )]
 #[get("/v1/organizations/{org_id}/mail-services")]
-pub async fn list_organization_mail_services(
+pub(crate) async fn list_organization_mail_services(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -100,7 +100,7 @@ pub async fn list_organization_mail_services(
     responses((status = 200, description = "Mail services", body = Page<MailServiceResponse>))
 )]
 #[get("/v1/mail-services")]
-pub async fn list_mail_services(
+pub(crate) async fn list_mail_services(
     state: web::Data<AppState>,
     user: AuthUser,
     query: ApiQuery<PageQuery>,
@@ -114,7 +114,7 @@ pub async fn list_mail_services(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateMailServiceRequest {
+pub(super) struct CreateMailServiceRequest {
     /// The customer's domain (internationalised names accepted); omitted on the free pack,
     /// which uses the provider's shared domain.
     #[schema(value_type = Option<String>, min_length = 1, max_length = 253)]
@@ -141,7 +141,7 @@ pub struct CreateMailServiceRequest {
     )
 )]
 #[post("/v1/organizations/{org_id}/mail-services")]
-pub async fn create_mail_service(
+pub(crate) async fn create_mail_service(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -163,7 +163,7 @@ pub async fn create_mail_service(
     responses((status = 200, description = "The mail service", body = MailServiceResponse))
 )]
 #[get("/v1/mail-services/{service_id}")]
-pub async fn get_mail_service(
+pub(crate) async fn get_mail_service(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -174,7 +174,7 @@ pub async fn get_mail_service(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateMailServiceRequest {
+pub(super) struct UpdateMailServiceRequest {
     /// A new pack; refused when the service does not fit it.
     pub pack: Option<Pack>,
     /// New default permissions for new users of its addresses.
@@ -199,7 +199,7 @@ pub struct UpdateMailServiceRequest {
     )
 )]
 #[patch("/v1/mail-services/{service_id}")]
-pub async fn update_mail_service(
+pub(crate) async fn update_mail_service(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -230,7 +230,7 @@ pub async fn update_mail_service(
     )
 )]
 #[delete("/v1/mail-services/{service_id}")]
-pub async fn delete_mail_service(
+pub(crate) async fn delete_mail_service(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

@@ -16,14 +16,14 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateMailboxTokenRequest {
+pub(super) struct CreateMailboxTokenRequest {
     /// What the token may do; by default everything the caller's access allows (`imap` to
     /// read, `smtp` to send with `send_email`).
     pub scopes: Option<Vec<MailboxScope>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MailboxTokenResponse {
+pub(super) struct MailboxTokenResponse {
     /// The bearer token for XOAUTH2 (`user=<username>^Aauth=Bearer <token>^A^A`) or
     /// OAUTHBEARER; 256 random bits, stored only as a hash, never shown again.
     pub token: String,
@@ -54,7 +54,7 @@ pub struct MailboxTokenResponse {
     )
 )]
 #[post("/v1/addresses/{address_id}/mailbox-tokens")]
-pub async fn create_mailbox_token(
+pub(crate) async fn create_mailbox_token(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

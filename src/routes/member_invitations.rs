@@ -43,7 +43,7 @@ async fn page(
     )
 )]
 #[get("/v1/organizations/{org_id}/member-invitations")]
-pub async fn list_member_invitations(
+pub(crate) async fn list_member_invitations(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -73,7 +73,7 @@ pub async fn list_member_invitations(
     )
 )]
 #[delete("/v1/member-invitations/{member_invitation_id}")]
-pub async fn revoke_member_invitation(
+pub(crate) async fn revoke_member_invitation(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -93,7 +93,7 @@ pub async fn revoke_member_invitation(
     responses((status = 200, description = "Member invitations", body = Page<MemberInvitationResponse>))
 )]
 #[get("/v1/me/member-invitations")]
-pub async fn list_my_member_invitations(
+pub(crate) async fn list_my_member_invitations(
     state: web::Data<AppState>,
     user: AuthUser,
     query: ApiQuery<PageQuery>,
@@ -133,7 +133,7 @@ pub async fn list_my_member_invitations(
     )
 )]
 #[post("/v1/member-invitations/accept")]
-pub async fn accept_member_invitation_by_token(
+pub(crate) async fn accept_member_invitation_by_token(
     state: web::Data<AppState>,
     user: AuthUser,
     body: ApiJson<TokenRequest>,
@@ -158,7 +158,7 @@ pub async fn accept_member_invitation_by_token(
     )
 )]
 #[post("/v1/member-invitations/{member_invitation_id}/accept")]
-pub async fn accept_member_invitation(
+pub(crate) async fn accept_member_invitation(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -181,7 +181,7 @@ pub async fn accept_member_invitation(
     )
 )]
 #[post("/v1/member-invitations/{member_invitation_id}/decline")]
-pub async fn decline_member_invitation(
+pub(crate) async fn decline_member_invitation(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

@@ -16,7 +16,7 @@ mod mailbox_tokens;
 mod member_invitations;
 mod organizations;
 mod outbox;
-pub mod params;
+pub(crate) mod params;
 mod password_resets;
 mod sessions;
 mod settings;
@@ -29,7 +29,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 /// Every route of the API; the server and `postier openapi` use this same function. The
 /// order is the document's (paths in first-registration order) and actix's matching order:
 /// a literal segment (`/v1/invitations/accept`) must come before a `{id}` one.
-pub fn configure(cfg: &mut ServiceConfig) {
+pub(crate) fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(accounts::create_account)

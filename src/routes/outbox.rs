@@ -16,7 +16,7 @@ use crate::service::authz;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct OutboxMessageResponse {
+pub(super) struct OutboxMessageResponse {
     pub id: Uuid,
     pub recipient: String,
     pub subject: String,
@@ -62,7 +62,7 @@ impl From<outbox::Model> for OutboxMessageResponse {
     )
 )]
 #[get("/v1/organizations/{org_id}/outbox")]
-pub async fn list_outbox(
+pub(crate) async fn list_outbox(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

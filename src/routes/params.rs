@@ -10,7 +10,7 @@ use crate::repo;
 
 /// A page of a list: the items and the cursor of the next page, if any.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Page<T: ToSchema> {
+pub(crate) struct Page<T: ToSchema> {
     pub items: Vec<T>,
     /// Pass as `?cursor=` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
@@ -19,7 +19,7 @@ pub struct Page<T: ToSchema> {
 impl<T: ToSchema> Page<T> {
     /// Builds a page from up to `limit + 1` fetched rows: the extra row only proves there is
     /// a next page; the cursor is the sort key of the last item kept.
-    pub fn from_rows<R>(
+    pub(crate) fn from_rows<R>(
         mut rows: Vec<R>,
         limit: u64,
         key: impl Fn(&R) -> String,
@@ -34,7 +34,7 @@ impl<T: ToSchema> Page<T> {
 
     /// Keeps the first `limit` of up to `limit + 1` fetched rows and answers the cursor of
     /// the next page when the extra row proves there is one.
-    pub fn next_cursor<R>(
+    pub(crate) fn next_cursor<R>(
         rows: &mut Vec<R>,
         limit: u64,
         key: impl Fn(&R) -> String,
@@ -54,7 +54,7 @@ impl<T: ToSchema> Page<T> {
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct PageQuery {
+pub(crate) struct PageQuery {
     /// Items per page, 1 to 200 (default 50).
     #[validate(range(min = 1, max = 200))]
     #[param(minimum = 1, maximum = 200)]
@@ -66,12 +66,12 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
-    pub fn limit(&self) -> u64 {
+    pub(crate) fn limit(&self) -> u64 {
         self.limit.unwrap_or(repo::DEFAULT_LIMIT)
     }
 
     /// The id after which the page starts (lists ordered by time-ordered ids).
-    pub fn after_id(&self) -> Result<Option<uuid::Uuid>, ApiError> {
+    pub(crate) fn after_id(&self) -> Result<Option<uuid::Uuid>, ApiError> {
         self.cursor
             .as_deref()
             .map(repo::decode_uuid_cursor)
@@ -79,7 +79,7 @@ impl PageQuery {
     }
 
     /// The sort key after which the page starts (lists ordered by a text key).
-    pub fn after_key(&self) -> Result<Option<String>, ApiError> {
+    pub(crate) fn after_key(&self) -> Result<Option<String>, ApiError> {
         self.cursor.as_deref().map(repo::decode_cursor).transpose()
     }
 }
@@ -88,7 +88,7 @@ impl PageQuery {
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ConfirmQuery {
+pub(crate) struct ConfirmQuery {
     /// The exact name being deleted (the main domain, the domain, the full address, or the
     /// login of the account).
     #[validate(length(min = 1, max = 320))]

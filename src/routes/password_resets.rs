@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PasswordResetRequest {
+pub(super) struct PasswordResetRequest {
     /// The login of the account.
     #[schema(value_type = String, max_length = 320, example = "famille.munster@la-fibre.xyz")]
     pub login: EmailAddress,
@@ -35,7 +35,7 @@ pub struct PasswordResetRequest {
     )
 )]
 #[post("/v1/password-resets")]
-pub async fn request_password_reset(
+pub(crate) async fn request_password_reset(
     state: web::Data<AppState>,
     ip: ClientIp,
     body: ApiJson<PasswordResetRequest>,
@@ -46,7 +46,7 @@ pub async fn request_password_reset(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CompletePasswordResetRequest {
+pub(super) struct CompletePasswordResetRequest {
     /// The token of the e-mailed link.
     #[schema(value_type = String)]
     pub token: Secret,
@@ -69,7 +69,7 @@ pub struct CompletePasswordResetRequest {
     )
 )]
 #[post("/v1/password-resets/complete")]
-pub async fn complete_password_reset(
+pub(crate) async fn complete_password_reset(
     state: web::Data<AppState>,
     ip: ClientIp,
     body: ApiJson<CompletePasswordResetRequest>,

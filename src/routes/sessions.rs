@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LoginRequest {
+pub(super) struct LoginRequest {
     #[schema(example = "famille.munster@la-fibre.xyz")]
     #[validate(length(max = 320))]
     #[schema(max_length = 320)]
@@ -40,7 +40,7 @@ pub struct LoginRequest {
     )
 )]
 #[post("/v1/sessions")]
-pub async fn create_session(
+pub(crate) async fn create_session(
     state: web::Data<AppState>,
     ip: ClientIp,
     body: ApiJson<LoginRequest>,
@@ -52,7 +52,7 @@ pub async fn create_session(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SecondFactorRequest {
+pub(super) struct SecondFactorRequest {
     /// The `challenge` of the `second_factor_required` answer of `POST /v1/sessions`.
     #[schema(value_type = String)]
     pub challenge: Secret,
@@ -76,7 +76,7 @@ pub struct SecondFactorRequest {
     )
 )]
 #[post("/v1/sessions/second-factor")]
-pub async fn complete_second_factor(
+pub(crate) async fn complete_second_factor(
     state: web::Data<AppState>,
     ip: ClientIp,
     body: ApiJson<SecondFactorRequest>,
@@ -88,7 +88,7 @@ pub async fn complete_second_factor(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RefreshRequest {
+pub(super) struct RefreshRequest {
     #[schema(value_type = String)]
     pub refresh_token: Secret,
 }
@@ -106,7 +106,7 @@ pub struct RefreshRequest {
     )
 )]
 #[post("/v1/sessions/refresh")]
-pub async fn refresh_session(
+pub(crate) async fn refresh_session(
     state: web::Data<AppState>,
     ip: ClientIp,
     body: ApiJson<RefreshRequest>,
@@ -117,7 +117,7 @@ pub async fn refresh_session(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReauthRequest {
+pub(super) struct ReauthRequest {
     #[schema(value_type = String, format = Password)]
     pub password: Secret,
     /// Required when two-factor login is on: a TOTP code or an unused recovery code.
@@ -141,7 +141,7 @@ pub struct ReauthRequest {
     )
 )]
 #[post("/v1/sessions/reauth")]
-pub async fn reauthenticate(
+pub(crate) async fn reauthenticate(
     state: web::Data<AppState>,
     user: AuthUser,
     body: ApiJson<ReauthRequest>,
@@ -160,7 +160,7 @@ pub async fn reauthenticate(
     responses((status = 204, description = "Logged out"))
 )]
 #[delete("/v1/sessions/current")]
-pub async fn delete_current_session(
+pub(crate) async fn delete_current_session(
     state: web::Data<AppState>,
     user: AuthUser,
 ) -> ApiResult<HttpResponse> {

@@ -28,7 +28,7 @@ use crate::state::AppState;
     )
 )]
 #[post("/v1/me/totp")]
-pub async fn start_totp_enrolment(
+pub(crate) async fn start_totp_enrolment(
     state: web::Data<AppState>,
     user: AuthUser,
 ) -> ApiResult<HttpResponse> {
@@ -38,7 +38,7 @@ pub async fn start_totp_enrolment(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TotpCodeRequest {
+pub(super) struct TotpCodeRequest {
     /// The current 6-digit code of the authenticator app.
     #[schema(value_type = String, example = "492039")]
     pub code: Secret,
@@ -61,7 +61,7 @@ pub struct TotpCodeRequest {
     )
 )]
 #[post("/v1/me/totp/confirm")]
-pub async fn confirm_totp_enrolment(
+pub(crate) async fn confirm_totp_enrolment(
     state: web::Data<AppState>,
     user: AuthUser,
     body: ApiJson<TotpCodeRequest>,
@@ -84,7 +84,10 @@ pub async fn confirm_totp_enrolment(
     )
 )]
 #[delete("/v1/me/totp")]
-pub async fn disable_totp(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
+pub(crate) async fn disable_totp(
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> ApiResult<HttpResponse> {
     two_factor::disable(&state, &user).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -29,7 +29,7 @@ use crate::state::AppState;
     )
 )]
 #[get("/v1/organizations/{org_id}/webhooks")]
-pub async fn list_webhooks(
+pub(crate) async fn list_webhooks(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -62,7 +62,7 @@ pub async fn list_webhooks(
     )
 )]
 #[post("/v1/organizations/{org_id}/webhooks")]
-pub async fn create_webhook(
+pub(crate) async fn create_webhook(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -85,7 +85,7 @@ pub async fn create_webhook(
     )
 )]
 #[get("/v1/webhooks/{webhook_id}")]
-pub async fn get_webhook(
+pub(crate) async fn get_webhook(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -110,7 +110,7 @@ pub async fn get_webhook(
     )
 )]
 #[patch("/v1/webhooks/{webhook_id}")]
-pub async fn update_webhook(
+pub(crate) async fn update_webhook(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -133,7 +133,7 @@ pub async fn update_webhook(
     )
 )]
 #[delete("/v1/webhooks/{webhook_id}")]
-pub async fn delete_webhook(
+pub(crate) async fn delete_webhook(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -157,7 +157,7 @@ pub async fn delete_webhook(
     )
 )]
 #[post("/v1/webhooks/{webhook_id}/rotate-secret")]
-pub async fn rotate_webhook_secret(
+pub(crate) async fn rotate_webhook_secret(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -180,7 +180,7 @@ pub async fn rotate_webhook_secret(
     )
 )]
 #[post("/v1/webhooks/{webhook_id}/ping")]
-pub async fn ping_webhook(
+pub(crate) async fn ping_webhook(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -203,7 +203,7 @@ pub async fn ping_webhook(
     )
 )]
 #[get("/v1/webhooks/{webhook_id}/deliveries")]
-pub async fn list_webhook_deliveries(
+pub(crate) async fn list_webhook_deliveries(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -236,7 +236,7 @@ pub async fn list_webhook_deliveries(
     )
 )]
 #[post("/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver")]
-pub async fn redeliver_webhook_delivery(
+pub(crate) async fn redeliver_webhook_delivery(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(Uuid, Uuid)>,

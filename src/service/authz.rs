@@ -17,7 +17,7 @@ fn not_manager() -> ApiError {
 }
 
 /// The caller's role in the organization, or 404 when not a member.
-pub async fn member(
+pub(crate) async fn member(
     conn: &impl ConnectionTrait,
     caller: &Caller,
     organization_id: Uuid,
@@ -28,7 +28,7 @@ pub async fn member(
 }
 
 /// Owners and admins of the organization: 404 for strangers, 403 for other members.
-pub async fn manager(
+pub(crate) async fn manager(
     conn: &impl ConnectionTrait,
     caller: &Caller,
     organization_id: Uuid,
@@ -41,7 +41,7 @@ pub async fn manager(
 }
 
 /// Owners of the organization: 404 for strangers, 403 for other members.
-pub async fn owner(
+pub(crate) async fn owner(
     conn: &impl ConnectionTrait,
     caller: &Caller,
     organization_id: Uuid,
@@ -54,7 +54,7 @@ pub async fn owner(
 }
 
 /// A mail service and the caller's role in its organization; 404 unless a member.
-pub async fn service(
+pub(crate) async fn service(
     conn: &impl ConnectionTrait,
     caller: &Caller,
     service_id: Uuid,
@@ -66,7 +66,7 @@ pub async fn service(
 
 /// A mail service the caller manages (owner or admin of its organization): 404 for
 /// strangers, 403 for other members.
-pub async fn managed_service(
+pub(crate) async fn managed_service(
     conn: &impl ConnectionTrait,
     caller: &Caller,
     service_id: Uuid,
@@ -80,7 +80,7 @@ pub async fn managed_service(
 
 /// A webhook endpoint the caller manages (owner or admin of its organization): 404 for
 /// strangers, 403 for other members.
-pub async fn managed_webhook(
+pub(crate) async fn managed_webhook(
     conn: &impl ConnectionTrait,
     caller: &Caller,
     webhook_id: Uuid,
@@ -97,7 +97,7 @@ pub async fn managed_webhook(
 /// An address as the caller sees it: through the organization (any member sees it, owners
 /// and admins hold every permission) or through an access of its own.
 #[derive(Debug, Clone)]
-pub struct AddressContext {
+pub(crate) struct AddressContext {
     pub address: address::Model,
     pub service: mail_service::Model,
     pub role: Option<Role>,
@@ -105,12 +105,12 @@ pub struct AddressContext {
 }
 
 impl AddressContext {
-    pub fn manages(&self) -> bool {
+    pub(crate) fn manages(&self) -> bool {
         self.role.is_some_and(Role::manages)
     }
 
     /// Every permission for owners and admins, else those of the caller's access.
-    pub fn permissions(&self) -> PermissionSet {
+    pub(crate) fn permissions(&self) -> PermissionSet {
         if self.manages() {
             PermissionSet::all()
         } else {
@@ -122,7 +122,7 @@ impl AddressContext {
     }
 
     /// Where the address's events are listed.
-    pub fn scope(&self) -> Scope {
+    pub(crate) fn scope(&self) -> Scope {
         Scope::address(&self.service, &self.address)
     }
 
@@ -146,7 +146,7 @@ impl AddressContext {
 
 /// What an operation on an address needs from the caller.
 #[derive(Debug, Clone, Copy)]
-pub enum Need {
+pub(crate) enum Need {
     /// Seeing it: a member of its organization, or an access.
     See,
     /// Holding this permission on it (owners and admins hold every one).
@@ -159,7 +159,7 @@ pub enum Need {
 
 /// The address if the caller can see it and has what `need` says; 404 when it cannot see it,
 /// 403 when it lacks the rest.
-pub async fn address(
+pub(crate) async fn address(
     conn: &impl ConnectionTrait,
     caller: &Caller,
     address_id: Uuid,
@@ -174,7 +174,7 @@ pub async fn address(
 
 /// The address as the caller sees it, `None` when it cannot see it (for resources that
 /// hang off an address and answer their own 404).
-pub async fn visible_address(
+pub(crate) async fn visible_address(
     conn: &impl ConnectionTrait,
     caller: &Caller,
     address_id: Uuid,

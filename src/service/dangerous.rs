@@ -8,13 +8,13 @@ use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::state::AppState;
 
 /// Demands a password proof younger than `POSTIER_REAUTH_WINDOW_SECS`.
-pub fn recent_proof(state: &AppState, caller: &Caller) -> ApiResult<()> {
+pub(crate) fn recent_proof(state: &AppState, caller: &Caller) -> ApiResult<()> {
     caller.require_recent_proof(state.config.reauth_window_secs, state.clock.now())
 }
 
 /// Demands `?confirm=` naming `expected` (case-insensitive; a domain may be typed in its
 /// Unicode form).
-pub fn confirmation(confirm: Option<&str>, expected: &str) -> ApiResult<()> {
+pub(crate) fn confirmation(confirm: Option<&str>, expected: &str) -> ApiResult<()> {
     let given = confirm.map(|c| c.trim().to_lowercase());
     let matches = given.as_deref().is_some_and(|g| {
         g == expected || DomainName::parse(g).is_ok_and(|d| d.as_str() == expected)

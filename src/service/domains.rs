@@ -16,7 +16,7 @@ use crate::service::{authz, dangerous, domain_claims, UnitOfWork};
 use crate::state::AppState;
 
 /// Links `name` to a service the caller manages (not on the free pack).
-pub async fn link(
+pub(crate) async fn link(
     state: &AppState,
     caller: &Caller,
     service_id: Uuid,
@@ -74,7 +74,7 @@ pub async fn link(
 }
 
 /// A customer domain of `service`, by name as given in a path (404 otherwise).
-pub async fn domain_of(
+pub(crate) async fn domain_of(
     state: &AppState,
     service: &mail_service::Model,
     name: &str,
@@ -88,7 +88,7 @@ pub async fn domain_of(
 
 /// Unlinks a domain nothing uses (dangerous: recent proof and `?confirm=` the domain); the
 /// main domain stays.
-pub async fn unlink(
+pub(crate) async fn unlink(
     state: &AppState,
     caller: &Caller,
     service_id: Uuid,
@@ -138,7 +138,7 @@ pub async fn unlink(
 }
 
 /// A customer domain the caller sees, with the records its DNS should hold.
-pub async fn expected_records(
+pub(crate) async fn expected_records(
     state: &AppState,
     caller: &Caller,
     service_id: Uuid,
@@ -168,7 +168,7 @@ pub async fn expected_records(
 /// After a live check of `domain` (of the service `service_id`): when it is pending and the
 /// check found its ownership record, marks it proven and records `domain.proven`, in one
 /// transaction. Answers the domain as it now is.
-pub async fn record_proof(
+pub(crate) async fn record_proof(
     state: &AppState,
     caller: &Caller,
     mut domain: domain::Model,

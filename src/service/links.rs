@@ -8,16 +8,16 @@ fn base(state: &AppState) -> String {
 }
 
 /// Confirms the login (or the new login of a login change): `POST /v1/accounts/verify`.
-pub fn verify_login(state: &AppState, token: &str) -> String {
+pub(crate) fn verify_login(state: &AppState, token: &str) -> String {
     format!("{}/accounts/verify?token={token}", base(state))
 }
 
 /// Sets a new password: `POST /v1/password-resets/complete`.
-pub fn reset_password(state: &AppState, token: &str) -> String {
+pub(crate) fn reset_password(state: &AppState, token: &str) -> String {
     format!("{}/password-reset?token={token}", base(state))
 }
 
 /// Joins an organization: `POST /v1/member-invitations/accept`.
-pub fn accept_member_invitation(state: &AppState, token: &str) -> String {
+pub(crate) fn accept_member_invitation(state: &AppState, token: &str) -> String {
     format!("{}/member-invitations/accept?token={token}", base(state))
 }

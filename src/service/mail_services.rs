@@ -16,7 +16,7 @@ use crate::service::{authz, dangerous, domain_claims, UnitOfWork};
 use crate::state::AppState;
 
 /// Permissions a new user of an address gets unless the inviter chooses others.
-pub fn initial_default_permissions() -> PermissionSet {
+pub(crate) fn initial_default_permissions() -> PermissionSet {
     [
         Permission::SendEmail,
         Permission::ManageSignatures,
@@ -32,7 +32,7 @@ pub fn initial_default_permissions() -> PermissionSet {
 }
 
 /// The provider's own domains cannot be a customer's.
-pub fn reject_reserved(state: &AppState, domain: &DomainName) -> ApiResult<()> {
+pub(crate) fn reject_reserved(state: &AppState, domain: &DomainName) -> ApiResult<()> {
     let reserved = [
         state.config.free_domain.to_ascii_lowercase(),
         state.config.mail_host.to_ascii_lowercase(),
@@ -53,14 +53,14 @@ pub fn reject_reserved(state: &AppState, domain: &DomainName) -> ApiResult<()> {
 }
 
 /// Whether a new claim counts at once (`POSTIER_DOMAIN_OWNERSHIP=trust`).
-pub fn proven_at_once(state: &AppState) -> bool {
+pub(crate) fn proven_at_once(state: &AppState) -> bool {
     state.config.domain_ownership == crate::config::DomainOwnership::Trust
 }
 
 /// A DKIM key for `domain`, made only once the domain may be claimed
 /// ([`domain_claims::prepare`]): generating one costs a core for a while, and a taken domain
 /// is answered 409 without it (the insert still catches a race through the unique index).
-pub async fn new_dkim_key(state: &AppState) -> ApiResult<crate::dns::DkimKey> {
+pub(crate) async fn new_dkim_key(state: &AppState) -> ApiResult<crate::dns::DkimKey> {
     crate::dns::generate_dkim_key(state.clock.now())
         .await
         .map_err(|e| match e {
@@ -73,7 +73,7 @@ pub async fn new_dkim_key(state: &AppState) -> ApiResult<crate::dns::DkimKey> {
         })
 }
 
-pub fn domain_conflict(err: sea_orm::DbErr, domain: &str) -> ApiError {
+pub(crate) fn domain_conflict(err: sea_orm::DbErr, domain: &str) -> ApiError {
     if crate::db::is_unique_violation(&err) {
         ApiError::conflict(
             ErrorCode::DomainAlreadyUsed,
@@ -86,7 +86,7 @@ pub fn domain_conflict(err: sea_orm::DbErr, domain: &str) -> ApiError {
 
 /// Creates a service in an organization the caller manages. `domain` is the customer's
 /// (required but on the free pack, which may only name the provider's free domain).
-pub async fn create(
+pub(crate) async fn create(
     state: &AppState,
     caller: &Caller,
     org_id: Uuid,
@@ -197,14 +197,14 @@ pub async fn create(
 }
 
 /// What a service's owners may change.
-pub struct ServiceUpdate {
+pub(crate) struct ServiceUpdate {
     pub pack: Option<Pack>,
     pub default_permissions: Option<PermissionSet>,
 }
 
 /// Changes the pack (when the service fits it) or the default permissions, under the
 /// service lock.
-pub async fn update(
+pub(crate) async fn update(
     state: &AppState,
     caller: &Caller,
     service_id: Uuid,
@@ -313,7 +313,7 @@ async fn pack_misfits(
 
 /// Deletes a service and everything it holds (dangerous: recent proof and `?confirm=` its
 /// main domain).
-pub async fn delete(
+pub(crate) async fn delete(
     state: &AppState,
     caller: &Caller,
     service_id: Uuid,

@@ -24,7 +24,7 @@ use crate::state::AppState;
 /// An invitation to join an organization. The same shape whether or not an account has the
 /// login.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MemberInvitationResponse {
+pub(crate) struct MemberInvitationResponse {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub organization_name: String,
@@ -40,7 +40,7 @@ pub struct MemberInvitationResponse {
 }
 
 impl MemberInvitationResponse {
-    pub async fn load(state: &AppState, m: member_invitation::Model) -> ApiResult<Self> {
+    pub(crate) async fn load(state: &AppState, m: member_invitation::Model) -> ApiResult<Self> {
         let organization_name = repo::organizations::find(&state.db, m.organization_id)
             .await?
             .map(|o| o.name)
@@ -61,7 +61,7 @@ impl MemberInvitationResponse {
     }
 
     /// The views of a list's rows, in order.
-    pub async fn load_all(
+    pub(crate) async fn load_all(
         state: &AppState,
         rows: Vec<member_invitation::Model>,
     ) -> ApiResult<Vec<Self>> {
@@ -104,7 +104,7 @@ fn not_found() -> ApiError {
 
 /// Invites `login` to join the organization with `role` (owners and admins; only owners
 /// invite owners).
-pub async fn invite(
+pub(crate) async fn invite(
     state: &AppState,
     caller: &Caller,
     org_id: Uuid,
@@ -297,7 +297,7 @@ async fn close(
 }
 
 /// Accepts an invitation sent to the caller's verified login.
-pub async fn accept_by_id(
+pub(crate) async fn accept_by_id(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
@@ -307,7 +307,7 @@ pub async fn accept_by_id(
 }
 
 /// Declines an invitation sent to the caller's verified login.
-pub async fn decline_by_id(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
+pub(crate) async fn decline_by_id(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
     let invitation = addressed_to(state, caller, id).await?;
     close(
         state,
@@ -319,7 +319,7 @@ pub async fn decline_by_id(state: &AppState, caller: &Caller, id: Uuid) -> ApiRe
 }
 
 /// Accepts with the e-mailed token, from any account (404 for an unknown token).
-pub async fn accept_by_token(
+pub(crate) async fn accept_by_token(
     state: &AppState,
     caller: &Caller,
     presented: &str,
@@ -336,7 +336,7 @@ pub async fn accept_by_token(
 }
 
 /// Revokes a pending invitation (owners and admins of its organization).
-pub async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
+pub(crate) async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
     let invitation = repo::member_invitations::find(&state.db, id)
         .await?
         .ok_or_else(not_found)?;

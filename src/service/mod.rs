@@ -4,25 +4,25 @@
 //! and the application state, never an HTTP type; they answer entities or the JSON views the
 //! routes send (docs/architecture.md).
 
-pub mod accounts;
-pub mod addresses;
+pub(crate) mod accounts;
+pub(crate) mod addresses;
 pub mod audit;
-pub mod authz;
-pub mod dangerous;
+pub(crate) mod authz;
+pub(crate) mod dangerous;
 pub mod domain_claims;
-pub mod domains;
-pub mod import;
+pub(crate) mod domains;
+pub(crate) mod import;
 pub(crate) mod links;
-pub mod mail_clients;
-pub mod mail_services;
+pub(crate) mod mail_clients;
+pub(crate) mod mail_services;
 pub(crate) mod member_invitations;
-pub mod organizations;
+pub(crate) mod organizations;
 pub(crate) mod outreach;
-pub mod sessions;
-pub mod settings;
-pub mod sharing;
+pub(crate) mod sessions;
+pub(crate) mod settings;
+pub(crate) mod sharing;
 pub(crate) mod two_factor;
-pub mod uow;
-pub mod webhooks;
+pub(crate) mod uow;
+pub(crate) mod webhooks;
 
 pub use uow::UnitOfWork;

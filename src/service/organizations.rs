@@ -15,7 +15,7 @@ use crate::service::{authz, UnitOfWork};
 use crate::state::AppState;
 
 /// A name as stored: trimmed, never blank.
-pub fn clean_name(name: &str) -> ApiResult<String> {
+pub(crate) fn clean_name(name: &str) -> ApiResult<String> {
     let name = name.trim();
     if name.is_empty() {
         return Err(ApiError::invalid_field("name", "must not be blank"));
@@ -31,7 +31,7 @@ fn last_owner() -> ApiError {
 }
 
 /// Creates an organization owned by the caller.
-pub async fn create(
+pub(crate) async fn create(
     state: &AppState,
     caller: &Caller,
     name: &str,
@@ -56,7 +56,7 @@ pub async fn create(
 }
 
 /// Renames an organization (owners and admins); answers it with the caller's role.
-pub async fn rename(
+pub(crate) async fn rename(
     state: &AppState,
     caller: &Caller,
     org_id: Uuid,
@@ -80,7 +80,7 @@ pub async fn rename(
     Ok((org, role))
 }
 
-pub async fn find_member(
+pub(crate) async fn find_member(
     state: &AppState,
     org_id: Uuid,
     account_id: Uuid,
@@ -92,7 +92,7 @@ pub async fn find_member(
 
 /// Changes a member's role (owners and admins; only owners grant or take the owner role;
 /// the last owner stays one).
-pub async fn change_role(
+pub(crate) async fn change_role(
     state: &AppState,
     caller: &Caller,
     org_id: Uuid,
@@ -137,7 +137,7 @@ pub async fn change_role(
 
 /// Removes a member (owners and admins; only owners remove owners), or the caller leaves;
 /// never the last owner.
-pub async fn remove_member(
+pub(crate) async fn remove_member(
     state: &AppState,
     caller: &Caller,
     org_id: Uuid,

@@ -23,7 +23,7 @@ const CHALLENGE_TTL_SECS: i64 = 300;
 
 /// An access token and the refresh token that renews it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SessionResponse {
+pub(crate) struct SessionResponse {
     pub access_token: String,
     /// Always `Bearer`.
     pub token_type: String,
@@ -35,7 +35,7 @@ pub struct SessionResponse {
 
 /// A fresh access token after a step-up.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AccessTokenResponse {
+pub(crate) struct AccessTokenResponse {
     pub access_token: String,
     pub token_type: String,
     pub expires_in: i64,
@@ -57,7 +57,7 @@ fn refresh_token_invalid() -> ApiError {
 
 /// Exchanges a login and password for a new session. An unknown login costs the same
 /// verification as a wrong password.
-pub async fn log_in(
+pub(crate) async fn log_in(
     state: &AppState,
     typed_login: &str,
     password: Secret,
@@ -164,7 +164,7 @@ fn challenge_invalid() -> ApiError {
 /// The second step of a two-factor login: the challenge from `POST /v1/sessions` and a
 /// TOTP or recovery code give the session. The challenge is spent with the session; a
 /// wrong code leaves it usable until it expires, failures being throttled.
-pub async fn complete_second_factor(
+pub(crate) async fn complete_second_factor(
     state: &AppState,
     challenge: Secret,
     code: Secret,
@@ -216,7 +216,7 @@ pub async fn complete_second_factor(
 /// Rotates a refresh token. A spent one coming back within `refresh_reuse_grace_secs` of its
 /// rotation (two browser tabs refreshing at once) gets the successor the first refresh got;
 /// after that, it revokes its whole session: whoever holds the family is not to be trusted.
-pub async fn refresh(
+pub(crate) async fn refresh(
     state: &AppState,
     presented: Secret,
     ip: Option<String>,
@@ -310,7 +310,7 @@ fn refreshed(
 
 /// Proves the password again (and, with two-factor login on, a code): the session's
 /// `auth_time` becomes now.
-pub async fn reauthenticate(
+pub(crate) async fn reauthenticate(
     state: &AppState,
     caller: &Caller,
     password: Secret,
@@ -373,7 +373,7 @@ pub async fn reauthenticate(
 }
 
 /// Ends the caller's session: its access and refresh tokens stop working at once.
-pub async fn log_out(state: &AppState, caller: &Caller) -> ApiResult<()> {
+pub(crate) async fn log_out(state: &AppState, caller: &Caller) -> ApiResult<()> {
     let mut uow = UnitOfWork::begin(state).await?;
     uow.revoke_session(caller.session_id, "logout").await?;
     uow.record_for_account(

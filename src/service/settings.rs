@@ -18,7 +18,7 @@ use crate::state::AppState;
 /// work (the forwards endpoint, or an import's redirect column). Call under the service
 /// lock: the pack's number of targets is counted here; the caller counts the e-mail first
 /// (`outreach::count`, once for all the targets of its unit of work).
-pub async fn request_forward(
+pub(crate) async fn request_forward(
     uow: &mut UnitOfWork<'_>,
     address: &address::Model,
     service: &mail_service::Model,
@@ -94,7 +94,7 @@ pub async fn request_forward(
 }
 
 /// Adds a forwarding target (needs `manage_redirections`).
-pub async fn add_forward(
+pub(crate) async fn add_forward(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,
@@ -122,7 +122,7 @@ pub async fn add_forward(
 }
 
 /// Keeps a copy in the mailbox or not (needs `manage_redirections`).
-pub async fn set_keep_copy(
+pub(crate) async fn set_keep_copy(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,
@@ -154,7 +154,7 @@ pub async fn set_keep_copy(
 }
 
 /// Removes a forwarding target (needs `manage_redirections`).
-pub async fn remove_forward(
+pub(crate) async fn remove_forward(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,
@@ -181,14 +181,14 @@ pub async fn remove_forward(
 }
 
 /// What a target's confirmation confirmed.
-pub struct ConfirmedForward {
+pub(crate) struct ConfirmedForward {
     pub address: String,
     pub target: String,
     pub confirmed_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Confirms a target with the token e-mailed to it (no account needed; single use).
-pub async fn confirm_forward(
+pub(crate) async fn confirm_forward(
     state: &AppState,
     presented: &Secret,
     ip: Option<String>,
@@ -235,7 +235,7 @@ pub async fn confirm_forward(
 }
 
 /// An auto-reply as its user sets it.
-pub struct AutoReply {
+pub(crate) struct AutoReply {
     pub enabled: bool,
     pub subject: String,
     pub body: String,
@@ -244,7 +244,7 @@ pub struct AutoReply {
 }
 
 /// Saves the auto-reply (needs `manage_auto_reply`; `starts_at` before `ends_at`).
-pub async fn save_auto_reply(
+pub(crate) async fn save_auto_reply(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,
@@ -287,7 +287,7 @@ pub async fn save_auto_reply(
 }
 
 /// Removes the auto-reply (needs `manage_auto_reply`).
-pub async fn delete_auto_reply(
+pub(crate) async fn delete_auto_reply(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,

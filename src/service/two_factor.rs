@@ -19,7 +19,7 @@ use crate::state::AppState;
 
 /// A TOTP enrolment under way: shown once, never again.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TotpEnrolmentResponse {
+pub(crate) struct TotpEnrolmentResponse {
     /// The shared secret, base32 (for typing into an authenticator app).
     pub secret: String,
     /// `otpauth://totp/…` with the same secret (usually shown as a QR code): SHA-1,
@@ -29,7 +29,7 @@ pub struct TotpEnrolmentResponse {
 
 /// The recovery codes of a confirmed enrolment: shown once, stored only as hashes.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RecoveryCodesResponse {
+pub(crate) struct RecoveryCodesResponse {
     /// Ten single-use codes (`xxxx-xxxx-xxxx-xxxx`), each accepted instead of a TOTP code
     /// once.
     pub recovery_codes: Vec<String>,
@@ -37,7 +37,7 @@ pub struct RecoveryCodesResponse {
 
 /// What a second-factor code proved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Factor {
+pub(crate) enum Factor {
     Totp,
     RecoveryCode,
 }
@@ -57,7 +57,7 @@ fn already_enabled() -> ApiError {
 
 /// Starts (or restarts) an enrolment (recent proof: a stolen session must not lock the
 /// owner out with an authenticator of its own).
-pub async fn start(state: &AppState, caller: &Caller) -> ApiResult<TotpEnrolmentResponse> {
+pub(crate) async fn start(state: &AppState, caller: &Caller) -> ApiResult<TotpEnrolmentResponse> {
     dangerous::recent_proof(state, caller)?;
     if repo::second_factors::is_enabled(&state.db, caller.account_id).await? {
         return Err(already_enabled());
@@ -82,7 +82,7 @@ pub async fn start(state: &AppState, caller: &Caller) -> ApiResult<TotpEnrolment
 
 /// Finishes an enrolment with a code from the authenticator: two-factor login is on, the
 /// other sessions end (they proved the password only), and ten recovery codes are answered.
-pub async fn confirm(
+pub(crate) async fn confirm(
     state: &AppState,
     caller: &Caller,
     code: Secret,
@@ -164,7 +164,7 @@ fn incorrect() -> ApiError {
 }
 
 /// Turns two-factor login off (recent proof); an enrolment under way is dropped too.
-pub async fn disable(state: &AppState, caller: &Caller) -> ApiResult<()> {
+pub(crate) async fn disable(state: &AppState, caller: &Caller) -> ApiResult<()> {
     dangerous::recent_proof(state, caller)?;
     let mut uow = UnitOfWork::begin(state).await?;
     uow.account_changed(caller.account_id);

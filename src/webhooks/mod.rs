@@ -5,6 +5,6 @@
 //! its limits (`sender`: no redirects, no proxy, a time limit, a bounded read of the answer).
 //! The queue, the worker and the endpoints' management are `service::webhooks`.
 
-pub mod sender;
-pub mod signature;
-pub mod target;
+pub(crate) mod sender;
+pub(crate) mod signature;
+pub(crate) mod target;

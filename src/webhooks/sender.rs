@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use crate::webhooks::target::{PinnedResolver, TargetPolicy};
 
 /// The most of an answer read (the rest is dropped with the connection).
-pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// How much of an answer an attempt keeps.
-pub const EXCERPT_BYTES: usize = 1024;
+pub(crate) const EXCERPT_BYTES: usize = 1024;
 
 /// What one message needs on the wire.
-pub struct Message<'a> {
+pub(crate) struct Message<'a> {
     pub url: &'a str,
     pub message_id: &'a str,
     pub timestamp: i64,
@@ -24,7 +24,7 @@ pub struct Message<'a> {
 
 /// What came of one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub status: Option<u16>,
     pub duration_ms: i32,
     pub excerpt: Option<String>,
@@ -33,18 +33,21 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn delivered(&self) -> bool {
+    pub(crate) fn delivered(&self) -> bool {
         self.status.is_some_and(|s| (200..300).contains(&s))
     }
 }
 
-pub struct Sender {
+pub(crate) struct Sender {
     client: reqwest::Client,
     policy: Arc<TargetPolicy>,
 }
 
 impl Sender {
-    pub fn new(policy: Arc<TargetPolicy>, timeout: Duration) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(
+        policy: Arc<TargetPolicy>,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -60,7 +63,7 @@ impl Sender {
     }
 
     /// Sends one message and reports what happened; never fails.
-    pub async fn send(&self, message: &Message<'_>) -> Outcome {
+    pub(crate) async fn send(&self, message: &Message<'_>) -> Outcome {
         let started = Instant::now();
         let elapsed =
             |started: Instant| i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);

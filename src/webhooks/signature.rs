@@ -11,7 +11,7 @@ use sha2::Sha256;
 use crate::domain::WebhookSecret;
 
 /// One `v1,<base64>` signature.
-pub fn sign(key: &[u8], message_id: &str, timestamp: i64, body: &str) -> String {
+pub(crate) fn sign(key: &[u8], message_id: &str, timestamp: i64, body: &str) -> String {
     // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
     let mac = Hmac::<Sha256>::new_from_slice(key).map(|mut mac| {
         mac.update(format!("{message_id}.{timestamp}.").as_bytes());
@@ -25,7 +25,12 @@ pub fn sign(key: &[u8], message_id: &str, timestamp: i64, body: &str) -> String 
 }
 
 /// The `webhook-signature` header: one signature per secret still valid.
-pub fn header(secrets: &[&WebhookSecret], message_id: &str, timestamp: i64, body: &str) -> String {
+pub(crate) fn header(
+    secrets: &[&WebhookSecret],
+    message_id: &str,
+    timestamp: i64,
+    body: &str,
+) -> String {
     secrets
         .iter()
         .map(|secret| sign(&secret.key(), message_id, timestamp, body))

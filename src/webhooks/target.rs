@@ -15,21 +15,21 @@ use url::{Host, Url};
 /// The allow-list, read once from the configuration, and where names are resolved: the
 /// system's resolver (hosts file included), or `POSTIER_DNS_SERVER` when set.
 #[derive(Debug, Clone, Default)]
-pub struct TargetPolicy {
+pub(crate) struct TargetPolicy {
     hosts: Vec<String>,
     addresses: Vec<IpAddr>,
     dns_server: Option<SocketAddr>,
 }
 
 impl TargetPolicy {
-    pub fn from_config(config: &crate::config::Config) -> Self {
+    pub(crate) fn from_config(config: &crate::config::Config) -> Self {
         Self {
             dns_server: config.dns_server,
             ..Self::new(&config.webhook_allow_hosts)
         }
     }
 
-    pub fn new(allow: &[String]) -> Self {
+    pub(crate) fn new(allow: &[String]) -> Self {
         let mut policy = Self::default();
         for entry in allow {
             let entry = entry.trim().trim_start_matches('[').trim_end_matches(']');
@@ -54,7 +54,7 @@ impl TargetPolicy {
     }
 
     /// Whether a connection to `ip` for `host` is allowed.
-    pub fn allows_address(&self, host: &str, ip: IpAddr) -> bool {
+    pub(crate) fn allows_address(&self, host: &str, ip: IpAddr) -> bool {
         is_public(ip)
             || self.addresses.contains(&ip)
             || self
@@ -63,7 +63,7 @@ impl TargetPolicy {
     }
 
     /// The scheme and, for an address written in the URL, the address itself.
-    pub fn check_url(&self, url: &Url) -> Result<(), String> {
+    pub(crate) fn check_url(&self, url: &Url) -> Result<(), String> {
         let host = url.host().ok_or("names no host")?;
         match url.scheme() {
             "https" => {}
@@ -89,7 +89,7 @@ impl TargetPolicy {
     }
 
     /// Checks the URL, then resolves its host (within `timeout`) and checks every address.
-    pub async fn check_resolved(&self, url: &Url, timeout: Duration) -> Result<(), String> {
+    pub(crate) async fn check_resolved(&self, url: &Url, timeout: Duration) -> Result<(), String> {
         self.check_url(url)?;
         let Some(Host::Domain(name)) = url.host() else {
             return Ok(());
@@ -134,7 +134,7 @@ async fn resolve_checked(
 /// The sender's DNS resolver: the addresses it answers are the ones it checked, and the
 /// connection uses exactly those.
 #[derive(Debug, Clone)]
-pub struct PinnedResolver {
+pub(crate) struct PinnedResolver {
     pub policy: Arc<TargetPolicy>,
     pub timeout: Duration,
 }
@@ -155,7 +155,7 @@ impl reqwest::dns::Resolve for PinnedResolver {
 /// A public unicast address: not unspecified, loopback, private, shared (CGNAT),
 /// link-local (cloud metadata at 169.254.169.254 and fd00:ec2::254 among them), multicast,
 /// documentation, benchmarking or reserved; IPv4 inside IPv6 is judged as IPv4.
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(ip) => is_public_v4(ip),
         IpAddr::V6(ip) => is_public_v6(ip),

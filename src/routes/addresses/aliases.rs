@@ -18,7 +18,7 @@ use crate::service::authz::{self, Need};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AliasResponse {
+pub(crate) struct AliasResponse {
     /// Another address delivering to this one, and usable as its sender.
     pub alias: String,
     pub created_at: DateTime<Utc>,
@@ -35,7 +35,7 @@ pub struct AliasResponse {
     )
 )]
 #[get("/v1/addresses/{address_id}/aliases")]
-pub async fn list_aliases(
+pub(crate) async fn list_aliases(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -67,7 +67,7 @@ pub async fn list_aliases(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateAliasRequest {
+pub(crate) struct CreateAliasRequest {
     /// Same rules as an address's local part.
     #[schema(value_type = String, max_length = 256)]
     pub local_part: LocalPart,
@@ -92,7 +92,7 @@ pub struct CreateAliasRequest {
     )
 )]
 #[post("/v1/addresses/{address_id}/aliases")]
-pub async fn create_alias(
+pub(crate) async fn create_alias(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -128,7 +128,7 @@ pub async fn create_alias(
     )
 )]
 #[delete("/v1/addresses/{address_id}/aliases/{alias}")]
-pub async fn delete_alias(
+pub(crate) async fn delete_alias(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(Uuid, String)>,

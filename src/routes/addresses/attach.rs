@@ -29,7 +29,7 @@ use crate::state::AppState;
     responses((status = 200, description = "Addresses", body = Page<MyAddressResponse>))
 )]
 #[get("/v1/me/addresses")]
-pub async fn list_my_addresses(
+pub(crate) async fn list_my_addresses(
     state: web::Data<AppState>,
     user: AuthUser,
     query: ApiQuery<PageQuery>,
@@ -50,7 +50,7 @@ pub async fn list_my_addresses(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AttachAddressRequest {
+pub(crate) struct AttachAddressRequest {
     #[validate(length(max = 320))]
     #[schema(max_length = 320)]
     #[schema(example = "compta@entreprise-familiale.xyz")]
@@ -76,7 +76,7 @@ pub struct AttachAddressRequest {
     )
 )]
 #[post("/v1/me/addresses")]
-pub async fn attach_address(
+pub(crate) async fn attach_address(
     state: web::Data<AppState>,
     user: AuthUser,
     body: ApiJson<AttachAddressRequest>,

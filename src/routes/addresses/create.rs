@@ -21,7 +21,7 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateAddressRequest {
+pub(crate) struct CreateAddressRequest {
     /// The part before `@`: printable ASCII except space and `( ) < > @ , ; : " [ ] | % &`,
     /// 1–64 characters, no leading, trailing or double dot.
     #[schema(value_type = String, max_length = 256)]
@@ -73,7 +73,7 @@ pub struct CreateAddressRequest {
     )
 )]
 #[post("/v1/mail-services/{service_id}/addresses")]
-pub async fn create_address(
+pub(crate) async fn create_address(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -98,7 +98,7 @@ pub async fn create_address(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateGenericAddressRequest {
+pub(crate) struct CreateGenericAddressRequest {
     #[serde(rename = "type")]
     #[schema(rename = "type")]
     pub type_: GenericType,
@@ -128,7 +128,7 @@ pub struct CreateGenericAddressRequest {
     )
 )]
 #[post("/v1/mail-services/{service_id}/addresses/generic")]
-pub async fn create_generic_address(
+pub(crate) async fn create_generic_address(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

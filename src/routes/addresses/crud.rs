@@ -21,7 +21,7 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ListAddressesQuery {
+pub(crate) struct ListAddressesQuery {
     /// Items per page, 1 to 200 (default 50).
     #[validate(range(min = 1, max = 200))]
     #[param(minimum = 1, maximum = 200)]
@@ -49,7 +49,7 @@ pub struct ListAddressesQuery {
     responses((status = 200, description = "Addresses", body = Page<AddressResponse>))
 )]
 #[get("/v1/mail-services/{service_id}/addresses")]
-pub async fn list_addresses(
+pub(crate) async fn list_addresses(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -84,7 +84,7 @@ pub async fn list_addresses(
     responses((status = 200, description = "The address", body = AddressResponse))
 )]
 #[get("/v1/addresses/{address_id}")]
-pub async fn get_address(
+pub(crate) async fn get_address(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -96,7 +96,7 @@ pub async fn get_address(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateAddressRequest {
+pub(crate) struct UpdateAddressRequest {
     /// The name shown to recipients; `null` or empty clears it.
     #[validate(
         length(max = 100),
@@ -120,7 +120,7 @@ pub struct UpdateAddressRequest {
     )
 )]
 #[patch("/v1/addresses/{address_id}")]
-pub async fn update_address(
+pub(crate) async fn update_address(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -146,7 +146,7 @@ pub async fn update_address(
     )
 )]
 #[delete("/v1/addresses/{address_id}")]
-pub async fn delete_address(
+pub(crate) async fn delete_address(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -169,7 +169,7 @@ pub async fn delete_address(
     responses((status = 200, description = "Limits and usage", body = crate::policy::SendingUsage))
 )]
 #[get("/v1/addresses/{address_id}/sending")]
-pub async fn get_address_sending(
+pub(crate) async fn get_address_sending(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

@@ -16,7 +16,7 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ChangeAddressPasswordRequest {
+pub(crate) struct ChangeAddressPasswordRequest {
     #[schema(value_type = String, format = Password)]
     pub new_password: Password,
     /// `true` to unify with the password of the account whose login is this address (only
@@ -47,7 +47,7 @@ pub struct ChangeAddressPasswordRequest {
     )
 )]
 #[put("/v1/addresses/{address_id}/password")]
-pub async fn change_address_password(
+pub(crate) async fn change_address_password(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct AutoconfigQuery {
+pub(crate) struct AutoconfigQuery {
     /// The address being configured; the domain comes from the `autoconfig.<domain>` host
     /// when omitted.
     #[validate(length(min = 1, max = 320))]
@@ -36,7 +36,7 @@ pub struct AutoconfigQuery {
     )
 )]
 #[get("/mail/config-v1.1.xml")]
-pub async fn get_autoconfig(
+pub(crate) async fn get_autoconfig(
     state: web::Data<AppState>,
     req: HttpRequest,
     query: ApiQuery<AutoconfigQuery>,
@@ -56,7 +56,7 @@ pub async fn get_autoconfig(
     )
 )]
 #[get("/.well-known/autoconfig/mail/config-v1.1.xml")]
-pub async fn get_well_known_autoconfig(
+pub(crate) async fn get_well_known_autoconfig(
     state: web::Data<AppState>,
     req: HttpRequest,
     query: ApiQuery<AutoconfigQuery>,

@@ -23,7 +23,7 @@ const OUTLOOK_SCHEMA: &str =
 const MAX_BODY: usize = 16 * 1024;
 
 /// An autodiscover request body (XML, at most 16 KiB).
-pub struct AutodiscoverBody(String);
+pub(crate) struct AutodiscoverBody(String);
 
 impl FromRequest for AutodiscoverBody {
     type Error = ApiError;
@@ -86,7 +86,7 @@ fn element_text(xml: &str, name: &str) -> Option<String> {
     )
 )]
 #[post("/autodiscover/autodiscover.xml")]
-pub async fn autodiscover(
+pub(crate) async fn autodiscover(
     state: web::Data<AppState>,
     body: AutodiscoverBody,
 ) -> ApiResult<HttpResponse> {

@@ -14,7 +14,7 @@ use crate::service::authz::{self, Need};
 use crate::service::mail_clients::apple_profile;
 use crate::state::AppState;
 
-pub const CONTENT_TYPE: &str = "application/x-apple-aspen-config";
+pub(crate) const CONTENT_TYPE: &str = "application/x-apple-aspen-config";
 
 /// Apple configuration profile
 ///
@@ -33,7 +33,7 @@ pub const CONTENT_TYPE: &str = "application/x-apple-aspen-config";
     )
 )]
 #[get("/v1/addresses/{address_id}/mobileconfig")]
-pub async fn get_mobileconfig(
+pub(crate) async fn get_mobileconfig(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

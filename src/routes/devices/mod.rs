@@ -3,9 +3,9 @@
 //! Outlook's autodiscover, Apple's configuration profiles). Every one repeats
 //! `domain::CLIENT_ENDPOINTS` on the provider's mail host.
 
-pub mod autoconfig;
-pub mod autodiscover;
-pub mod mobileconfig;
+pub(super) mod autoconfig;
+pub(super) mod autodiscover;
+pub(super) mod mobileconfig;
 
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
@@ -19,7 +19,7 @@ use crate::service::authz;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ServerEndpoint {
+pub(super) struct ServerEndpoint {
     pub protocol: MailProtocol,
     /// Always the provider's host name: never an IP address, never `mail.<your domain>`.
     pub host: String,
@@ -31,7 +31,7 @@ pub struct ServerEndpoint {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ServerSettingsResponse {
+pub(super) struct ServerSettingsResponse {
     pub incoming: Vec<ServerEndpoint>,
     pub outgoing: Vec<ServerEndpoint>,
     /// What to type as user name: the full mail address.
@@ -53,7 +53,7 @@ pub struct ServerSettingsResponse {
     responses((status = 200, description = "Settings", body = ServerSettingsResponse))
 )]
 #[get("/v1/mail-services/{service_id}/server-settings")]
-pub async fn get_server_settings(
+pub(crate) async fn get_server_settings(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

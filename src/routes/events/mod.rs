@@ -6,7 +6,7 @@
 
 mod stream;
 
-pub use stream::stream_organization_events;
+pub(super) use stream::stream_organization_events;
 
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -28,7 +28,7 @@ use crate::state::AppState;
 
 /// One audit log entry.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventResponse {
+pub(super) struct EventResponse {
     pub id: Uuid,
     pub at: DateTime<Utc>,
     /// The account that acted (kept after the account is deleted); `null` when no account
@@ -96,7 +96,7 @@ pub(crate) async fn views(
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct EventsQuery {
+pub(super) struct EventsQuery {
     /// Items per page, 1 to 200 (default 50).
     #[validate(range(min = 1, max = 200))]
     #[param(minimum = 1, maximum = 200)]
@@ -189,7 +189,7 @@ async fn events_page(
     )
 )]
 #[get("/v1/organizations/{org_id}/events")]
-pub async fn list_organization_events(
+pub(crate) async fn list_organization_events(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -215,7 +215,7 @@ pub async fn list_organization_events(
     )
 )]
 #[get("/v1/addresses/{address_id}/events")]
-pub async fn list_address_events(
+pub(crate) async fn list_address_events(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

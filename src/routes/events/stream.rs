@@ -32,7 +32,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct StreamQuery {
+pub(super) struct StreamQuery {
     /// Start after this `position` (`0`: from the first event); `Last-Event-ID` wins when
     /// both are given.
     #[validate(length(min = 1, max = 64))]
@@ -62,7 +62,7 @@ pub struct StreamQuery {
     )
 )]
 #[get("/v1/organizations/{org_id}/events/stream")]
-pub async fn stream_organization_events(
+pub(crate) async fn stream_organization_events(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

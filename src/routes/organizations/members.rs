@@ -19,7 +19,7 @@ use crate::service::{authz, organizations};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MemberResponse {
+pub(crate) struct MemberResponse {
     pub account_id: Uuid,
     pub login: String,
     pub display_name: Option<String>,
@@ -49,7 +49,7 @@ impl MemberResponse {
     responses((status = 200, description = "Members", body = Page<MemberResponse>))
 )]
 #[get("/v1/organizations/{org_id}/members")]
-pub async fn list_members(
+pub(crate) async fn list_members(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -71,7 +71,7 @@ pub async fn list_members(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AddMemberRequest {
+pub(crate) struct AddMemberRequest {
     /// The login to invite (whether or not an account has it).
     #[schema(value_type = String, max_length = 320)]
     pub login: EmailAddress,
@@ -98,7 +98,7 @@ pub struct AddMemberRequest {
     )
 )]
 #[post("/v1/organizations/{org_id}/members")]
-pub async fn add_member(
+pub(crate) async fn add_member(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -113,7 +113,7 @@ pub async fn add_member(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateMemberRequest {
+pub(crate) struct UpdateMemberRequest {
     pub role: Role,
 }
 
@@ -136,7 +136,7 @@ pub struct UpdateMemberRequest {
     )
 )]
 #[patch("/v1/organizations/{org_id}/members/{account_id}")]
-pub async fn update_member(
+pub(crate) async fn update_member(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(Uuid, Uuid)>,
@@ -165,7 +165,7 @@ pub async fn update_member(
     )
 )]
 #[delete("/v1/organizations/{org_id}/members/{account_id}")]
-pub async fn remove_member(
+pub(crate) async fn remove_member(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(Uuid, Uuid)>,

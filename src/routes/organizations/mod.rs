@@ -1,7 +1,7 @@
 //! Organizations (`/v1/organizations`): list, create, read, rename; their members are in
 //! `members`.
 
-pub mod members;
+pub(super) mod members;
 
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -21,7 +21,7 @@ use crate::service::{authz, organizations};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct OrganizationResponse {
+pub(super) struct OrganizationResponse {
     pub id: Uuid,
     pub name: String,
     /// Created at sign-up for the account alone.
@@ -45,7 +45,7 @@ impl OrganizationResponse {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct OrganizationRequest {
+pub(super) struct OrganizationRequest {
     #[validate(
         length(min = 1, max = 100),
         custom(function = "crate::domain::validate_header_text")
@@ -62,7 +62,7 @@ pub struct OrganizationRequest {
     responses((status = 200, description = "Organizations the caller belongs to", body = Page<OrganizationResponse>))
 )]
 #[get("/v1/organizations")]
-pub async fn list_organizations(
+pub(crate) async fn list_organizations(
     state: web::Data<AppState>,
     user: AuthUser,
     query: ApiQuery<PageQuery>,
@@ -90,7 +90,7 @@ pub async fn list_organizations(
     responses((status = 201, description = "Created", body = OrganizationResponse))
 )]
 #[post("/v1/organizations")]
-pub async fn create_organization(
+pub(crate) async fn create_organization(
     state: web::Data<AppState>,
     user: AuthUser,
     body: ApiJson<OrganizationRequest>,
@@ -109,7 +109,7 @@ pub async fn create_organization(
     responses((status = 200, description = "The organization", body = OrganizationResponse))
 )]
 #[get("/v1/organizations/{org_id}")]
-pub async fn get_organization(
+pub(crate) async fn get_organization(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -136,7 +136,7 @@ pub async fn get_organization(
     )
 )]
 #[patch("/v1/organizations/{org_id}")]
-pub async fn update_organization(
+pub(crate) async fn update_organization(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

@@ -18,7 +18,7 @@ use crate::service::settings;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AutoReplyResponse {
+pub(crate) struct AutoReplyResponse {
     pub enabled: bool,
     pub subject: String,
     pub body: String,
@@ -77,7 +77,7 @@ fn auto_reply_response(
     )
 )]
 #[get("/v1/addresses/{address_id}/auto-reply")]
-pub async fn get_auto_reply(
+pub(crate) async fn get_auto_reply(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -96,7 +96,7 @@ pub async fn get_auto_reply(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AutoReplyRequest {
+pub(crate) struct AutoReplyRequest {
     pub enabled: bool,
     #[validate(
         length(min = 1, max = 200),
@@ -126,7 +126,7 @@ pub struct AutoReplyRequest {
     )
 )]
 #[put("/v1/addresses/{address_id}/auto-reply")]
-pub async fn put_auto_reply(
+pub(crate) async fn put_auto_reply(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -156,7 +156,7 @@ pub async fn put_auto_reply(
     )
 )]
 #[delete("/v1/addresses/{address_id}/auto-reply")]
-pub async fn delete_auto_reply(
+pub(crate) async fn delete_auto_reply(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

@@ -20,7 +20,7 @@ use crate::service::settings;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ForwardResponse {
+pub(crate) struct ForwardResponse {
     pub id: Uuid,
     pub target: String,
     /// Keep a copy in the mailbox; `false` deletes after forwarding.
@@ -55,7 +55,7 @@ impl From<forward::Model> for ForwardResponse {
     )
 )]
 #[get("/v1/addresses/{address_id}/forwards")]
-pub async fn list_forwards(
+pub(crate) async fn list_forwards(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -79,7 +79,7 @@ pub async fn list_forwards(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateForwardRequest {
+pub(crate) struct CreateForwardRequest {
     #[schema(value_type = String, max_length = 320, example = "julie@home.example")]
     pub target: EmailAddress,
     /// Default true.
@@ -104,7 +104,7 @@ pub struct CreateForwardRequest {
     )
 )]
 #[post("/v1/addresses/{address_id}/forwards")]
-pub async fn create_forward(
+pub(crate) async fn create_forward(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -119,7 +119,7 @@ pub async fn create_forward(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateForwardRequest {
+pub(crate) struct UpdateForwardRequest {
     pub keep_copy: bool,
 }
 
@@ -138,7 +138,7 @@ pub struct UpdateForwardRequest {
     )
 )]
 #[patch("/v1/addresses/{address_id}/forwards/{forward_id}")]
-pub async fn update_forward(
+pub(crate) async fn update_forward(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(Uuid, Uuid)>,
@@ -164,7 +164,7 @@ pub async fn update_forward(
     )
 )]
 #[delete("/v1/addresses/{address_id}/forwards/{forward_id}")]
-pub async fn delete_forward(
+pub(crate) async fn delete_forward(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(Uuid, Uuid)>,
@@ -176,14 +176,14 @@ pub async fn delete_forward(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ConfirmForwardRequest {
+pub(crate) struct ConfirmForwardRequest {
     /// The token of the confirmation link e-mailed to the target.
     #[schema(value_type = String)]
     pub token: Secret,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ConfirmedForwardResponse {
+pub(crate) struct ConfirmedForwardResponse {
     /// The address whose mail is now forwarded.
     pub address: String,
     pub target: String,
@@ -203,7 +203,7 @@ pub struct ConfirmedForwardResponse {
     )
 )]
 #[post("/v1/forwards/confirm")]
-pub async fn confirm_forward(
+pub(crate) async fn confirm_forward(
     state: web::Data<AppState>,
     ip: ClientIp,
     body: ApiJson<ConfirmForwardRequest>,

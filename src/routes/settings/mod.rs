@@ -1,4 +1,4 @@
 //! Address settings: forwarding targets and the auto-reply.
 
-pub mod auto_reply;
-pub mod forwards;
+pub(super) mod auto_reply;
+pub(super) mod forwards;

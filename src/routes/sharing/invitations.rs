@@ -45,7 +45,7 @@ async fn page(
     )
 )]
 #[get("/v1/addresses/{address_id}/invitations")]
-pub async fn list_address_invitations(
+pub(crate) async fn list_address_invitations(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -62,7 +62,7 @@ pub async fn list_address_invitations(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateInvitationRequest {
+pub(crate) struct CreateInvitationRequest {
     /// A member of the organization by `login`, or anyone else by `email`.
     pub invitee: InviteeRequest,
     /// The service's default permissions when omitted.
@@ -90,7 +90,7 @@ pub struct CreateInvitationRequest {
     )
 )]
 #[post("/v1/addresses/{address_id}/invitations")]
-pub async fn create_invitation(
+pub(crate) async fn create_invitation(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -126,7 +126,7 @@ pub async fn create_invitation(
     )
 )]
 #[delete("/v1/invitations/{id}")]
-pub async fn revoke_invitation(
+pub(crate) async fn revoke_invitation(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -153,7 +153,7 @@ pub async fn revoke_invitation(
     )
 )]
 #[post("/v1/invitations/{id}/resend")]
-pub async fn resend_invitation(
+pub(crate) async fn resend_invitation(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -175,7 +175,7 @@ pub async fn resend_invitation(
     )
 )]
 #[post("/v1/invitations/{id}/accept")]
-pub async fn accept_invitation(
+pub(crate) async fn accept_invitation(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -197,7 +197,7 @@ pub async fn accept_invitation(
     )
 )]
 #[post("/v1/invitations/{id}/decline")]
-pub async fn decline_invitation(
+pub(crate) async fn decline_invitation(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -224,7 +224,7 @@ pub async fn decline_invitation(
     )
 )]
 #[post("/v1/invitations/accept")]
-pub async fn accept_invitation_by_token(
+pub(crate) async fn accept_invitation_by_token(
     state: web::Data<AppState>,
     user: AuthUser,
     body: ApiJson<TokenRequest>,
@@ -249,7 +249,7 @@ pub async fn accept_invitation_by_token(
     )
 )]
 #[post("/v1/invitations/decline")]
-pub async fn decline_invitation_by_token(
+pub(crate) async fn decline_invitation_by_token(
     state: web::Data<AppState>,
     ip: ClientIp,
     body: ApiJson<TokenRequest>,
@@ -269,7 +269,7 @@ pub async fn decline_invitation_by_token(
     responses((status = 200, description = "Invitations", body = Page<InvitationResponse>))
 )]
 #[get("/v1/me/invitations")]
-pub async fn list_my_invitations(
+pub(crate) async fn list_my_invitations(
     state: web::Data<AppState>,
     user: AuthUser,
     query: ApiQuery<PageQuery>,

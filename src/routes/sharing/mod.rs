@@ -1,5 +1,5 @@
 //! Sharing an address: its users, invitations and share links.
 
-pub mod invitations;
-pub mod share_links;
-pub mod users;
+pub(super) mod invitations;
+pub(super) mod share_links;
+pub(super) mod users;

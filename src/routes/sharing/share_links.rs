@@ -21,7 +21,7 @@ use crate::service::sharing::TokenRequest;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ShareLinkResponse {
+pub(crate) struct ShareLinkResponse {
     pub id: Uuid,
     pub address_id: Uuid,
     pub permissions: Vec<Permission>,
@@ -49,7 +49,7 @@ impl From<share_link::Model> for ShareLinkResponse {
 
 /// A new share link: the only time its token is shown.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedShareLinkResponse {
+pub(crate) struct CreatedShareLinkResponse {
     #[serde(flatten)]
     pub link: ShareLinkResponse,
     /// 256 random bits; stored only as a hash, never shown again.
@@ -71,7 +71,7 @@ pub struct CreatedShareLinkResponse {
     )
 )]
 #[get("/v1/addresses/{address_id}/share-links")]
-pub async fn list_share_links(
+pub(crate) async fn list_share_links(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -87,7 +87,7 @@ pub async fn list_share_links(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateShareLinkRequest {
+pub(crate) struct CreateShareLinkRequest {
     #[schema(value_type = Vec<Permission>)]
     pub permissions: PermissionSet,
     /// Hours before the link expires: 1 to 720 (30 days), default 72.
@@ -116,7 +116,7 @@ pub struct CreateShareLinkRequest {
     )
 )]
 #[post("/v1/addresses/{address_id}/share-links")]
-pub async fn create_share_link(
+pub(crate) async fn create_share_link(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -154,7 +154,7 @@ pub async fn create_share_link(
     )
 )]
 #[post("/v1/share-links/redeem")]
-pub async fn redeem_share_link(
+pub(crate) async fn redeem_share_link(
     state: web::Data<AppState>,
     user: AuthUser,
     body: ApiJson<TokenRequest>,
@@ -176,7 +176,7 @@ pub async fn redeem_share_link(
     )
 )]
 #[delete("/v1/share-links/{id}")]
-pub async fn revoke_share_link(
+pub(crate) async fn revoke_share_link(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,

@@ -20,7 +20,7 @@ use crate::service::sharing::users;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AddressUserResponse {
+pub(crate) struct AddressUserResponse {
     pub account_id: Uuid,
     pub login: String,
     pub display_name: Option<String>,
@@ -53,7 +53,7 @@ impl AddressUserResponse {
     responses((status = 200, description = "Users", body = Page<AddressUserResponse>))
 )]
 #[get("/v1/addresses/{address_id}/users")]
-pub async fn list_address_users(
+pub(crate) async fn list_address_users(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
@@ -75,7 +75,7 @@ pub async fn list_address_users(
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PermissionsRequest {
+pub(crate) struct PermissionsRequest {
     #[schema(value_type = Vec<Permission>)]
     pub permissions: PermissionSet,
 }
@@ -97,7 +97,7 @@ pub struct PermissionsRequest {
     )
 )]
 #[patch("/v1/addresses/{address_id}/users/{account_id}")]
-pub async fn update_address_user(
+pub(crate) async fn update_address_user(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(Uuid, Uuid)>,
@@ -126,7 +126,7 @@ pub async fn update_address_user(
     )
 )]
 #[delete("/v1/addresses/{address_id}/users/{account_id}")]
-pub async fn remove_address_user(
+pub(crate) async fn remove_address_user(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(Uuid, Uuid)>,

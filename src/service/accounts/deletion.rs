@@ -18,7 +18,11 @@ use crate::state::AppState;
 const PAGE: u64 = 500;
 
 /// Deletes the caller's account (`?confirm=` its login).
-pub async fn delete(state: &AppState, caller: &Caller, confirm: Option<&str>) -> ApiResult<()> {
+pub(crate) async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    confirm: Option<&str>,
+) -> ApiResult<()> {
     dangerous::recent_proof(state, caller)?;
     dangerous::confirmation(confirm, &caller.login)?;
     let account = own_account(state, caller).await?;

@@ -27,7 +27,7 @@ use crate::state::AppState;
 
 /// An account as its owner sees it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AccountResponse {
+pub(crate) struct AccountResponse {
     pub id: Uuid,
     pub login: String,
     /// The account proved it receives mail at its login (the e-mailed link was followed).
@@ -43,7 +43,7 @@ pub struct AccountResponse {
 }
 
 impl AccountResponse {
-    pub async fn load(state: &AppState, a: account::Model) -> ApiResult<Self> {
+    pub(crate) async fn load(state: &AppState, a: account::Model) -> ApiResult<Self> {
         let profile = AccountProfile::load(&state.db, a, state.clock.now()).await?;
         Ok(profile.into())
     }
@@ -65,25 +65,25 @@ impl From<AccountProfile> for AccountResponse {
 
 /// What a password change answers: the unified addresses whose password changed with it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PasswordChangedResponse {
+pub(crate) struct PasswordChangedResponse {
     /// Addresses unified with the account (their login is the account's): they take the new
     /// password too. Empty when none.
     pub unified_addresses: Vec<String>,
 }
 
 /// What a sign-up asks for.
-pub struct SignUp {
+pub(crate) struct SignUp {
     pub login: EmailAddress,
     pub password: Password,
     pub display_name: Option<String>,
 }
 
 /// A display name as stored: trimmed, `None` when blank.
-pub fn clean_display_name(name: Option<String>) -> Option<String> {
+pub(crate) fn clean_display_name(name: Option<String>) -> Option<String> {
     name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty())
 }
 
-pub async fn sign_up(
+pub(crate) async fn sign_up(
     state: &AppState,
     request: SignUp,
     ip: Option<String>,
@@ -141,7 +141,7 @@ pub async fn sign_up(
 }
 
 /// The caller's account (401 when it was deleted meanwhile).
-pub async fn own_account(state: &AppState, caller: &Caller) -> ApiResult<account::Model> {
+pub(crate) async fn own_account(state: &AppState, caller: &Caller) -> ApiResult<account::Model> {
     repo::accounts::find(&state.db, caller.account_id)
         .await?
         .ok_or_else(|| ApiError::unauthenticated("the account no longer exists"))
@@ -150,7 +150,7 @@ pub async fn own_account(state: &AppState, caller: &Caller) -> ApiResult<account
 /// The caller's account as shown to it: as its session was read for this request (at most
 /// `session_cache_millis` ago, changes made through this instance included), else from the
 /// database.
-pub async fn own_profile(state: &AppState, caller: &Caller) -> ApiResult<AccountProfile> {
+pub(crate) async fn own_profile(state: &AppState, caller: &Caller) -> ApiResult<AccountProfile> {
     let now = state.clock.now();
     if let Some(profile) = state
         .sessions
@@ -162,7 +162,7 @@ pub async fn own_profile(state: &AppState, caller: &Caller) -> ApiResult<Account
     Ok(AccountProfile::load(&state.db, account, now).await?)
 }
 
-pub async fn update_profile(
+pub(crate) async fn update_profile(
     state: &AppState,
     caller: &Caller,
     display_name: Option<String>,
@@ -184,7 +184,7 @@ pub async fn update_profile(
 
 /// Changes the caller's password after checking the current one: the unified addresses
 /// take the new one too (and are answered), and every other session ends.
-pub async fn change_password(
+pub(crate) async fn change_password(
     state: &AppState,
     caller: &Caller,
     current: Secret,
@@ -270,7 +270,7 @@ pub(crate) async fn unified_addresses(
 
 /// Checks the caller's own password (change password, step-up, unification), throttled like
 /// logins.
-pub async fn verify_own_password(
+pub(crate) async fn verify_own_password(
     state: &AppState,
     account: &account::Model,
     password: Secret,

@@ -24,7 +24,7 @@ const RESET_TTL_MINUTES: i64 = 60;
 
 /// Asks for a reset link for `login`: always `Ok` (unless throttled), before anything that
 /// depends on the account runs.
-pub async fn request(
+pub(crate) async fn request(
     state: Arc<AppState>,
     login: &EmailAddress,
     ip: Option<String>,
@@ -92,7 +92,7 @@ async fn send_reset(state: &AppState, login: &str, ip: Option<String>) -> ApiRes
 }
 
 /// Follows a reset link with a new password (the password policy applies).
-pub async fn complete(
+pub(crate) async fn complete(
     state: &AppState,
     presented: &str,
     new_password: Password,

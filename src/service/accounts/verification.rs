@@ -25,7 +25,7 @@ const LOGIN_CHANGE_TTL_HOURS: i64 = 24;
 
 /// What following a verification link answers.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct VerifiedLoginResponse {
+pub(crate) struct VerifiedLoginResponse {
     pub account_id: Uuid,
     /// The account's login now (the new one after a login change).
     pub login: String,
@@ -84,7 +84,7 @@ pub(crate) async fn send_verification(
 }
 
 /// Sends the verification e-mail again (throttled per login and per client address).
-pub async fn resend(state: &AppState, caller: &Caller) -> ApiResult<()> {
+pub(crate) async fn resend(state: &AppState, caller: &Caller) -> ApiResult<()> {
     let account = own_account(state, caller).await?;
     if account.login_verified {
         return Err(ApiError::conflict(
@@ -128,7 +128,7 @@ pub(crate) async fn live_token(
 
 /// Follows a verification link: the login is verified, or the account moves to the new
 /// login it asked for (verified, since the link reached it). No authentication needed.
-pub async fn verify(
+pub(crate) async fn verify(
     state: &AppState,
     presented: &str,
     ip: Option<String>,
@@ -229,7 +229,7 @@ async fn move_login(
 
 /// Asks to change the caller's login (recent password proof): a link goes to the new
 /// login, and the change happens once it is followed.
-pub async fn request_login_change(
+pub(crate) async fn request_login_change(
     state: &AppState,
     caller: &Caller,
     new_login: &EmailAddress,

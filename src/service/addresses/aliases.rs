@@ -25,7 +25,7 @@ fn taken(alias: &str) -> ApiError {
 
 /// Adds `local_part@domain` (the address's own domain by default) as an alias (needs
 /// `manage_aliases`).
-pub async fn create(
+pub(crate) async fn create(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,
@@ -84,7 +84,7 @@ pub async fn create(
 }
 
 /// Removes an alias of the address (needs `manage_aliases`).
-pub async fn delete(
+pub(crate) async fn delete(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,

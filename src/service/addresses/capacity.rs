@@ -20,7 +20,7 @@ fn creations_key(service_id: Uuid) -> String {
 
 /// Room left in a mail service now.
 #[derive(Debug, Clone)]
-pub struct Room {
+pub(crate) struct Room {
     pack: crate::domain::Pack,
     daily_limit: u32,
     /// Addresses the pack still allows (`None`: unbounded).
@@ -36,7 +36,7 @@ pub struct Room {
 impl Room {
     /// The room of `service` for addresses created by `creator` (read it after
     /// `repo::mail_services::lock`; in a transaction, [`Room::lock_creator`] first).
-    pub async fn of(
+    pub(crate) async fn of(
         conn: &impl ConnectionTrait,
         service: &mail_service::Model,
         creator: Uuid,
@@ -76,7 +76,7 @@ impl Room {
 
     /// Locks `creator` for a count of its free allowance (free services only), so that two
     /// creations by one account in two organizations cannot both take its last one.
-    pub async fn lock_creator(
+    pub(crate) async fn lock_creator(
         conn: &impl ConnectionTrait,
         service: &mail_service::Model,
         creator: Uuid,
@@ -88,7 +88,7 @@ impl Room {
     }
 
     /// How many addresses fit now.
-    pub fn left(&self) -> u64 {
+    pub(crate) fn left(&self) -> u64 {
         self.by_pack
             .unwrap_or(u64::MAX)
             .min(self.by_account.unwrap_or(u64::MAX))
@@ -97,7 +97,7 @@ impl Room {
 
     /// Refuses when `adding` more addresses would exceed the pack, the free allowance or the
     /// daily limit.
-    pub fn check(&self, adding: u64) -> ApiResult<()> {
+    pub(crate) fn check(&self, adding: u64) -> ApiResult<()> {
         if let Some(left) = self.by_pack {
             if adding > left {
                 return Err(ApiError::conflict(
@@ -136,7 +136,7 @@ impl Room {
 }
 
 /// Counts created addresses against the daily limit (same transaction as the inserts).
-pub async fn count_creations(
+pub(crate) async fn count_creations(
     conn: &impl ConnectionTrait,
     service: &mail_service::Model,
     created: u64,

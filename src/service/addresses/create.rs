@@ -28,7 +28,7 @@ use crate::state::AppState;
 
 /// How an address came to be created (for its audit event).
 #[derive(Debug, Clone, Copy)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// `POST …/addresses` with its `for`.
     Form(AddressFor),
     /// `POST …/addresses/generic`.
@@ -40,7 +40,7 @@ pub enum Origin {
 /// One address to create, validated and with its password already hashed (hashing is the
 /// slow part: it happens before the transaction).
 #[derive(Debug, Clone)]
-pub struct NewAddress {
+pub(crate) struct NewAddress {
     pub local_part: LocalPart,
     /// Its domain as stored (one of the service's: see [`precheck_domain`]).
     pub domain: String,
@@ -51,14 +51,14 @@ pub struct NewAddress {
 }
 
 impl NewAddress {
-    pub fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         format!("{}@{}", self.local_part.as_str(), self.domain)
     }
 }
 
 /// Why one address of a creation cannot be created.
 #[derive(Debug, Clone)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Its domain is not (or no longer) one of the service's.
     DomainNotLinked(String),
     /// It exists already, as an address or as an alias.
@@ -69,7 +69,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// The refusal of a single creation.
-    pub fn into_error(self) -> ApiError {
+    pub(crate) fn into_error(self) -> ApiError {
         match self {
             Refusal::DomainNotLinked(domain) => ApiError::invalid_field(
                 "domain",
@@ -119,7 +119,7 @@ fn address_taken(address: &str) -> ApiError {
 /// The domain an address goes on: one of the service's domains (its main one by default),
 /// read before the transaction so that a wrong one costs no password hash; the creation
 /// checks it again under the lock.
-pub async fn precheck_domain(
+pub(crate) async fn precheck_domain(
     state: &AppState,
     service: &mail_service::Model,
     requested: Option<&DomainName>,
@@ -144,7 +144,7 @@ fn resolve_domain(
 }
 
 /// The service's main domain and its linked ones.
-pub async fn linked_domains(
+pub(crate) async fn linked_domains(
     conn: &impl sea_orm::ConnectionTrait,
     service: &mail_service::Model,
 ) -> ApiResult<Vec<String>> {
@@ -160,14 +160,14 @@ pub async fn linked_domains(
 }
 
 /// A creation under way: the service locked in `uow`, as it is now.
-pub struct Creation {
+pub(crate) struct Creation {
     pub service: mail_service::Model,
     linked: Vec<String>,
 }
 
 impl Creation {
     /// Locks the service (404 when it is gone) and reads its domains under the lock.
-    pub async fn begin(uow: &UnitOfWork<'_>, service_id: Uuid) -> ApiResult<Creation> {
+    pub(crate) async fn begin(uow: &UnitOfWork<'_>, service_id: Uuid) -> ApiResult<Creation> {
         let service = repo::mail_services::lock(uow.tx(), service_id)
             .await?
             .ok_or_else(|| ApiError::not_found("mail service"))?;
@@ -176,7 +176,7 @@ impl Creation {
     }
 
     /// Which of `rows` cannot be created (their domain or their name), by index.
-    pub async fn refusals(
+    pub(crate) async fn refusals(
         &self,
         uow: &UnitOfWork<'_>,
         rows: &[NewAddress],
@@ -202,7 +202,7 @@ impl Creation {
 
     /// The room left now for addresses `creator` creates (pack, free allowance and daily
     /// limits).
-    pub async fn room(&self, uow: &UnitOfWork<'_>, creator: Uuid) -> ApiResult<Room> {
+    pub(crate) async fn room(&self, uow: &UnitOfWork<'_>, creator: Uuid) -> ApiResult<Room> {
         let daily = uow.state().config.daily_address_creations;
         Room::lock_creator(uow.tx(), &self.service, creator).await?;
         Room::of(uow.tx(), &self.service, creator, daily, uow.now()).await
@@ -210,7 +210,7 @@ impl Creation {
 
     /// Inserts `rows` (checked by the caller with [`Creation::refusals`] and
     /// [`Creation::room`]), counts them against the daily limit and records each.
-    pub async fn insert(
+    pub(crate) async fn insert(
         &self,
         uow: &UnitOfWork<'_>,
         actor: &Actor,
@@ -269,7 +269,7 @@ impl Creation {
     }
 
     /// The whole sequence for one address: refused with its problem, or created.
-    pub async fn create_one(
+    pub(crate) async fn create_one(
         &self,
         uow: &UnitOfWork<'_>,
         actor: &Actor,
@@ -291,7 +291,7 @@ impl Creation {
 }
 
 /// `POST …/addresses`: for whom, with what.
-pub struct AddressRequest {
+pub(crate) struct AddressRequest {
     pub local_part: LocalPart,
     pub domain: Option<DomainName>,
     pub display_name: Option<String>,
@@ -304,7 +304,7 @@ pub struct AddressRequest {
 
 /// The created address, with the invitation sent for `other_user`.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct CreatedAddressResponse {
+pub(crate) struct CreatedAddressResponse {
     #[serde(flatten)]
     pub address: AddressResponse,
     pub invitation: Option<sharing::invitations::InvitationResponse>,
@@ -315,7 +315,7 @@ pub struct CreatedAddressResponse {
 
 /// Creates an address for the caller, for another user (who is invited) or for several
 /// users, in a service the caller manages.
-pub async fn create_address(
+pub(crate) async fn create_address(
     state: &AppState,
     caller: &Caller,
     service_id: Uuid,
@@ -433,7 +433,7 @@ pub async fn create_address(
 /// A generic address type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum GenericType {
+pub(crate) enum GenericType {
     /// `no-reply@domain`: sends only (confirmations, invoices).
     NoReply,
     /// `catchall@domain`: receives mail for every local part that does not exist.
@@ -441,14 +441,14 @@ pub enum GenericType {
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct GenericAddressResponse {
+pub(crate) struct GenericAddressResponse {
     #[serde(flatten)]
     pub address: AddressResponse,
     /// What to know before relying on it.
     pub warnings: Vec<String>,
 }
 
-pub const CATCHALL_WARNINGS: [&str; 3] = [
+pub(crate) const CATCHALL_WARNINGS: [&str; 3] = [
     "A catchall also collects every spam and virus sent to made-up addresses; during a spam wave it may fill up completely.",
     "Senders who mistype an address get no error back, so they never learn that the address does not exist and keep using it.",
     "An auto-reply on the catchall never answers messages sent to non-existent addresses of the domain.",
@@ -469,7 +469,7 @@ fn catchall_available(service: &mail_service::Model) -> ApiResult<()> {
 
 /// Creates `no-reply@domain` or `catchall@domain` (premium only) in a service the caller
 /// manages.
-pub async fn create_generic(
+pub(crate) async fn create_generic(
     state: &AppState,
     caller: &Caller,
     service_id: Uuid,

@@ -14,7 +14,7 @@ use crate::service::{dangerous, sharing, UnitOfWork};
 use crate::state::AppState;
 
 /// Changes the display name (owners and admins); empty clears it.
-pub async fn rename(
+pub(crate) async fn rename(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,
@@ -43,7 +43,7 @@ pub async fn rename(
 
 /// Deletes an address with its accesses, invitations, share links and aliases (dangerous:
 /// owners and admins, recent proof, `?confirm=` the full address).
-pub async fn delete(
+pub(crate) async fn delete(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,
@@ -69,7 +69,7 @@ pub async fn delete(
 
 /// Gives the caller an access with every permission to the address whose password it
 /// proves. Throttled like logins; an unknown address and a wrong password answer the same.
-pub async fn attach(
+pub(crate) async fn attach(
     state: &AppState,
     caller: &Caller,
     typed_address: &str,

@@ -2,10 +2,10 @@
 //! form), the room a service has for more (`capacity`), changing one (`manage`, `password`,
 //! `aliases`), password unification and what callers see of an address (`views`).
 
-pub mod aliases;
-pub mod capacity;
-pub mod create;
-pub mod manage;
-pub mod password;
-pub mod unification;
-pub mod views;
+pub(crate) mod aliases;
+pub(crate) mod capacity;
+pub(crate) mod create;
+pub(crate) mod manage;
+pub(crate) mod password;
+pub(crate) mod unification;
+pub(crate) mod views;

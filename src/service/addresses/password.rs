@@ -17,7 +17,7 @@ use crate::service::UnitOfWork;
 use crate::state::AppState;
 
 /// What a password change asks for.
-pub struct PasswordChange {
+pub(crate) struct PasswordChange {
     pub new_password: Password,
     /// `Some(true)` to unify, `Some(false)` to end a unification.
     pub unify: Option<bool>,
@@ -26,7 +26,7 @@ pub struct PasswordChange {
 }
 
 /// Changes the password (owners and admins, or users holding `change_password`).
-pub async fn change(
+pub(crate) async fn change(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,

@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 
 /// Whether the address password may be unified with an account password, and why not.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Unification {
+pub(crate) struct Unification {
     /// All conditions hold: an account's verified login is this address, it is the only
     /// account with an access, and that access has `change_password`.
     pub eligible: bool,
@@ -22,7 +22,10 @@ pub struct Unification {
     pub reason: Option<String>,
 }
 
-pub async fn of(conn: &impl ConnectionTrait, address: &address::Model) -> ApiResult<Unification> {
+pub(crate) async fn of(
+    conn: &impl ConnectionTrait,
+    address: &address::Model,
+) -> ApiResult<Unification> {
     let mut all = of_many(conn, std::slice::from_ref(address)).await?;
     all.pop()
         .ok_or_else(|| ApiError::internal("unification of one address returned nothing"))
@@ -30,7 +33,7 @@ pub async fn of(conn: &impl ConnectionTrait, address: &address::Model) -> ApiRes
 
 /// Unification of a page of addresses in one query: each address with the account whose
 /// login it is (if any) and every access to it.
-pub async fn of_many(
+pub(crate) async fn of_many(
     conn: &impl ConnectionTrait,
     addresses: &[address::Model],
 ) -> ApiResult<Vec<Unification>> {

@@ -16,7 +16,7 @@ use crate::service::addresses::unification::{self, Unification};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AddressResponse {
+pub(crate) struct AddressResponse {
     pub id: Uuid,
     pub mail_service_id: Uuid,
     /// `local_part@domain`, lower-case.
@@ -35,7 +35,11 @@ pub struct AddressResponse {
 }
 
 impl AddressResponse {
-    pub fn new(a: address::Model, unification: Unification, permissions: PermissionSet) -> Self {
+    pub(crate) fn new(
+        a: address::Model,
+        unification: Unification,
+        permissions: PermissionSet,
+    ) -> Self {
         Self {
             id: a.id,
             mail_service_id: a.mail_service_id,
@@ -54,7 +58,7 @@ impl AddressResponse {
 }
 
 /// One address as seen by a caller holding `permissions` on it.
-pub async fn address_view(
+pub(crate) async fn address_view(
     state: &AppState,
     a: address::Model,
     permissions: PermissionSet,
@@ -65,7 +69,7 @@ pub async fn address_view(
 
 /// The views of a page of addresses: their unification in one query and the caller's
 /// permissions (all of them for owners and admins, else its accesses, in one query).
-pub async fn address_views(
+pub(crate) async fn address_views(
     state: &AppState,
     caller: &Caller,
     addresses: Vec<address::Model>,
@@ -91,7 +95,7 @@ pub async fn address_views(
 
 /// An address the caller reaches through an access.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MyAddressResponse {
+pub(crate) struct MyAddressResponse {
     pub id: Uuid,
     pub mail_service_id: Uuid,
     pub address: String,
@@ -104,7 +108,7 @@ pub struct MyAddressResponse {
 
 impl MyAddressResponse {
     /// The caller's view of an address it reaches through `x`.
-    pub fn new(a: address::Model, x: access::Model) -> Self {
+    pub(crate) fn new(a: address::Model, x: access::Model) -> Self {
         Self {
             id: a.id,
             mail_service_id: a.mail_service_id,
@@ -119,7 +123,7 @@ impl MyAddressResponse {
 }
 
 /// The caller's view of an address it was just given an access to.
-pub async fn my_address(
+pub(crate) async fn my_address(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,

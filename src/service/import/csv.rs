@@ -12,7 +12,7 @@ use crate::error::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Layout {
+pub(crate) enum Layout {
     /// The provider's template: local part, password, optional redirect target, optional
     /// keep flag (`0` keep a copy, `1` delete after redirecting), by position.
     Template,
@@ -22,7 +22,7 @@ pub enum Layout {
 
 /// One data row as read, before validation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawRow {
+pub(crate) struct RawRow {
     /// 1-based line in the file (the header is line 1).
     pub line: u64,
     pub local_part: Option<String>,
@@ -36,14 +36,14 @@ pub struct RawRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedCsv {
+pub(crate) struct ParsedCsv {
     pub layout: Layout,
     pub delimiter: char,
     pub rows: Vec<RawRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CsvError {
+pub(crate) enum CsvError {
     #[error("the file is empty: a header row is required")]
     Empty,
     #[error("column {position} ({name:?}) is not one of local_part, address, password, display_name, redirect_to, redirect_keep")]
@@ -62,7 +62,7 @@ pub enum CsvError {
 
 impl CsvError {
     /// The field a problem document names for this error.
-    pub fn field(&self) -> String {
+    pub(crate) fn field(&self) -> String {
         match self {
             CsvError::UnknownColumn { name, .. } | CsvError::DuplicateColumn { name } => {
                 format!("header.{name}")
@@ -103,7 +103,7 @@ const TEMPLATE: [Column; 4] = [
 ];
 
 /// Reads the CSV: detects the delimiter and the layout, returns every non-empty row.
-pub fn parse_csv(input: &[u8], max_rows: usize) -> Result<ParsedCsv, CsvError> {
+pub(crate) fn parse_csv(input: &[u8], max_rows: usize) -> Result<ParsedCsv, CsvError> {
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let first_line = input.split(|b| *b == b'\n').next().unwrap_or_default();
     let semicolons = first_line.iter().filter(|b| **b == b';').count();
@@ -252,7 +252,7 @@ fn malformed(e: &csv::Error, fallback_line: u64) -> CsvError {
 
 /// A row that passed validation.
 #[derive(Debug, Clone)]
-pub struct ValidRow {
+pub(crate) struct ValidRow {
     pub line: u64,
     pub local_part: String,
     pub domain: String,
@@ -266,7 +266,7 @@ pub struct ValidRow {
 
 /// Validates one row against the syntax, the service's domains and the password policy.
 /// Duplicates and existing addresses are checked by the caller, which sees every row.
-pub fn validate_row(
+pub(crate) fn validate_row(
     row: &RawRow,
     default_domain: &str,
     domains: &[String],
@@ -405,7 +405,7 @@ pub fn validate_row(
 }
 
 /// Marks later rows that repeat an earlier row's address.
-pub fn duplicates(rows: &[(u64, String)]) -> HashMap<u64, u64> {
+pub(crate) fn duplicates(rows: &[(u64, String)]) -> HashMap<u64, u64> {
     let mut first: HashMap<&str, u64> = HashMap::new();
     let mut dups = HashMap::new();
     for (line, address) in rows {
@@ -422,7 +422,7 @@ pub fn duplicates(rows: &[(u64, String)]) -> HashMap<u64, u64> {
 }
 
 /// A strong random password for rows that asked for one (20 characters, ~120 bits).
-pub fn generate_password() -> String {
+pub(crate) fn generate_password() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789-_.!";
     let mut rng = rand::rngs::OsRng;

@@ -5,9 +5,8 @@
 
 mod csv;
 
-pub use self::csv::{
-    duplicates, generate_password, parse_csv, validate_row, CsvError, Layout, ParsedCsv, RawRow,
-    ValidRow,
+pub(crate) use self::csv::{
+    duplicates, generate_password, parse_csv, validate_row, CsvError, Layout, RawRow, ValidRow,
 };
 
 use std::collections::{HashMap, HashSet};
@@ -31,7 +30,7 @@ use crate::state::AppState;
 /// What happened to one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum RowOutcome {
+pub(crate) enum RowOutcome {
     Created,
     /// Valid; a dry run writes nothing.
     WouldCreate,
@@ -42,7 +41,7 @@ pub enum RowOutcome {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RowReport {
+pub(crate) struct RowReport {
     pub line: u64,
     /// The address this row names, when it could be read.
     pub address: Option<String>,
@@ -53,7 +52,7 @@ pub struct RowReport {
 }
 
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
-pub struct ImportSummary {
+pub(crate) struct ImportSummary {
     pub rows: u64,
     pub valid: u64,
     pub invalid: u64,
@@ -62,7 +61,7 @@ pub struct ImportSummary {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ImportReport {
+pub(crate) struct ImportReport {
     pub layout: Layout,
     pub dry_run: bool,
     pub atomic: bool,
@@ -75,7 +74,7 @@ pub struct ImportReport {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct ImportOptions {
+pub(crate) struct ImportOptions {
     pub dry_run: bool,
     pub atomic: bool,
     pub generate_passwords: bool,
@@ -168,7 +167,7 @@ type Ready = (usize, NewAddress, Option<(String, bool)>);
 /// Reads the file, validates every row, then (unless a dry run) hashes the passwords in
 /// parallel on the bounded pool and creates the addresses in one unit of work, after
 /// checking everything again under the service lock. Owners and admins of the service.
-pub async fn run(
+pub(crate) async fn run(
     state: &AppState,
     caller: &Caller,
     service_id: Uuid,

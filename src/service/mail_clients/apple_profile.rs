@@ -18,7 +18,7 @@ fn stable_uuid(address_id: Uuid, part: &str) -> Uuid {
 }
 
 /// The property list: one `com.apple.mail.managed` payload.
-pub fn profile(address: &address::Model, host: &str) -> String {
+pub(crate) fn profile(address: &address::Model, host: &str) -> String {
     let email = xml_text(&address.address);
     let name = xml_text(address.display_name.as_deref().unwrap_or(&address.address));
     let first = |protocol: MailProtocol| {

@@ -21,9 +21,9 @@ use crate::service::UnitOfWork;
 use crate::state::AppState;
 
 /// Device passwords one access may hold, expired ones included.
-pub const MAX_PER_ACCESS: u64 = 20;
+pub(crate) const MAX_PER_ACCESS: u64 = 20;
 /// What every device password starts with; the generated mail stack relies on it.
-pub const PREFIX: &str = "pst_";
+pub(crate) const PREFIX: &str = "pst_";
 const PUBLIC_ID_LEN: usize = 8;
 const SECRET_LEN: usize = 50;
 
@@ -37,14 +37,14 @@ fn alphanumeric(n: usize) -> String {
 }
 
 /// What the holder asks for.
-pub struct DevicePasswordRequest {
+pub(crate) struct DevicePasswordRequest {
     pub label: String,
     pub protocols: Option<Vec<MailProtocol>>,
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A new device password: the only time its secret exists outside the device.
-pub struct CreatedDevicePassword {
+pub(crate) struct CreatedDevicePassword {
     pub device_password: device_password::Model,
     pub holder: account::Model,
     /// The user name to type: the full address.
@@ -53,7 +53,7 @@ pub struct CreatedDevicePassword {
 }
 
 /// Creates a device password of the caller's own access to the address.
-pub async fn create(
+pub(crate) async fn create(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,
@@ -154,7 +154,7 @@ fn listed_holder(ctx: &AddressContext, caller: &Caller) -> ApiResult<Option<Uuid
 }
 
 /// A page of the address's device passwords as the caller may see them.
-pub async fn list(
+pub(crate) async fn list(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,
@@ -171,7 +171,7 @@ pub async fn list(
 
 /// Revokes one device password: its holder, or an owner or admin of the address's
 /// organization. Anyone else gets 404, as for one that does not exist.
-pub async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
+pub(crate) async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
     let not_found = || ApiError::not_found("device password");
     let (found, _) = repo::mail_clients::find_device_password(&state.db, id)
         .await?
@@ -201,7 +201,7 @@ pub async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()
 
 /// Revokes every device password of one holder on the address (the caller's own by
 /// default; another account's for owners and admins) and answers how many went.
-pub async fn revoke_all(
+pub(crate) async fn revoke_all(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,

@@ -9,7 +9,7 @@ use crate::state::AppState;
 /// Whether mail for `domain` (lower-case) is hosted here: the shared free domain, or a
 /// domain linked to a mail service. Addresses are never looked up: the settings are the
 /// same for every local part, so the answer tells nothing about who exists.
-pub async fn hosted_domain(state: &AppState, domain: &str) -> ApiResult<bool> {
+pub(crate) async fn hosted_domain(state: &AppState, domain: &str) -> ApiResult<bool> {
     if domain == state.config.free_domain.to_ascii_lowercase() {
         return Ok(true);
     }
@@ -19,7 +19,7 @@ pub async fn hosted_domain(state: &AppState, domain: &str) -> ApiResult<bool> {
 }
 
 /// `text` escaped for XML character data and attribute values.
-pub fn xml_text(text: &str) -> String {
+pub(crate) fn xml_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -26,7 +26,7 @@ const ISSUED_PER_WINDOW: i64 = 30;
 const WINDOW_SECS: i64 = 600;
 
 /// A new token, shown once.
-pub struct IssuedToken {
+pub(crate) struct IssuedToken {
     pub token: String,
     /// The SASL user name: the full address.
     pub username: String,
@@ -35,7 +35,7 @@ pub struct IssuedToken {
 }
 
 /// Issues a token of the caller's own access to the address.
-pub async fn issue(
+pub(crate) async fn issue(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,

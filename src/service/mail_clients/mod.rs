@@ -5,10 +5,10 @@
 //! `send_email` and the credential's expiry (the views of migration
 //! `create_mail_client_credentials`), so removing the access stops both at the next login.
 
-pub mod apple_profile;
-pub mod device_passwords;
-pub mod discovery;
-pub mod mailbox_tokens;
+pub(crate) mod apple_profile;
+pub(crate) mod device_passwords;
+pub(crate) mod discovery;
+pub(crate) mod mailbox_tokens;
 
 use crate::domain::{AddressKind, MailProtocol, Permission, PermissionSet};
 use crate::entity::access;

@@ -21,7 +21,7 @@ use crate::service::{outreach, UnitOfWork};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct InvitationResponse {
+pub(crate) struct InvitationResponse {
     pub id: Uuid,
     pub address_id: Uuid,
     pub address: String,
@@ -42,7 +42,7 @@ pub struct InvitationResponse {
 
 /// The seed's warnings for an inviter: who can change the address password, and whether the
 /// address can be used in a mail client at all yet.
-pub fn inviter_warnings(permissions: PermissionSet, has_password: bool) -> Vec<String> {
+pub(crate) fn inviter_warnings(permissions: PermissionSet, has_password: bool) -> Vec<String> {
     let mut warnings = vec![if permissions.contains(Permission::ChangePassword) {
         "Until the invitee accepts with an account (attaching the address to it), they cannot change the address password: only owners and admins of the organization can.".to_string()
     } else {
@@ -55,7 +55,7 @@ pub fn inviter_warnings(permissions: PermissionSet, has_password: bool) -> Vec<S
 }
 
 /// For an address created without a password (for another user).
-pub const NO_PASSWORD_WARNING: &str = "The address has no password: it cannot be used in a mail client (IMAP, POP3, SMTP) until an owner, an admin or a user holding change_password sets one.";
+pub(crate) const NO_PASSWORD_WARNING: &str = "The address has no password: it cannot be used in a mail client (IMAP, POP3, SMTP) until an owner, an admin or a user holding change_password sets one.";
 
 /// The same, in plain words for the invitee (in the invitation e-mail).
 fn invitee_warnings(permissions: PermissionSet, has_password: bool) -> String {
@@ -73,7 +73,7 @@ fn invitee_warnings(permissions: PermissionSet, has_password: bool) -> String {
 }
 
 impl InvitationResponse {
-    pub async fn load(state: &AppState, i: invitation::Model) -> ApiResult<Self> {
+    pub(crate) async fn load(state: &AppState, i: invitation::Model) -> ApiResult<Self> {
         let (address, has_password) = repo::addresses::find(&state.db, i.address_id)
             .await?
             .map(|a| (a.address, a.password_hash.is_some()))
@@ -104,7 +104,10 @@ impl InvitationResponse {
     }
 
     /// The views of a list's rows, in order.
-    pub async fn load_all(state: &AppState, rows: Vec<invitation::Model>) -> ApiResult<Vec<Self>> {
+    pub(crate) async fn load_all(
+        state: &AppState,
+        rows: Vec<invitation::Model>,
+    ) -> ApiResult<Vec<Self>> {
         let mut items = Vec::with_capacity(rows.len());
         for row in rows {
             items.push(Self::load(state, row).await?);
@@ -114,7 +117,10 @@ impl InvitationResponse {
 }
 
 /// What the status of an invitation is now (`pending` past its expiry reads `expired`).
-pub fn current_status(invitation: &invitation::Model, now: DateTime<Utc>) -> InvitationStatus {
+pub(crate) fn current_status(
+    invitation: &invitation::Model,
+    now: DateTime<Utc>,
+) -> InvitationStatus {
     if invitation.status == InvitationStatus::Pending && invitation.expires_at <= now {
         InvitationStatus::Expired
     } else {
@@ -138,7 +144,7 @@ fn not_pending(invitation: &invitation::Model, now: DateTime<Utc>) -> ApiError {
     }
 }
 
-pub struct Invite<'a> {
+pub(crate) struct Invite<'a> {
     pub address: &'a address::Model,
     pub service: &'a mail_service::Model,
     pub invitee: Invitee,
@@ -148,7 +154,10 @@ pub struct Invite<'a> {
 }
 
 /// Creates an invitation and queues its e-mail, inside the caller's unit of work.
-pub async fn invite(uow: &mut UnitOfWork<'_>, invite: Invite<'_>) -> ApiResult<invitation::Model> {
+pub(crate) async fn invite(
+    uow: &mut UnitOfWork<'_>,
+    invite: Invite<'_>,
+) -> ApiResult<invitation::Model> {
     let Invite {
         address,
         service,
@@ -288,7 +297,7 @@ fn invitation_email(
 
 /// Invites a user onto an address the caller manages (the service's default permissions
 /// unless others are chosen).
-pub async fn create(
+pub(crate) async fn create(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,
@@ -463,7 +472,7 @@ async fn close(
 }
 
 /// Accepts an invitation sent to the caller's account.
-pub async fn accept_by_id(
+pub(crate) async fn accept_by_id(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
@@ -476,7 +485,7 @@ pub async fn accept_by_id(
 }
 
 /// Declines an invitation sent to the caller's account.
-pub async fn decline_by_id(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
+pub(crate) async fn decline_by_id(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
     let (invitation, is_invitee, _) = visible(state, caller, id).await?;
     if !is_invitee {
         return Err(ApiError::forbidden("only the invited account may decline"));
@@ -491,7 +500,7 @@ pub async fn decline_by_id(state: &AppState, caller: &Caller, id: Uuid) -> ApiRe
 }
 
 /// Revokes a pending invitation (owners and admins of the address's organization).
-pub async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
+pub(crate) async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
     let (invitation, is_invitee, manages) = visible(state, caller, id).await?;
     if !manages {
         let hint = if is_invitee {
@@ -515,7 +524,11 @@ pub async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()
 /// Sends a pending invitation again (owners and admins): an e-mailed one gets a new link,
 /// so the previous one stops working, and every one a new expiry. Counted like a new
 /// invitation to that recipient (`outreach`), so resending cannot mail-bomb.
-pub async fn resend(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<InvitationResponse> {
+pub(crate) async fn resend(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<InvitationResponse> {
     let (invitation, is_invitee, manages) = visible(state, caller, id).await?;
     if !manages {
         let hint = if is_invitee {
@@ -608,7 +621,7 @@ async fn by_token(state: &AppState, presented: &str) -> ApiResult<invitation::Mo
 
 /// Accepts an e-mailed invitation with its token (any account; with `this_address`, the
 /// account whose login is the address).
-pub async fn accept_by_token(
+pub(crate) async fn accept_by_token(
     state: &AppState,
     caller: &Caller,
     presented: &str,
@@ -619,7 +632,7 @@ pub async fn accept_by_token(
 
 /// Declines an e-mailed invitation with its token: the token is the proof of receipt, no
 /// account is needed.
-pub async fn decline_by_token(
+pub(crate) async fn decline_by_token(
     state: &AppState,
     presented: &str,
     ip: Option<String>,

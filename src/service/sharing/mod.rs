@@ -3,9 +3,9 @@
 //! is single-use and atomic: the status or use count moves with a conditional update, and
 //! the access is written in the same transaction.
 
-pub mod invitations;
-pub mod share_links;
-pub mod users;
+pub(crate) mod invitations;
+pub(crate) mod share_links;
+pub(crate) mod users;
 
 use sea_orm::ConnectionTrait;
 use serde::Deserialize;
@@ -22,7 +22,7 @@ use crate::state::AppState;
 /// `email` (exactly one of the two).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct InviteeRequest {
+pub(crate) struct InviteeRequest {
     #[schema(value_type = Option<String>)]
     pub login: Option<EmailAddress>,
     #[schema(value_type = Option<String>)]
@@ -32,14 +32,14 @@ pub struct InviteeRequest {
 /// A token from an e-mailed link or a share link (`{token}`).
 #[derive(Debug, Deserialize, validator::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TokenRequest {
+pub(crate) struct TokenRequest {
     /// The token from the e-mailed link, or of the share link.
     #[schema(value_type = String)]
     pub token: Secret,
 }
 
 /// Who is invited.
-pub enum Invitee {
+pub(crate) enum Invitee {
     /// An account that is a member of the organization, found by login.
     Member(account::Model),
     /// Anyone else, by e-mail.
@@ -48,7 +48,7 @@ pub enum Invitee {
 
 /// Turns `{login}` / `{email}` into an invitee: a login must be a member of the
 /// organization; anyone else is invited by e-mail.
-pub async fn resolve_invitee(
+pub(crate) async fn resolve_invitee(
     state: &AppState,
     service: &mail_service::Model,
     invitee: &InviteeRequest,
@@ -81,7 +81,7 @@ pub async fn resolve_invitee(
 }
 
 /// `account_binding` is for invitations by e-mail only.
-pub fn check_binding(invitee: &Invitee, binding: Option<AccountBinding>) -> ApiResult<()> {
+pub(crate) fn check_binding(invitee: &Invitee, binding: Option<AccountBinding>) -> ApiResult<()> {
     if matches!(invitee, Invitee::Member(_)) && binding == Some(AccountBinding::ThisAddress) {
         return Err(ApiError::invalid_field(
             "account_binding",
@@ -96,7 +96,7 @@ pub fn check_binding(invitee: &Invitee, binding: Option<AccountBinding>) -> ApiR
 /// an account that verified the login counts, and only once it holds an access: signing up
 /// with the address as login proves no ownership of it, and must not lock its organization
 /// out of sharing it.
-pub async fn ensure_shareable(
+pub(crate) async fn ensure_shareable(
     conn: &impl ConnectionTrait,
     address: &address::Model,
     recipient: Option<Uuid>,

@@ -19,7 +19,7 @@ use crate::service::UnitOfWork;
 use crate::state::AppState;
 
 /// A new link and its token (shown once).
-pub struct CreatedLink {
+pub(crate) struct CreatedLink {
     pub link: share_link::Model,
     pub token: String,
     pub url: String,
@@ -27,7 +27,7 @@ pub struct CreatedLink {
 
 /// Creates a link to an address the caller manages (refused when the address is an
 /// account's login).
-pub async fn create(
+pub(crate) async fn create(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,
@@ -104,7 +104,7 @@ fn link_unusable(link: &share_link::Model, now: DateTime<Utc>) -> Option<ApiErro
 
 /// Redeems a share link for the caller: the access given and one use taken in one
 /// transaction; an account that holds an access already (409) takes no use.
-pub async fn redeem(
+pub(crate) async fn redeem(
     state: &AppState,
     caller: &Caller,
     presented: &str,
@@ -172,7 +172,7 @@ pub async fn redeem(
 
 /// Revokes a link (owners and admins of the address's organization; 404 for anyone who
 /// cannot see the address).
-pub async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
+pub(crate) async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
     let not_found = || ApiError::not_found("share link");
     let link = repo::sharing::find_share_link(&state.db, id)
         .await?

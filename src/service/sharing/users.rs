@@ -14,7 +14,7 @@ use crate::service::UnitOfWork;
 use crate::state::AppState;
 
 /// Sets a user's permissions; takes effect on the user's next request.
-pub async fn set_permissions(
+pub(crate) async fn set_permissions(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,
@@ -52,7 +52,7 @@ pub async fn set_permissions(
 }
 
 /// Removes a user's access: owners and admins remove anyone, a user its own.
-pub async fn remove(
+pub(crate) async fn remove(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,

@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 /// One try at a delivery.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AttemptResponse {
+pub(crate) struct AttemptResponse {
     pub id: Uuid,
     pub attempted_at: DateTime<Utc>,
     /// The answer's status; `null` when none came (refused target, timeout, connection).
@@ -45,7 +45,7 @@ impl From<webhook_attempt::Model> for AttemptResponse {
 
 /// One message for one endpoint, with its attempts, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DeliveryResponse {
+pub(crate) struct DeliveryResponse {
     pub id: Uuid,
     pub webhook_id: Uuid,
     /// The `webhook-id` header: the same for every attempt and redelivery of the message.
@@ -91,7 +91,7 @@ impl DeliveryResponse {
 
 /// Deliveries of an endpoint, newest first, after `before` (a cursor), each with its
 /// attempts (two queries for the page).
-pub async fn list(
+pub(crate) async fn list(
     state: &AppState,
     caller: &Caller,
     webhook_id: Uuid,
@@ -130,7 +130,7 @@ async fn queue_one(state: &AppState, new: NewDelivery) -> ApiResult<DeliveryResp
 }
 
 /// Sends `webhook.ping` to the endpoint.
-pub async fn ping(
+pub(crate) async fn ping(
     state: &AppState,
     caller: &Caller,
     webhook_id: Uuid,
@@ -160,7 +160,7 @@ pub async fn ping(
 }
 
 /// Sends a message again, as a new delivery with the same `webhook-id` and body.
-pub async fn redeliver(
+pub(crate) async fn redeliver(
     state: &AppState,
     caller: &Caller,
     webhook_id: Uuid,

@@ -4,10 +4,10 @@
 //! with the audit event (`queue`), sent by every instance's `worker`, and can be tried by
 //! hand (`deliveries`: ping, redeliver). The wire side is `crate::webhooks`.
 
-pub mod deliveries;
-pub mod payload;
-pub mod queue;
-pub mod worker;
+pub(crate) mod deliveries;
+pub(crate) mod payload;
+pub(crate) mod queue;
+pub(crate) mod worker;
 
 use std::time::Duration;
 
@@ -29,14 +29,14 @@ use crate::state::AppState;
 use crate::webhooks::target::TargetPolicy;
 
 /// Endpoints one organization may have: every event is queued once per endpoint.
-pub const MAX_WEBHOOKS_PER_ORGANIZATION: u64 = 20;
+pub(crate) const MAX_WEBHOOKS_PER_ORGANIZATION: u64 = 20;
 
 /// How long resolving an endpoint's host may take when it is saved.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An endpoint as its managers see it (never its secret).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookResponse {
+pub(crate) struct WebhookResponse {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub url: String,
@@ -87,7 +87,7 @@ fn event_types_of(stored: Option<&serde_json::Value>) -> Option<Vec<String>> {
 
 /// A new endpoint, with its signing secret: shown this once.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedWebhookResponse {
+pub(crate) struct CreatedWebhookResponse {
     #[serde(flatten)]
     pub webhook: WebhookResponse,
     /// `whsec_` + base64 of the 256-bit HMAC key (Standard Webhooks); shown only here.
@@ -96,7 +96,7 @@ pub struct CreatedWebhookResponse {
 
 /// A rotated secret: shown this once.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RotatedSecretResponse {
+pub(crate) struct RotatedSecretResponse {
     /// The new secret; deliveries are signed with it and, until
     /// `previous_secret_expires_at`, with the previous one too.
     pub secret: String,
@@ -105,7 +105,7 @@ pub struct RotatedSecretResponse {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateWebhookRequest {
+pub(crate) struct CreateWebhookRequest {
     /// `https://` (plain `http` only for hosts of `POSTIER_WEBHOOK_ALLOW_HOSTS`); no
     /// loopback, private or link-local address unless allowed there.
     #[schema(value_type = String, max_length = 2000, example = "https://hooks.example.com/postier")]
@@ -121,7 +121,7 @@ pub struct CreateWebhookRequest {
 /// Absent fields stay as they are; `null` for `event_types` means every action.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateWebhookRequest {
+pub(crate) struct UpdateWebhookRequest {
     #[schema(value_type = Option<String>, max_length = 2000)]
     pub url: Option<WebhookUrl>,
     #[serde(default, deserialize_with = "present")]
@@ -199,7 +199,7 @@ async fn check_target(state: &AppState, url: &WebhookUrl) -> ApiResult<()> {
 }
 
 /// Endpoints of an organization, by id (owners and admins).
-pub async fn list(
+pub(crate) async fn list(
     state: &AppState,
     caller: &Caller,
     organization_id: Uuid,
@@ -210,7 +210,7 @@ pub async fn list(
     Ok(repo::webhooks::list(&state.db, organization_id, after, limit).await?)
 }
 
-pub async fn create(
+pub(crate) async fn create(
     state: &AppState,
     caller: &Caller,
     organization_id: Uuid,
@@ -275,7 +275,7 @@ async fn lock(uow: &UnitOfWork<'_>, id: Uuid) -> ApiResult<webhook::Model> {
         .ok_or_else(|| ApiError::not_found("webhook"))
 }
 
-pub async fn update(
+pub(crate) async fn update(
     state: &AppState,
     caller: &Caller,
     webhook_id: Uuid,
@@ -335,7 +335,7 @@ pub async fn update(
 }
 
 /// Deletes an endpoint with its deliveries and their attempts.
-pub async fn delete(state: &AppState, caller: &Caller, webhook_id: Uuid) -> ApiResult<()> {
+pub(crate) async fn delete(state: &AppState, caller: &Caller, webhook_id: Uuid) -> ApiResult<()> {
     authz::managed_webhook(&state.db, caller, webhook_id).await?;
     let uow = UnitOfWork::begin(state).await?;
     let webhook = lock(&uow, webhook_id).await?;
@@ -355,7 +355,7 @@ pub async fn delete(state: &AppState, caller: &Caller, webhook_id: Uuid) -> ApiR
 
 /// A new secret; the current one becomes the previous one, signing beside it for
 /// `POSTIER_WEBHOOK_SECRET_GRACE_HOURS` (an older previous one stops at once).
-pub async fn rotate_secret(
+pub(crate) async fn rotate_secret(
     state: &AppState,
     caller: &Caller,
     webhook_id: Uuid,

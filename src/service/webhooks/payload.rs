@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 /// The body of every delivery (documented per type by `openapi`).
 #[derive(Debug, Serialize)]
-pub struct WebhookMessage<D: Serialize> {
+pub(crate) struct WebhookMessage<D: Serialize> {
     /// The audit action (`address.created`…), or `webhook.ping`.
     #[serde(rename = "type")]
     pub type_: String,
@@ -24,7 +24,7 @@ pub struct WebhookMessage<D: Serialize> {
 /// actor's IP address.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = WebhookEventData)]
-pub struct EventData {
+pub(crate) struct EventData {
     /// The audit event's id (also `webhook-id`, the same for every retry and redelivery).
     pub id: Uuid,
     pub organization_id: Uuid,
@@ -41,7 +41,7 @@ pub struct EventData {
 /// `data` of `webhook.ping`, the test message of `POST /v1/webhooks/{webhook_id}/ping`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = WebhookPingData)]
-pub struct PingData {
+pub(crate) struct PingData {
     pub webhook_id: Uuid,
     pub organization_id: Uuid,
 }

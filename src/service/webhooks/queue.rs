@@ -11,7 +11,7 @@ use crate::repo::{self, webhooks::NewDelivery};
 use crate::service::webhooks::payload::{EventData, WebhookMessage};
 
 /// Whether an endpoint subscribed to `types` (null: everything) receives `action`.
-pub fn subscribes(types: Option<&serde_json::Value>, action: &str) -> bool {
+pub(crate) fn subscribes(types: Option<&serde_json::Value>, action: &str) -> bool {
     let Some(types) = types else {
         return true;
     };
@@ -33,7 +33,7 @@ fn matches(pattern: &str, action: &str) -> bool {
 }
 
 /// Queues the event for every subscribed endpoint of its organization; answers how many.
-pub async fn for_event(
+pub(crate) async fn for_event(
     conn: &impl ConnectionTrait,
     action: &str,
     at: DateTime<Utc>,

@@ -30,10 +30,10 @@ use crate::webhooks::target::TargetPolicy;
 const POLL: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Finished deliveries (and their attempts) are kept this long.
-pub const KEEP_DAYS: i64 = 30;
+pub(crate) const KEEP_DAYS: i64 = 30;
 
 /// Runs until the process stops.
-pub async fn run(state: web::Data<AppState>) {
+pub(crate) async fn run(state: web::Data<AppState>) {
     let config = state.config.clone();
     let policy = Arc::new(TargetPolicy::from_config(&config));
     let timeout = Duration::from_secs(config.webhook_timeout_secs);
@@ -221,7 +221,7 @@ fn next_step(
 
 /// 5 s after the first failure, doubling up to 3 h; "equal jitter" (half the delay fixed,
 /// half random) spreads the retries of many deliveries that failed together.
-pub fn backoff(attempts: i32) -> chrono::Duration {
+pub(crate) fn backoff(attempts: i32) -> chrono::Duration {
     let exponent = u32::try_from(attempts.clamp(1, 16) - 1).unwrap_or(0);
     let ceiling = (5_i64 << exponent).min(3 * 3600);
     let half = ceiling / 2;
