@@ -149,8 +149,10 @@ impl Feed {
         let filter = EventFilter::Organization(self.organization_id);
         let rows = repo::events::feed(&self.state.db, filter, self.position, BATCH).await?;
         let any = !rows.is_empty();
-        for view in super::views(&self.state.db, rows).await? {
-            self.position = FeedPosition::parse(&view.position).unwrap_or(self.position);
+        let positions: Vec<FeedPosition> = rows.iter().map(FeedPosition::of).collect();
+        let views = super::views(&self.state.db, rows).await?;
+        for (view, position) in views.into_iter().zip(positions) {
+            self.position = position;
             let action = view.action.clone();
             let data = serde_json::to_string(&view).unwrap_or_default();
             self.pending.push_back(Bytes::from(format!(
