@@ -8,7 +8,7 @@ here=$(dirname "$0")
 source "$here/cluster.sh"
 mode=""
 [ "${1:-}" = --pgbouncer ] && { mode=--pgbouncer; shift; }
-instance_env+=(POSTIER_THROTTLE__FAILURES_PER_LOGIN=5)
+instance_env+=(POSTIER_THROTTLE__FAILURES_PER_LOGIN=5 POSTIER_REFRESH_REUSE_GRACE_SECS=2)
 start_cluster $mode
 echo "== $INSTANCES instances behind haproxy on PostgreSQL${mode:+ through PgBouncer}"
 # shellcheck disable=SC2046
