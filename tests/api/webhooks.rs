@@ -26,6 +26,7 @@ on_both_backends!(
     a_rotated_secret_signs_beside_the_new_one_for_its_grace_period,
     redirects_are_not_followed_and_long_answers_are_cut,
     a_target_is_checked_again_at_delivery_after_resolving_its_name,
+    a_receiver_slower_than_the_time_limit_is_a_failed_attempt_then_retried,
 );
 
 pub async fn app_allowing_loopback(backend: Backend) -> TestApp {
@@ -747,4 +748,41 @@ async fn a_target_is_checked_again_at_delivery_after_resolving_its_name(backend:
         "{attempt}"
     );
     assert!(receiver.received().is_empty());
+}
+
+async fn a_receiver_slower_than_the_time_limit_is_a_failed_attempt_then_retried(backend: Backend) {
+    let receiver = Receiver::start().await;
+    // The first request is held for 4 s; the time limit is 1 s.
+    receiver.answer_next(vec![Answer::Slow(Duration::from_secs(4))]);
+    let app = spawn_app_with(backend, |c| {
+        c.webhook_allow_hosts = vec!["127.0.0.1".into()];
+        c.webhook_timeout_secs = 1;
+    })
+    .await;
+    let alice = app.user("alice@example.com").await;
+    let created = create_webhook(&app, &alice, json!({ "url": receiver.url("/hook") })).await;
+    let id = created["id"].as_str().unwrap();
+    rename(&app, &alice, "Slow").await;
+    let failed = wait_for_deliveries(&app, &alice, id, |d| {
+        d[0]["attempts"].as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    let attempt = &failed[0]["attempts"][0];
+    assert_eq!(attempt["status_code"], Value::Null, "{attempt}");
+    assert!(
+        attempt["error"].as_str().unwrap().contains("timed out"),
+        "{attempt}"
+    );
+    assert_eq!(failed[0]["status"], "pending");
+    // The retry is answered at once and delivers the same message.
+    app.clock.advance(Duration::from_secs(60));
+    let done = wait_for_deliveries(&app, &alice, id, |d| d[0]["status"] == "delivered").await;
+    assert_eq!(done[0]["attempts"].as_array().unwrap().len(), 2);
+    let ids: Vec<_> = receiver
+        .received_at("/hook")
+        .iter()
+        .map(|r| r.header("webhook-id").to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[0], ids[1]);
 }
