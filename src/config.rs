@@ -383,6 +383,13 @@ fn env_name(path: &str) -> String {
 }
 
 impl Config {
+    /// How long an invitation (onto an address or to join) stays valid: `invitation_ttl_hours`.
+    pub(crate) fn invitation_ttl(&self) -> chrono::Duration {
+        chrono::Duration::hours(
+            i64::try_from(self.invitation_ttl_hours).unwrap_or(i64::MAX / 3_600_000),
+        )
+    }
+
     /// Reads defaults, then `POSTIER_CONFIG` (a TOML file) when set, then `POSTIER_*`.
     pub fn load() -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));

@@ -7,7 +7,7 @@
 //! the token proves receipt of the e-mail, and its holder chooses which of its accounts
 //! joins (docs/decisions.md "Consent to join").
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -135,7 +135,7 @@ pub(crate) async fn invite(
         ));
     }
     outreach::count(&uow, org_id, &[login.as_str()]).await?;
-    let ttl = Duration::hours(i64::try_from(state.config.invitation_ttl_hours).unwrap_or(168));
+    let ttl = state.config.invitation_ttl();
     let secret = token::generate();
     let created = repo::member_invitations::insert(
         uow.tx(),

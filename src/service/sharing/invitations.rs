@@ -2,7 +2,7 @@
 //! link to anyone else), answering it (accept gives the access; decline), revoking it, and
 //! what the inviter and the invitee see of it.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -201,7 +201,7 @@ pub(crate) async fn invite(
             ));
         }
     }
-    let ttl = Duration::hours(i64::try_from(state.config.invitation_ttl_hours).unwrap_or(168));
+    let ttl = state.config.invitation_ttl();
     let expires_at = now + ttl;
     let secret = matches!(invitee, Invitee::Email(_)).then(token::generate);
     let (invitee_account_id, invitee_email, recipient) = match &invitee {
@@ -350,6 +350,22 @@ async fn visible(
     Ok((invitation, is_invitee, manages))
 }
 
+/// The address an invitation is for and its mail service (404 `invitation` once either is
+/// gone).
+async fn address_and_service(
+    state: &AppState,
+    invitation: &invitation::Model,
+) -> ApiResult<(address::Model, mail_service::Model)> {
+    let not_found = || ApiError::not_found("invitation");
+    let address = repo::addresses::find(&state.db, invitation.address_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let service = repo::mail_services::find(&state.db, address.mail_service_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok((address, service))
+}
+
 /// Accepts an invitation for `caller`: checks it, moves it to accepted exactly once and
 /// gives the access, in one transaction.
 async fn accept(
@@ -358,12 +374,7 @@ async fn accept(
     invitation: invitation::Model,
 ) -> ApiResult<MyAddressResponse> {
     let now = state.clock.now();
-    let address = repo::addresses::find(&state.db, invitation.address_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("invitation"))?;
-    let service = repo::mail_services::find(&state.db, address.mail_service_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("invitation"))?;
+    let (address, service) = address_and_service(state, &invitation).await?;
     if current_status(&invitation, now) != InvitationStatus::Pending {
         return Err(not_pending(&invitation, now));
     }
@@ -437,12 +448,7 @@ async fn close(
     status: InvitationStatus,
     actor: &Actor,
 ) -> ApiResult<()> {
-    let address = repo::addresses::find(&state.db, invitation.address_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("invitation"))?;
-    let service = repo::mail_services::find(&state.db, address.mail_service_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("invitation"))?;
+    let (address, service) = address_and_service(state, &invitation).await?;
     let uow = UnitOfWork::begin(state).await?;
     let now = uow.now();
     if !repo::sharing::answer_invitation(uow.tx(), invitation.id, status, actor.account_id, now)
@@ -541,12 +547,7 @@ pub(crate) async fn resend(
         )));
     }
     let not_found = || ApiError::not_found("invitation");
-    let address = repo::addresses::find(&state.db, invitation.address_id)
-        .await?
-        .ok_or_else(not_found)?;
-    let service = repo::mail_services::find(&state.db, address.mail_service_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let (address, service) = address_and_service(state, &invitation).await?;
     let recipient = match (invitation.invitee_account_id, &invitation.invitee_email) {
         (Some(account_id), _) => {
             repo::accounts::find(&state.db, account_id)
@@ -559,7 +560,7 @@ pub(crate) async fn resend(
     };
     let mut uow = UnitOfWork::begin(state).await?;
     let now = uow.now();
-    let ttl = Duration::hours(i64::try_from(state.config.invitation_ttl_hours).unwrap_or(168));
+    let ttl = state.config.invitation_ttl();
     let expires_at = now + ttl;
     let secret = invitation.token_hash.is_some().then(token::generate);
     let renewed = repo::sharing::renew_invitation(
