@@ -98,6 +98,16 @@ pub struct Config {
     pub import_max_rows: usize,
     /// Hours before a pending invitation expires.
     pub invitation_ttl_hours: u64,
+    /// Hours after which a notification not delivered yet is abandoned (its single-use link
+    /// removed, as on delivery); applies without a relay too.
+    pub outbox_give_up_hours: u64,
+    /// Days a delivered or abandoned notification stays in the outbox before it is deleted.
+    pub outbox_retention_days: u64,
+    /// Origins (`https://app.example`) whose browser pages may call the API (CORS); none
+    /// when empty. A list, or comma-separated text. `*` is refused: credentials
+    /// (`Authorization`) would have to be refused with it, and every call carries them.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub cors_origins: Vec<String>,
     /// Lifetime of a mailbox token (SASL XOAUTH2/OAUTHBEARER at the mail servers), seconds.
     pub mailbox_token_ttl_secs: u64,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
@@ -172,6 +182,37 @@ fn list_or_csv<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<
         .map(|item| item.trim().to_string())
         .filter(|item| !item.is_empty())
         .collect())
+}
+
+/// A CORS origin is exactly what a browser sends in `Origin`: `scheme://host[:port]`, http
+/// or https, nothing after. `*` is refused: every call but sign-up and log-in carries
+/// credentials (`Authorization`), which the CORS rules forbid with a wildcard, so listing the
+/// frontends' origins is the only setting that works.
+fn check_cors_origin(origin: &str) -> Result<(), ConfigError> {
+    let refuse = |why: &str| {
+        Err(ConfigError::new(
+            "cors_origins",
+            format!("{origin:?} {why}"),
+        ))
+    };
+    if origin == "*" || origin.contains('*') {
+        return refuse(
+            "is a wildcard: name each origin (requests carry credentials, which CORS forbids with *)",
+        );
+    }
+    let Ok(url) = url::Url::parse(origin) else {
+        return refuse("is not an origin (scheme://host[:port])");
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return refuse("must be http:// or https://");
+    }
+    if url.origin().ascii_serialization() != origin {
+        return refuse(&format!(
+            "must be written as a browser sends it: {}",
+            url.origin().ascii_serialization()
+        ));
+    }
+    Ok(())
 }
 
 /// argon2id cost parameters (production defaults: OWASP's m=19456 KiB, t=2, p=1).
@@ -314,6 +355,9 @@ impl Default for Config {
             import_max_bytes: 2 * 1024 * 1024,
             import_max_rows: 5_000,
             invitation_ttl_hours: 7 * 24,
+            outbox_give_up_hours: 48,
+            outbox_retention_days: 30,
+            cors_origins: Vec::new(),
             mailbox_token_ttl_secs: 600,
             trust_forwarded_for: false,
             trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
@@ -383,6 +427,20 @@ fn env_name(path: &str) -> String {
 }
 
 impl Config {
+    /// How long a notification may wait for delivery before it is abandoned.
+    pub(crate) fn outbox_give_up(&self) -> chrono::Duration {
+        chrono::Duration::hours(
+            i64::try_from(self.outbox_give_up_hours).unwrap_or(i64::MAX / 3_600_000),
+        )
+    }
+
+    /// How long a delivered or abandoned notification is kept.
+    pub(crate) fn outbox_retention(&self) -> chrono::Duration {
+        chrono::Duration::days(
+            i64::try_from(self.outbox_retention_days).unwrap_or(i64::MAX / 86_400_000),
+        )
+    }
+
     /// How long an invitation (onto an address or to join) stays valid: `invitation_ttl_hours`.
     pub(crate) fn invitation_ttl(&self) -> chrono::Duration {
         chrono::Duration::hours(
@@ -418,6 +476,9 @@ impl Config {
 
     /// Checks what serde cannot: ranges, URL schemes, secret lengths.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        for origin in &self.cors_origins {
+            check_cors_origin(origin)?;
+        }
         if let Some(url) = &self.database_url {
             let known = ["sqlite:", "postgres://", "postgresql://"];
             if !known.iter().any(|scheme| url.starts_with(scheme)) {
@@ -500,6 +561,8 @@ impl Config {
             ("reauth_window_secs", self.reauth_window_secs),
             ("dns_timeout_secs", self.dns_timeout_secs),
             ("invitation_ttl_hours", self.invitation_ttl_hours),
+            ("outbox_give_up_hours", self.outbox_give_up_hours),
+            ("outbox_retention_days", self.outbox_retention_days),
             ("throttle.window_secs", self.throttle.window_secs),
             (
                 "throttle.signup_window_secs",

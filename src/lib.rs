@@ -23,7 +23,7 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub(crate) mod extract;
-pub(crate) mod mailer;
+pub mod mailer;
 pub mod mailstack;
 pub mod openapi;
 pub mod policy;

@@ -2,7 +2,10 @@
 //! transaction as the change that causes them, then a worker in every instance sends them
 //! through `POSTIER_SMTP_URL` (lettre, rustls), retrying with backoff. Rows are claimed with a
 //! lease so that several instances never send one message twice. Without a relay, messages
-//! stay in the outbox, where the organization's owners read them.
+//! stay in the outbox, where the organization's owners read them. A message that carries a
+//! single-use token loses it (the words holding it) once delivered or abandoned; a message
+//! not delivered within `outbox_give_up_hours` is abandoned, and rows older than
+//! `outbox_retention_days` are deleted ([`maintain`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,9 +27,29 @@ use crate::state::AppState;
 const BATCH: u64 = 20;
 const LEASE_SECS: i64 = 60;
 const POLL: Duration = Duration::from_secs(2);
-/// What remains of a body that held a single-use link once the relay accepted it.
+/// How often each instance abandons overdue messages and deletes old rows.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+/// What remains of a body that held a single-use link once the relay accepted it (messages
+/// queued before the outbox knew their token; newer ones lose only the link, see
+/// [`DELIVERED_NOTE`]).
 pub(crate) const SCRUBBED_BODY: &str =
     "[removed after delivery: this message held a single-use link]";
+/// What replaces a link once its message was delivered.
+pub(crate) const DELIVERED_NOTE: &str = "[link removed after delivery]";
+/// What replaces a link once its message was abandoned.
+pub(crate) const ABANDONED_NOTE: &str = "[link removed: the message was not delivered]";
+/// What the owners' listing shows instead of a link that is for its recipient only.
+pub(crate) const WITHHELD_NOTE: &str = "[link withheld: it is for the recipient only]";
+
+/// The single-use token a message carries, and who may read it while it waits.
+#[derive(Clone, Copy)]
+pub(crate) struct Secret<'a> {
+    /// The raw token, exactly as it appears in the body's links.
+    pub token: &'a str,
+    /// It stands for the recipient's consent or identity: the organization's owners never
+    /// read it in the outbox.
+    pub private: bool,
+}
 
 /// A message to queue.
 pub(crate) struct Mail<'a> {
@@ -34,11 +57,8 @@ pub(crate) struct Mail<'a> {
     pub recipient: &'a str,
     pub subject: &'a str,
     pub body: &'a str,
-    /// The body holds a single-use link: replace it once the relay accepted it.
-    pub scrub_after_send: bool,
-    /// What the organization's owners read instead of the body (its link is for the
-    /// recipient only).
-    pub listed_body: Option<&'a str>,
+    /// The token the body carries, removed from it once delivered or abandoned.
+    pub secret: Option<Secret<'a>>,
 }
 
 /// Queues a message (call inside the transaction of the change).
@@ -59,12 +79,62 @@ pub(crate) async fn enqueue(
         next_attempt_at: Set(now),
         locked_until: Set(None),
         last_error: Set(None),
-        scrub_after_send: Set(mail.scrub_after_send),
-        listed_body: Set(mail.listed_body.map(str::to_string)),
+        scrub_after_send: Set(mail.secret.is_some()),
+        listed_body: Set(None),
+        secret: Set(mail.secret.map(|s| s.token.to_string())),
+        secret_private: Set(mail.secret.is_some_and(|s| s.private)),
+        abandoned_at: Set(None),
     })
     .exec_without_returning(conn)
     .await
     .map(|_| ())
+}
+
+/// `body` with every word (run of non-whitespace) that holds `secret` replaced by `note`:
+/// a link goes whole, whatever wraps the token, and the text around it stays.
+pub(crate) fn without_secret(body: &str, secret: &str, note: &str) -> String {
+    if secret.is_empty() {
+        return body.to_string();
+    }
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(at) = rest.find(secret) {
+        let start = rest[..at].rfind(char::is_whitespace).map_or(0, |i| {
+            i + rest[i..].chars().next().map_or(1, char::len_utf8)
+        });
+        let after = at + secret.len();
+        let end = rest[after..]
+            .find(char::is_whitespace)
+            .map_or(rest.len(), |i| after + i);
+        out.push_str(&rest[..start]);
+        out.push_str(note);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The body to keep once the message is delivered or abandoned (`note` in place of its link).
+fn scrubbed_body(message: &outbox::Model, note: &str) -> Option<String> {
+    match &message.secret {
+        Some(secret) => Some(without_secret(&message.body, secret, note)),
+        None if message.scrub_after_send => Some(SCRUBBED_BODY.to_string()),
+        None => None,
+    }
+}
+
+/// What the organization's owners read of a message: all of it, but a link that is for its
+/// recipient only.
+pub(crate) fn listed_body(message: outbox::Model) -> String {
+    if let Some(listed) = message.listed_body {
+        return listed;
+    }
+    match &message.secret {
+        Some(secret) if message.secret_private => {
+            without_secret(&message.body, secret, WITHHELD_NOTE)
+        }
+        _ => message.body,
+    }
 }
 
 /// Sends due messages until the process stops; woken early by `wake` after an enqueue.
@@ -105,12 +175,9 @@ async fn send_due(
     let now = state.clock.now();
     let due = outbox::Entity::find()
         .filter(outbox::Column::SentAt.is_null())
+        .filter(outbox::Column::AbandonedAt.is_null())
         .filter(outbox::Column::NextAttemptAt.lte(now))
-        .filter(
-            Condition::any()
-                .add(outbox::Column::LockedUntil.is_null())
-                .add(outbox::Column::LockedUntil.lt(now)),
-        )
+        .filter(unlocked(now))
         .order_by_asc(outbox::Column::NextAttemptAt)
         .limit(BATCH)
         .all(&state.db)
@@ -122,49 +189,158 @@ async fn send_due(
         }
         let result = send_one(transport, from, &message).await;
         let now = state.clock.now();
-        let update = outbox::Entity::update_many().filter(outbox::Column::Id.eq(message.id));
+        let attempts = message.attempts + 1;
+        let update = outbox::Entity::update_many()
+            .filter(outbox::Column::Id.eq(message.id))
+            .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+            .col_expr(
+                outbox::Column::LockedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            );
         match result {
             Ok(()) => {
-                let update = if message.scrub_after_send {
-                    update.col_expr(outbox::Column::Body, Expr::value(SCRUBBED_BODY))
-                } else {
-                    update
+                let update = match scrubbed_body(&message, DELIVERED_NOTE) {
+                    Some(body) => update
+                        .col_expr(outbox::Column::Body, Expr::value(body))
+                        .col_expr(outbox::Column::Secret, Expr::value(Option::<String>::None)),
+                    None => update,
                 };
                 update
                     .col_expr(outbox::Column::SentAt, Expr::value(now))
-                    .col_expr(outbox::Column::Attempts, Expr::value(message.attempts + 1))
-                    .col_expr(
-                        outbox::Column::LockedUntil,
-                        Expr::value(Option::<DateTime<Utc>>::None),
-                    )
                     .exec(&state.db)
                     .await?;
                 tracing::info!(outbox_id = %message.id, "notification sent");
             }
-            Err(error) => {
-                let attempts = message.attempts + 1;
-                let delay = backoff_secs(attempts);
-                update
-                    .col_expr(outbox::Column::Attempts, Expr::value(attempts))
-                    .col_expr(outbox::Column::LastError, Expr::value(error.clone()))
-                    .col_expr(
-                        outbox::Column::NextAttemptAt,
-                        Expr::value(now + chrono::Duration::seconds(delay)),
-                    )
-                    .col_expr(
-                        outbox::Column::LockedUntil,
-                        Expr::value(Option::<DateTime<Utc>>::None),
-                    )
-                    .exec(&state.db)
-                    .await?;
-                tracing::warn!(outbox_id = %message.id, attempts, retry_in_secs = delay, %error, "notification not sent");
+            Err(failure) => {
+                let overdue = now - message.created_at >= state.config.outbox_give_up();
+                let update = update.col_expr(
+                    outbox::Column::LastError,
+                    Expr::value(failure.error.clone()),
+                );
+                if failure.permanent || overdue {
+                    abandon(update, &message, now).exec(&state.db).await?;
+                    tracing::warn!(outbox_id = %message.id, attempts, error = %failure.error, "notification abandoned");
+                } else {
+                    let delay = backoff_secs(attempts);
+                    update
+                        .col_expr(
+                            outbox::Column::NextAttemptAt,
+                            Expr::value(now + chrono::Duration::seconds(delay)),
+                        )
+                        .exec(&state.db)
+                        .await?;
+                    tracing::warn!(outbox_id = %message.id, attempts, retry_in_secs = delay, error = %failure.error, "notification not sent");
+                }
             }
         }
     }
     Ok(tried)
 }
 
-/// Takes a lease on a message; false when another instance holds it or it was sent.
+/// Marks a message abandoned, its token removed as on delivery.
+fn abandon(
+    update: sea_orm::UpdateMany<outbox::Entity>,
+    message: &outbox::Model,
+    now: DateTime<Utc>,
+) -> sea_orm::UpdateMany<outbox::Entity> {
+    let update = update.col_expr(outbox::Column::AbandonedAt, Expr::value(now));
+    match scrubbed_body(message, ABANDONED_NOTE) {
+        Some(body) => update
+            .col_expr(outbox::Column::Body, Expr::value(body))
+            .col_expr(outbox::Column::Secret, Expr::value(Option::<String>::None)),
+        None => update,
+    }
+}
+
+fn unlocked(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(outbox::Column::LockedUntil.is_null())
+        .add(outbox::Column::LockedUntil.lt(now))
+}
+
+/// What one maintenance pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Maintained {
+    /// Messages given up on (not delivered within `outbox_give_up_hours`).
+    pub abandoned: u64,
+    /// Delivered or abandoned rows older than `outbox_retention_days`, deleted.
+    pub deleted: u64,
+}
+
+/// Abandons the messages not delivered within `outbox_give_up_hours` (with or without a
+/// relay: their tokens go as on delivery) and deletes the delivered or abandoned rows older
+/// than `outbox_retention_days`. Every statement is conditional, so several instances may
+/// run it at once.
+pub async fn maintain(state: &AppState) -> Result<Maintained, DbErr> {
+    let now = state.clock.now();
+    let mut done = Maintained::default();
+    loop {
+        let overdue = outbox::Entity::find()
+            .filter(outbox::Column::SentAt.is_null())
+            .filter(outbox::Column::AbandonedAt.is_null())
+            .filter(outbox::Column::CreatedAt.lte(now - state.config.outbox_give_up()))
+            .filter(unlocked(now))
+            .order_by_asc(outbox::Column::CreatedAt)
+            .limit(BATCH)
+            .all(&state.db)
+            .await?;
+        let found = overdue.len();
+        for message in overdue {
+            let update = outbox::Entity::update_many()
+                .filter(outbox::Column::Id.eq(message.id))
+                .filter(outbox::Column::SentAt.is_null())
+                .filter(outbox::Column::AbandonedAt.is_null())
+                .filter(unlocked(now))
+                .col_expr(
+                    outbox::Column::LastError,
+                    Expr::value(message.last_error.clone().unwrap_or_else(|| {
+                        format!(
+                            "not delivered within {} hours",
+                            state.config.outbox_give_up_hours
+                        )
+                    })),
+                );
+            done.abandoned += abandon(update, &message, now)
+                .exec(&state.db)
+                .await?
+                .rows_affected;
+        }
+        if found < BATCH as usize {
+            break;
+        }
+    }
+    done.deleted = outbox::Entity::delete_many()
+        .filter(outbox::Column::CreatedAt.lt(now - state.config.outbox_retention()))
+        .filter(
+            Condition::any()
+                .add(outbox::Column::SentAt.is_not_null())
+                .add(outbox::Column::AbandonedAt.is_not_null()),
+        )
+        .exec(&state.db)
+        .await?
+        .rows_affected;
+    Ok(done)
+}
+
+/// Runs [`maintain`] every minute until the process stops (relay or not).
+pub(crate) async fn run_maintenance(state: actix_web::web::Data<AppState>) {
+    let mut every = tokio::time::interval(MAINTENANCE_EVERY);
+    loop {
+        every.tick().await;
+        match maintain(&state).await {
+            Ok(done) if done == Maintained::default() => {}
+            Ok(done) => tracing::info!(
+                abandoned = done.abandoned,
+                deleted = done.deleted,
+                "outbox maintained"
+            ),
+            Err(e) => tracing::warn!(error = %e, "outbox maintenance failed"),
+        }
+    }
+}
+
+/// Takes a lease on a message; false when another instance holds it, or it was sent or
+/// abandoned.
 async fn claim(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<bool, DbErr> {
     outbox::Entity::update_many()
         .col_expr(
@@ -173,11 +349,8 @@ async fn claim(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Res
         )
         .filter(outbox::Column::Id.eq(id))
         .filter(outbox::Column::SentAt.is_null())
-        .filter(
-            Condition::any()
-                .add(outbox::Column::LockedUntil.is_null())
-                .add(outbox::Column::LockedUntil.lt(now)),
-        )
+        .filter(outbox::Column::AbandonedAt.is_null())
+        .filter(unlocked(now))
         .exec(conn)
         .await
         .map(|r| r.rows_affected == 1)
@@ -189,27 +362,46 @@ fn backoff_secs(attempts: i32) -> i64 {
     (30_i64 * 2_i64.pow(exponent)).min(3600)
 }
 
+/// Why a message was not sent; a permanent failure (the relay refused it for good, or it
+/// cannot be built) is not retried.
+struct Failure {
+    error: String,
+    permanent: bool,
+}
+
+impl Failure {
+    fn permanent(error: String) -> Self {
+        Self {
+            error,
+            permanent: true,
+        }
+    }
+}
+
 async fn send_one(
     transport: &AsyncSmtpTransport<Tokio1Executor>,
     from: &Mailbox,
     message: &outbox::Model,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let to: Mailbox = message
         .recipient
         .parse()
-        .map_err(|e| format!("bad recipient: {e}"))?;
+        .map_err(|e| Failure::permanent(format!("bad recipient: {e}")))?;
     let email = Message::builder()
         .from(from.clone())
         .to(to)
         .raw_header(subject_header(&message.subject))
         .header(lettre::message::header::ContentType::TEXT_PLAIN)
         .body(message.body.clone())
-        .map_err(|e| format!("cannot build the message: {e}"))?;
+        .map_err(|e| Failure::permanent(format!("cannot build the message: {e}")))?;
     transport
         .send(email)
         .await
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| Failure {
+            error: e.to_string(),
+            permanent: e.is_permanent(),
+        })
 }
 
 /// Bytes of text per RFC 2047 encoded word: 48 characters of base64, 60 with the framing,
@@ -301,6 +493,23 @@ mod tests {
             "Your password was changed"
         );
         assert!(!subject_line("a\r\nBcc: x@y.example").contains('\n'));
+    }
+
+    #[test]
+    fn only_the_words_holding_the_token_are_removed() {
+        let body = "Open:\n\n  https://x.example/a?token=SECRET\n\nor decline: <https://x.example/d?token=SECRET>.\nBye SECRET";
+        assert_eq!(
+            super::without_secret(body, "SECRET", "[gone]"),
+            "Open:\n\n  [gone]\n\nor decline: [gone]\nBye [gone]"
+        );
+        assert_eq!(
+            super::without_secret("no token", "SECRET", "[gone]"),
+            "no token"
+        );
+        assert_eq!(
+            super::without_secret("SECRET", "SECRET", "[gone]"),
+            "[gone]"
+        );
     }
 
     #[test]

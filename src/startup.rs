@@ -116,6 +116,7 @@ impl Application {
             state.clone(),
             state.outbox_wake.clone(),
         ));
+        tokio::spawn(crate::mailer::run_maintenance(state.clone()));
         tokio::spawn(crate::service::webhooks::worker::run(state.clone()));
         tokio::spawn(prune_counters(state.clone()));
         let spec = Arc::new(openapi::build());
@@ -127,6 +128,7 @@ impl Application {
                 .app_data(routes.clone())
                 .app_data(crate::extract::path_config())
                 .wrap(ErrorHandlers::new().default_handler(crate::error::render_foreign_errors))
+                .wrap(cors(&server_state.config))
                 .wrap(actix_web::middleware::from_fn(request_context))
                 .into_utoipa_app()
                 .configure(crate::routes::configure)
@@ -194,6 +196,41 @@ async fn prune_counters(state: web::Data<AppState>) {
             Err(e) => tracing::warn!(error = %e, "pruning counters failed"),
         }
     }
+}
+
+/// CORS for the browser frontends of `cors_origins` (answers preflights before routing); no
+/// CORS header at all when it is empty. No credentials mode: the API authenticates with
+/// `Authorization: Bearer`, which a page sets itself, never with cookies.
+fn cors(config: &crate::config::Config) -> actix_web::middleware::Condition<actix_cors::Cors> {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            "authorization",
+            "content-type",
+            "accept",
+            "accept-language",
+            "idempotency-key",
+            "if-match",
+            "if-none-match",
+            "x-request-id",
+        ])
+        .expose_headers([
+            "etag",
+            "location",
+            "ratelimit",
+            "ratelimit-policy",
+            "retry-after",
+            "allow",
+            "x-request-id",
+        ])
+        .max_age(600)
+        // Another origin gets an ordinary answer without CORS headers (its browser keeps it
+        // from the page); clients that are not browsers are not refused for their `Origin`.
+        .block_on_origin_mismatch(false);
+    for origin in &config.cors_origins {
+        cors = cors.allowed_origin(origin);
+    }
+    actix_web::middleware::Condition::new(!config.cors_origins.is_empty(), cors)
 }
 
 /// 405 with `Allow` when the path exists with other methods, else 404.

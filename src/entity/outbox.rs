@@ -22,6 +22,14 @@ pub struct Model {
     /// What the organization's owners read instead of `body` (the outbox listing), when the
     /// body holds a link meant for its recipient only (a forward confirmation).
     pub listed_body: Option<String>,
+    /// The single-use token the body carries, until the message is delivered or abandoned:
+    /// then every word of the body holding it is replaced by a note, and this is `NULL`.
+    pub secret: Option<String>,
+    /// The token stands for its recipient's consent or identity (a forward confirmation, a
+    /// login verification, a password reset): the owners' listing never shows it.
+    pub secret_private: bool,
+    /// When the worker gave up on the message (its token removed as on delivery).
+    pub abandoned_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -158,7 +158,7 @@ pub(crate) async fn invite(
         until = created.expires_at.format("%Y-%m-%d %H:%M UTC"),
     );
     let subject = format!("{} invites you to join {}", caller.login, org.name);
-    uow.send_link_mail(Some(org_id), login.as_str(), &subject, &body)
+    uow.send_link_mail(Some(org_id), login.as_str(), &subject, (&body, &secret))
         .await?;
     uow.record(
         &caller.actor(),

@@ -71,12 +71,11 @@ pub(crate) async fn request_forward(
         uow.state().config.effective_public_url()
     );
     // The link is the target's consent: the owners reading the outbox never see it.
-    let listed = text("[link withheld: it is for the recipient only]");
     uow.send_consent_mail(
         Some(service.organization_id),
         target.as_str(),
         &subject,
-        (&text(&link), &listed),
+        (&text(&link), &secret),
     )
     .await?;
     uow.record(

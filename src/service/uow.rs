@@ -13,7 +13,7 @@ use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use crate::error::ApiResult;
-use crate::mailer::Mail;
+use crate::mailer::{Mail, Secret};
 use crate::repo;
 use crate::repo::events::{Actor, Scope};
 use crate::service::audit::{self, Change};
@@ -105,7 +105,7 @@ impl<'s> UnitOfWork<'s> {
     }
 
     /// Queues a notification e-mail in this transaction; the outbox worker is woken once it
-    /// commits.
+    /// commits. For a message without any single-use token.
     pub async fn send_mail(
         &mut self,
         organization_id: Option<Uuid>,
@@ -118,49 +118,55 @@ impl<'s> UnitOfWork<'s> {
             recipient,
             subject,
             body,
-            scrub_after_send: false,
-            listed_body: None,
+            secret: None,
         })
         .await
     }
 
-    /// Queues an e-mail that carries a single-use link (verification, password reset,
-    /// invitation to join): its body is scrubbed from the outbox once delivered.
+    /// Queues an e-mail whose links carry the single-use `token` of an offer the
+    /// organization makes (an invitation onto an address, an invitation to join): its owners
+    /// may read it in the outbox while it waits, and the links are removed from the stored
+    /// body once it is delivered or abandoned.
     pub async fn send_link_mail(
         &mut self,
         organization_id: Option<Uuid>,
         recipient: &str,
         subject: &str,
-        body: &str,
+        (body, token): (&str, &str),
     ) -> ApiResult<()> {
         self.enqueue(Mail {
             organization_id,
             recipient,
             subject,
             body,
-            scrub_after_send: true,
-            listed_body: None,
+            secret: Some(Secret {
+                token,
+                private: false,
+            }),
         })
         .await
     }
 
-    /// Queues an e-mail whose single-use link stands for its recipient's consent (a forward
-    /// confirmation): the organization's owners read `listed_body` in the outbox instead,
-    /// and the body is scrubbed once delivered.
+    /// Queues an e-mail whose single-use `token` stands for its recipient's consent or
+    /// identity (a forward confirmation, a login verification, a login change, a password
+    /// reset): the owners' outbox listing never shows its links, and they are removed from
+    /// the stored body once it is delivered or abandoned.
     pub async fn send_consent_mail(
         &mut self,
         organization_id: Option<Uuid>,
         recipient: &str,
         subject: &str,
-        (body, listed_body): (&str, &str),
+        (body, token): (&str, &str),
     ) -> ApiResult<()> {
         self.enqueue(Mail {
             organization_id,
             recipient,
             subject,
             body,
-            scrub_after_send: true,
-            listed_body: Some(listed_body),
+            secret: Some(Secret {
+                token,
+                private: true,
+            }),
         })
         .await
     }

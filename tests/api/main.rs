@@ -23,6 +23,7 @@ mod mailstack;
 mod member_invitations;
 mod operations;
 mod organizations;
+mod outbox;
 mod password_resets;
 mod policy;
 mod policy_clients;

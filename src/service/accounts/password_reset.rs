@@ -74,8 +74,13 @@ async fn send_reset(state: &AppState, login: &str, ip: Option<String>) -> ApiRes
         link = links::reset_password(state, &secret),
         until = expires_at.format("%Y-%m-%d %H:%M UTC"),
     );
-    uow.send_link_mail(None, &account.login, "Reset your password", &body)
-        .await?;
+    uow.send_consent_mail(
+        None,
+        &account.login,
+        "Reset your password",
+        (&body, &secret),
+    )
+    .await?;
     // Whoever asked is not known to be the account: no actor, their address for context.
     let actor = Actor {
         account_id: None,

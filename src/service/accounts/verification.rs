@@ -79,7 +79,7 @@ pub(crate) async fn send_verification(
         link = links::verify_login(state, &secret),
         until = until(expires_at),
     );
-    uow.send_link_mail(None, &account.login, "Confirm your login", &body)
+    uow.send_consent_mail(None, &account.login, "Confirm your login", (&body, &secret))
         .await
 }
 
@@ -284,8 +284,13 @@ pub(crate) async fn request_login_change(
         link = links::verify_login(state, &secret),
         until = until(expires_at),
     );
-    uow.send_link_mail(None, new_login.as_str(), "Confirm your new login", &body)
-        .await?;
+    uow.send_consent_mail(
+        None,
+        new_login.as_str(),
+        "Confirm your new login",
+        (&body, &secret),
+    )
+    .await?;
     uow.record_for_account(
         &caller.actor(),
         account.id,

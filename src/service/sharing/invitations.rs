@@ -233,8 +233,14 @@ pub(crate) async fn invite(
         secret.as_deref(),
         expires_at,
     );
-    uow.send_mail(Some(service.organization_id), &recipient, &subject, &body)
-        .await?;
+    send_invitation(
+        uow,
+        service.organization_id,
+        &recipient,
+        (&subject, &body),
+        secret.as_deref(),
+    )
+    .await?;
     uow.record(
         &inviter.actor(),
         Scope::address(service, address),
@@ -293,6 +299,27 @@ fn invitation_email(
         expires_at.format("%Y-%m-%d %H:%M UTC"),
     );
     (subject, body)
+}
+
+/// Queues an invitation e-mail: with a token (an invitee by e-mail), a link mail its owners
+/// may read while it waits, and whose links go once it is delivered.
+async fn send_invitation(
+    uow: &mut UnitOfWork<'_>,
+    organization_id: Uuid,
+    recipient: &str,
+    (subject, body): (&str, &str),
+    secret: Option<&str>,
+) -> ApiResult<()> {
+    match secret {
+        Some(token) => {
+            uow.send_link_mail(Some(organization_id), recipient, subject, (body, token))
+                .await
+        }
+        None => {
+            uow.send_mail(Some(organization_id), recipient, subject, body)
+                .await
+        }
+    }
 }
 
 /// Invites a user onto an address the caller manages (the service's default permissions
@@ -584,8 +611,14 @@ pub(crate) async fn resend(
         secret.as_deref(),
         expires_at,
     );
-    uow.send_mail(Some(service.organization_id), &recipient, &subject, &body)
-        .await?;
+    send_invitation(
+        &mut uow,
+        service.organization_id,
+        &recipient,
+        (&subject, &body),
+        secret.as_deref(),
+    )
+    .await?;
     uow.record(
         &caller.actor(),
         Scope::address(&service, &address),
