@@ -703,6 +703,29 @@ mod tests {
     }
 
     #[test]
+    fn cors_origins_must_be_exact_origins_and_never_a_wildcard() {
+        let with = |origins: &[&str]| Config {
+            cors_origins: origins.iter().map(|o| (*o).to_string()).collect(),
+            ..Config::default()
+        };
+        with(&["https://app.example", "http://localhost:5173"])
+            .validate()
+            .unwrap();
+        for bad in [
+            "*",
+            "https://*.example",
+            "https://app.example/",
+            "https://app.example/path",
+            "HTTPS://App.example",
+            "ftp://app.example",
+            "app.example",
+        ] {
+            let error = with(&[bad]).validate().unwrap_err();
+            assert_eq!(error.setting, "POSTIER_CORS_ORIGINS", "{bad}");
+        }
+    }
+
+    #[test]
     fn a_short_jwt_secret_is_refused_naming_the_variable() {
         let config = Config {
             jwt_secret: Some("short".into()),

@@ -10,6 +10,7 @@ mod account_deletion;
 mod accounts;
 mod addresses;
 mod authz;
+mod cors;
 mod dns;
 mod domain_ownership;
 mod events_feed;
