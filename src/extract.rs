@@ -278,8 +278,19 @@ pub(crate) fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result
     Ok(value)
 }
 
-/// Path segments that do not parse (a malformed id) name no resource: 404.
+/// Path segments that do not parse (a malformed id) name no resource: 404. Unless the path
+/// names another resource, whose literal segment took the place of the parameter (`DELETE
+/// /v1/invitations/accept` reached `/v1/invitations/{id}`): then it is that resource, which
+/// does not have the method, so 405 with its own methods in `Allow`.
 pub(crate) fn path_config() -> actix_web::web::PathConfig {
-    actix_web::web::PathConfig::default()
-        .error_handler(|_, _| ApiError::new(ErrorCode::NotFound, "no such resource").into())
+    actix_web::web::PathConfig::default().error_handler(|err, req| {
+        let routes = req.app_data::<actix_web::web::Data<crate::openapi::RouteTable>>();
+        if let Some((pattern, methods)) = routes.and_then(|r| r.resource(req.path())) {
+            if req.match_pattern().as_deref() != Some(pattern) {
+                let res = crate::startup::method_not_allowed(req, &methods);
+                return actix_web::error::InternalError::from_response(err, res).into();
+            }
+        }
+        ApiError::new(ErrorCode::NotFound, "no such resource").into()
+    })
 }

@@ -243,18 +243,33 @@ impl RouteTable {
         Self(routes)
     }
 
-    /// The methods allowed on `path`, when some route has this path.
+    /// The methods allowed on `path`, when some route has this path: those of the resource
+    /// it names, the most specific of the routes matching it (the fewest parameters), so
+    /// that `/v1/invitations/accept` is the accept resource alone, not also
+    /// `/v1/invitations/{id}`.
     pub fn allowed(&self, path: &str) -> Option<Vec<Method>> {
-        let mut allowed: Vec<Method> = self
+        self.resource(path).map(|(_, methods)| methods)
+    }
+
+    /// The pattern of the resource `path` names, and its methods.
+    pub fn resource(&self, path: &str) -> Option<(&str, Vec<Method>)> {
+        let matching: Vec<_> = self
             .0
             .iter()
             .filter(|(def, _)| def.is_match(path))
-            .flat_map(|(_, methods)| methods.iter().cloned())
+            .map(|(def, methods)| (def.pattern().unwrap_or_default(), methods))
             .collect();
-        if allowed.is_empty() {
-            return None;
+        let parameters = |pattern: &str| pattern.matches('{').count();
+        let fewest = matching.iter().map(|(p, _)| parameters(p)).min()?;
+        let mut named = matching
+            .into_iter()
+            .filter(|(p, _)| parameters(p) == fewest);
+        let (pattern, methods) = named.next()?;
+        let mut methods = methods.clone();
+        for (_, more) in named {
+            methods.extend(more.iter().cloned());
         }
-        allowed.dedup();
-        Some(allowed)
+        methods.dedup();
+        Some((pattern, methods))
     }
 }

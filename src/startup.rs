@@ -237,32 +237,39 @@ fn cors(config: &crate::config::Config) -> actix_web::middleware::Condition<acti
 async fn no_route(req: HttpRequest, routes: web::Data<RouteTable>) -> HttpResponse {
     use actix_web::ResponseError;
     match routes.allowed(req.path()) {
-        Some(methods) => {
-            let allow = methods
-                .iter()
-                .map(|m| m.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut res = ApiError::new(
-                ErrorCode::MethodNotAllowed,
-                format!(
-                    "{} is not allowed on {}; allowed: {allow}",
-                    req.method(),
-                    req.path()
-                ),
-            )
-            .error_response();
-            if let Ok(value) = HeaderValue::from_str(&allow) {
-                res.headers_mut().insert(header::ALLOW, value);
-            }
-            res
-        }
+        Some(methods) => method_not_allowed(&req, &methods),
         None => ApiError::new(
             ErrorCode::RouteNotFound,
             format!("no route matches {}", req.path()),
         )
         .error_response(),
     }
+}
+
+/// 405 naming, in `Allow`, exactly the methods of the resource the path names.
+pub(crate) fn method_not_allowed(
+    req: &HttpRequest,
+    methods: &[actix_web::http::Method],
+) -> HttpResponse {
+    use actix_web::ResponseError;
+    let allow = methods
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut res = ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!(
+            "{} is not allowed on {}; allowed: {allow}",
+            req.method(),
+            req.path()
+        ),
+    )
+    .error_response();
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(header::ALLOW, value);
+    }
+    res
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

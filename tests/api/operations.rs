@@ -18,6 +18,7 @@ on_both_backends!(
     missing_field_returns_422_naming_the_field,
     body_too_large_returns_413_problem,
     unknown_route_returns_404_and_wrong_method_405_with_allow,
+    a_literal_segment_is_its_own_resource_and_allow_lists_only_its_methods,
     request_id_is_echoed_or_generated,
     served_openapi_document_is_the_generated_one,
     docs_are_served_without_any_download,
@@ -120,6 +121,46 @@ async fn unknown_route_returns_404_and_wrong_method_405_with_allow(backend: Back
         .await;
     res.assert_problem(405, "method_not_allowed");
     assert_eq!(res.headers["allow"], "GET, PATCH");
+}
+
+async fn a_literal_segment_is_its_own_resource_and_allow_lists_only_its_methods(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.user("alice@example.com").await;
+    // `/v1/invitations/{id}` has GET and DELETE: they are not `accept`'s methods.
+    for (method, path) in [
+        (Method::OPTIONS, "/v1/invitations/accept"),
+        (Method::DELETE, "/v1/invitations/accept"),
+        (Method::GET, "/v1/invitations/accept"),
+        (Method::DELETE, "/v1/invitations/decline"),
+        (Method::GET, "/v1/member-invitations/accept"),
+        (Method::DELETE, "/v1/share-links/redeem"),
+    ] {
+        let res = app
+            .request(method.clone(), path, Some(&user.token), None)
+            .await;
+        res.assert_problem(405, "method_not_allowed");
+        assert_eq!(res.headers["allow"], "POST", "{method} {path}");
+    }
+    // A malformed id names no resource at all.
+    let res = app
+        .request(
+            Method::DELETE,
+            "/v1/invitations/not-an-id",
+            Some(&user.token),
+            None,
+        )
+        .await;
+    res.assert_problem(404, "not_found");
+    let res = app
+        .request(
+            Method::OPTIONS,
+            "/v1/invitations/0190a0a0-0000-7000-8000-000000000000",
+            None,
+            None,
+        )
+        .await;
+    res.assert_problem(405, "method_not_allowed");
+    assert!(!res.headers["allow"].to_str().unwrap().contains("POST"));
 }
 
 async fn request_id_is_echoed_or_generated(backend: Backend) {
