@@ -13,6 +13,7 @@ mod authz;
 mod cors;
 mod dns;
 mod domain_ownership;
+mod email_lookup;
 mod events_feed;
 mod hardening;
 mod imports;
