@@ -13,15 +13,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ConnectionTrait, DbErr};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::entity::outbox;
+use crate::repo;
 use crate::state::AppState;
 
 const BATCH: u64 = 20;
@@ -67,27 +64,19 @@ pub(crate) async fn enqueue(
     mail: &Mail<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    outbox::Entity::insert(outbox::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        organization_id: Set(mail.organization_id),
-        recipient: Set(mail.recipient.to_string()),
-        subject: Set(mail.subject.to_string()),
-        body: Set(mail.body.to_string()),
-        created_at: Set(now),
-        sent_at: Set(None),
-        attempts: Set(0),
-        next_attempt_at: Set(now),
-        locked_until: Set(None),
-        last_error: Set(None),
-        scrub_after_send: Set(mail.secret.is_some()),
-        listed_body: Set(None),
-        secret: Set(mail.secret.map(|s| s.token.to_string())),
-        secret_private: Set(mail.secret.is_some_and(|s| s.private)),
-        abandoned_at: Set(None),
-    })
-    .exec_without_returning(conn)
+    repo::outbox::insert(
+        conn,
+        repo::outbox::NewMessage {
+            organization_id: mail.organization_id,
+            recipient: mail.recipient,
+            subject: mail.subject,
+            body: mail.body,
+            secret: mail.secret.map(|s| s.token),
+            secret_private: mail.secret.is_some_and(|s| s.private),
+        },
+        now,
+    )
     .await
-    .map(|_| ())
 }
 
 /// `body` with every word (run of non-whitespace) that holds `secret` replaced by `note`:
@@ -173,89 +162,53 @@ async fn send_due(
     from: &Mailbox,
 ) -> Result<usize, DbErr> {
     let now = state.clock.now();
-    let due = outbox::Entity::find()
-        .filter(outbox::Column::SentAt.is_null())
-        .filter(outbox::Column::AbandonedAt.is_null())
-        .filter(outbox::Column::NextAttemptAt.lte(now))
-        .filter(unlocked(now))
-        .order_by_asc(outbox::Column::NextAttemptAt)
-        .limit(BATCH)
-        .all(&state.db)
-        .await?;
+    let due = repo::outbox::due(&state.db, now, BATCH).await?;
     let tried = due.len();
     for message in due {
-        if !claim(&state.db, message.id, now).await? {
+        let lease = now + chrono::Duration::seconds(LEASE_SECS);
+        if !repo::outbox::claim(&state.db, message.id, now, lease).await? {
             continue;
         }
         let result = send_one(transport, from, &message).await;
         let now = state.clock.now();
         let attempts = message.attempts + 1;
-        let update = outbox::Entity::update_many()
-            .filter(outbox::Column::Id.eq(message.id))
-            .col_expr(outbox::Column::Attempts, Expr::value(attempts))
-            .col_expr(
-                outbox::Column::LockedUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            );
         match result {
             Ok(()) => {
-                let update = match scrubbed_body(&message, DELIVERED_NOTE) {
-                    Some(body) => update
-                        .col_expr(outbox::Column::Body, Expr::value(body))
-                        .col_expr(outbox::Column::Secret, Expr::value(Option::<String>::None)),
-                    None => update,
-                };
-                update
-                    .col_expr(outbox::Column::SentAt, Expr::value(now))
-                    .exec(&state.db)
-                    .await?;
+                let kept = scrubbed_body(&message, DELIVERED_NOTE);
+                repo::outbox::record_sent(&state.db, message.id, attempts, kept, now).await?;
                 tracing::info!(outbox_id = %message.id, "notification sent");
             }
             Err(failure) => {
                 let overdue = now - message.created_at >= state.config.outbox_give_up();
-                let update = update.col_expr(
-                    outbox::Column::LastError,
-                    Expr::value(failure.error.clone()),
-                );
                 if failure.permanent || overdue {
-                    abandon(update, &message, now).exec(&state.db).await?;
+                    let kept = scrubbed_body(&message, ABANDONED_NOTE);
+                    repo::outbox::record_abandoned(
+                        &state.db,
+                        message.id,
+                        attempts,
+                        &failure.error,
+                        kept,
+                        now,
+                    )
+                    .await?;
                     tracing::warn!(outbox_id = %message.id, attempts, error = %failure.error, "notification abandoned");
                 } else {
                     let delay = backoff_secs(attempts);
-                    update
-                        .col_expr(
-                            outbox::Column::NextAttemptAt,
-                            Expr::value(now + chrono::Duration::seconds(delay)),
-                        )
-                        .exec(&state.db)
-                        .await?;
+                    let next = now + chrono::Duration::seconds(delay);
+                    repo::outbox::record_retry(
+                        &state.db,
+                        message.id,
+                        attempts,
+                        &failure.error,
+                        next,
+                    )
+                    .await?;
                     tracing::warn!(outbox_id = %message.id, attempts, retry_in_secs = delay, error = %failure.error, "notification not sent");
                 }
             }
         }
     }
     Ok(tried)
-}
-
-/// Marks a message abandoned, its token removed as on delivery.
-fn abandon(
-    update: sea_orm::UpdateMany<outbox::Entity>,
-    message: &outbox::Model,
-    now: DateTime<Utc>,
-) -> sea_orm::UpdateMany<outbox::Entity> {
-    let update = update.col_expr(outbox::Column::AbandonedAt, Expr::value(now));
-    match scrubbed_body(message, ABANDONED_NOTE) {
-        Some(body) => update
-            .col_expr(outbox::Column::Body, Expr::value(body))
-            .col_expr(outbox::Column::Secret, Expr::value(Option::<String>::None)),
-        None => update,
-    }
-}
-
-fn unlocked(now: DateTime<Utc>) -> Condition {
-    Condition::any()
-        .add(outbox::Column::LockedUntil.is_null())
-        .add(outbox::Column::LockedUntil.lt(now))
 }
 
 /// What one maintenance pass did.
@@ -274,51 +227,28 @@ pub struct Maintained {
 pub async fn maintain(state: &AppState) -> Result<Maintained, DbErr> {
     let now = state.clock.now();
     let mut done = Maintained::default();
+    let give_up = now - state.config.outbox_give_up();
     loop {
-        let overdue = outbox::Entity::find()
-            .filter(outbox::Column::SentAt.is_null())
-            .filter(outbox::Column::AbandonedAt.is_null())
-            .filter(outbox::Column::CreatedAt.lte(now - state.config.outbox_give_up()))
-            .filter(unlocked(now))
-            .order_by_asc(outbox::Column::CreatedAt)
-            .limit(BATCH)
-            .all(&state.db)
-            .await?;
+        let overdue = repo::outbox::overdue(&state.db, give_up, now, BATCH).await?;
         let found = overdue.len();
         for message in overdue {
-            let update = outbox::Entity::update_many()
-                .filter(outbox::Column::Id.eq(message.id))
-                .filter(outbox::Column::SentAt.is_null())
-                .filter(outbox::Column::AbandonedAt.is_null())
-                .filter(unlocked(now))
-                .col_expr(
-                    outbox::Column::LastError,
-                    Expr::value(message.last_error.clone().unwrap_or_else(|| {
-                        format!(
-                            "not delivered within {} hours",
-                            state.config.outbox_give_up_hours
-                        )
-                    })),
-                );
-            done.abandoned += abandon(update, &message, now)
-                .exec(&state.db)
-                .await?
-                .rows_affected;
+            let error = message.last_error.clone().unwrap_or_else(|| {
+                format!(
+                    "not delivered within {} hours",
+                    state.config.outbox_give_up_hours
+                )
+            });
+            let kept = scrubbed_body(&message, ABANDONED_NOTE);
+            if repo::outbox::abandon_waiting(&state.db, message.id, &error, kept, now).await? {
+                done.abandoned += 1;
+            }
         }
         if found < BATCH as usize {
             break;
         }
     }
-    done.deleted = outbox::Entity::delete_many()
-        .filter(outbox::Column::CreatedAt.lt(now - state.config.outbox_retention()))
-        .filter(
-            Condition::any()
-                .add(outbox::Column::SentAt.is_not_null())
-                .add(outbox::Column::AbandonedAt.is_not_null()),
-        )
-        .exec(&state.db)
-        .await?
-        .rows_affected;
+    let retention = now - state.config.outbox_retention();
+    done.deleted = repo::outbox::delete_finished_before(&state.db, retention).await?;
     Ok(done)
 }
 
@@ -337,23 +267,6 @@ pub(crate) async fn run_maintenance(state: actix_web::web::Data<AppState>) {
             Err(e) => tracing::warn!(error = %e, "outbox maintenance failed"),
         }
     }
-}
-
-/// Takes a lease on a message; false when another instance holds it, or it was sent or
-/// abandoned.
-async fn claim(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<bool, DbErr> {
-    outbox::Entity::update_many()
-        .col_expr(
-            outbox::Column::LockedUntil,
-            Expr::value(now + chrono::Duration::seconds(LEASE_SECS)),
-        )
-        .filter(outbox::Column::Id.eq(id))
-        .filter(outbox::Column::SentAt.is_null())
-        .filter(outbox::Column::AbandonedAt.is_null())
-        .filter(unlocked(now))
-        .exec(conn)
-        .await
-        .map(|r| r.rows_affected == 1)
 }
 
 /// 30 s, 1 min, 2 min … capped at one hour.

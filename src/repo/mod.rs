@@ -10,6 +10,7 @@ pub(crate) mod mail_clients;
 pub mod mail_services;
 pub(crate) mod member_invitations;
 pub(crate) mod organizations;
+pub(crate) mod outbox;
 pub(crate) mod second_factors;
 pub(crate) mod sending;
 pub(crate) mod sessions;

@@ -92,20 +92,12 @@ pub(crate) async fn list_outbox(
     path: web::Path<Uuid>,
     query: ApiQuery<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
     let org_id = path.into_inner();
     authz::owner(&state.db, &user, org_id, "only owners read the outbox").await?;
     let before = query.after_id()?;
     let limit = query.limit();
-    let mut find = outbox::Entity::find().filter(outbox::Column::OrganizationId.eq(org_id));
-    if let Some(before) = before {
-        find = find.filter(outbox::Column::Id.lt(before));
-    }
-    let rows = find
-        .order_by_desc(outbox::Column::Id)
-        .limit(limit + 1)
-        .all(&state.db)
-        .await?;
+    let rows =
+        crate::repo::outbox::page_for_organization(&state.db, org_id, before, limit + 1).await?;
     let page = Page::from_rows(
         rows,
         limit,
