@@ -47,6 +47,9 @@ pub(crate) struct Attempt {
     scope: Scope,
     /// The bucket its in-flight count went into (taken out of the same one).
     bucket: i64,
+    /// Whether failures of the subject were seen when it began: only then has a success
+    /// anything to forget (most logins have none, and skip those deletes).
+    had_failures: bool,
 }
 
 /// Counts an attempt for `subject` (a login, or `address:<address>`) from `ip`. Refused
@@ -83,6 +86,10 @@ pub(crate) async fn begin_attempt(
         let seen = counters::windows(&state.db, &keys, now, window).await?;
         let mut over = false;
         let mut refused_for: Option<i64> = None;
+        let had_failures = scope.cleared_on_success.iter().any(|suffix| {
+            seen.get(&format!("fail:{suffix}"))
+                .is_some_and(|w| w.total > 0)
+        });
         for (suffix, limit) in &scope.counters {
             let limit = i64::from(*limit);
             let failures = seen
@@ -100,7 +107,11 @@ pub(crate) async fn begin_attempt(
             }
         }
         if refused_for.is_none() && !over {
-            return Ok(Attempt { scope, bucket });
+            return Ok(Attempt {
+                scope,
+                bucket,
+                had_failures,
+            });
         }
         counters::add_many(&state.db, &pending(-1)).await?;
         if let Some(retry) = refused_for {
@@ -138,17 +149,19 @@ impl Attempt {
     /// (from this address and from all) are forgotten. It never counted as a failure of
     /// the client address (a busy office behind one address is not a guesser).
     pub(crate) async fn succeeded(self, state: &AppState) -> ApiResult<()> {
-        self.succeeded_in(&state.db, state.clock.now()).await
+        self.succeeded_in(&state.db).await
     }
 
     /// [`Attempt::succeeded`] as part of a transaction (a login's, which writes anyway).
-    pub(crate) async fn succeeded_in(
-        self,
-        conn: &impl sea_orm::ConnectionTrait,
-        _now: chrono::DateTime<chrono::Utc>,
-    ) -> ApiResult<()> {
-        for suffix in &self.scope.cleared_on_success {
-            counters::clear(conn, &format!("fail:{suffix}")).await?;
+    pub(crate) async fn succeeded_in(self, conn: &impl sea_orm::ConnectionTrait) -> ApiResult<()> {
+        if self.had_failures {
+            let keys: Vec<String> = self
+                .scope
+                .cleared_on_success
+                .iter()
+                .map(|suffix| format!("fail:{suffix}"))
+                .collect();
+            counters::clear_many(conn, &keys).await?;
         }
         counters::add_many(conn, &self.settle_rows(None)).await?;
         Ok(())

@@ -198,6 +198,15 @@ pub async fn clear(conn: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> 
         .map(|_| ())
 }
 
+/// Forgets several keys entirely, in one statement.
+pub async fn clear_many(conn: &impl ConnectionTrait, keys: &[String]) -> Result<(), DbErr> {
+    counter::Entity::delete_many()
+        .filter(counter::Column::Key.is_in(keys.iter().cloned()))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
 /// Deletes buckets no window can reach any more.
 pub async fn prune(conn: &impl ConnectionTrait, before_bucket: i64) -> Result<u64, DbErr> {
     counter::Entity::delete_many()

@@ -78,12 +78,15 @@ pub(crate) async fn log_in(
         attempt.failed(state).await?;
         return Err(invalid_credentials());
     };
-    attempt.succeeded(state).await?;
-    if repo::second_factors::is_enabled(&state.db, account.id).await? {
+    // The success settles in the transaction that opens the session (or records the
+    // second-factor challenge): one commit per login instead of one per statement.
+    let uow = UnitOfWork::begin(state).await?;
+    attempt.succeeded_in(uow.tx()).await?;
+    if repo::second_factors::is_enabled(uow.tx(), account.id).await? {
         let challenge = token::generate();
-        let now = state.clock.now();
+        let now = uow.now();
         repo::account_tokens::insert(
-            &state.db,
+            uow.tx(),
             NewToken {
                 account_id: account.id,
                 purpose: AccountTokenPurpose::SecondFactorChallenge,
@@ -94,12 +97,12 @@ pub(crate) async fn log_in(
             now,
         )
         .await?;
+        uow.commit().await?;
         return Err(ApiError::second_factor_required(
             Some(challenge),
             format!("this account has two-factor login: send the challenge with a code from the authenticator app (or a recovery code) to POST /v1/sessions/second-factor within {CHALLENGE_TTL_SECS} seconds"),
         ));
     }
-    let uow = UnitOfWork::begin(state).await?;
     let (session_id, refresh) = open_session(&uow, account.id, ip).await?;
     let now = uow.now();
     uow.commit().await?;
