@@ -59,13 +59,14 @@ fn posted(
     path: &str,
     body: &[u8],
     lang: Lang,
-) -> Result<PageForm, HttpResponse> {
-    let form: PageForm = serde_urlencoded::from_bytes(body).map_err(|_| unknown_link(lang))?;
+) -> Result<PageForm, Box<HttpResponse>> {
+    let form: PageForm =
+        serde_urlencoded::from_bytes(body).map_err(|_| Box::new(unknown_link(lang)))?;
     if !guard::allowed(req, state, path, &form.token, &form.form_token) {
-        return Err(cross_site(lang));
+        return Err(Box::new(cross_site(lang)));
     }
     if form.token.is_empty() {
-        return Err(unknown_link(lang));
+        return Err(Box::new(unknown_link(lang)));
     }
     Ok(form)
 }
@@ -140,7 +141,7 @@ async fn authenticate(
     form: &PageForm,
     ip: Option<String>,
     show: impl Fn(StatusCode, Option<&str>, Option<String>) -> HttpResponse,
-) -> Result<Caller, HttpResponse> {
+) -> Result<Caller, Box<HttpResponse>> {
     let opened = match (&form.challenge, &form.code) {
         (Some(challenge), Some(code)) => {
             sessions::complete_second_factor(state, challenge.clone(), code.clone(), ip.clone())
@@ -151,14 +152,14 @@ async fn authenticate(
                 sessions::log_in(state, &form.login, password.clone(), ip.clone()).await
             }
             _ => {
-                return Err(show(
+                return Err(Box::new(show(
                     StatusCode::BAD_REQUEST,
                     Some(lang.pick(
                         "Type your login and password.",
                         "Saisissez votre identifiant et votre mot de passe.",
                     )),
                     None,
-                ))
+                )))
             }
         },
     };
@@ -166,12 +167,12 @@ async fn authenticate(
         Ok(session) => {
             return sessions::caller_of(state, &session, ip)
                 .await
-                .map_err(|e| refusal(lang, &e))
+                .map_err(|e| Box::new(refusal(lang, &e)))
         }
         Err(e) => e,
     };
     if e.code == ErrorCode::SecondFactorRequired {
-        return Err(show(StatusCode::OK, None, e.challenge.clone()));
+        return Err(Box::new(show(StatusCode::OK, None, e.challenge.clone())));
     }
     match login_problem(lang, &e) {
         Some(problem) => {
@@ -179,9 +180,13 @@ async fn authenticate(
             let challenge = (e.code == ErrorCode::SecondFactorInvalid)
                 .then(|| form.challenge.as_ref().map(|c| c.expose().to_string()))
                 .flatten();
-            Err(show(StatusCode::UNAUTHORIZED, Some(problem), challenge))
+            Err(Box::new(show(
+                StatusCode::UNAUTHORIZED,
+                Some(problem),
+                challenge,
+            )))
         }
-        None => Err(refusal(lang, &e)),
+        None => Err(Box::new(refusal(lang, &e))),
     }
 }
 
@@ -238,7 +243,7 @@ pub(super) async fn verify_login(
     let lang = Lang::of(&req);
     let form = match posted(&req, &state, VERIFY_LOGIN, &body, lang) {
         Ok(form) => form,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     match verification::verify(&state, &form.token, ip.0).await {
         Ok(verified) => done(
@@ -305,7 +310,7 @@ pub(super) async fn reset_password(
     let lang = Lang::of(&req);
     let form = match posted(&req, &state, RESET_PASSWORD, &body, lang) {
         Ok(form) => form,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let typed = form.new_password.clone().unwrap_or_default();
     let password = match Password::deserialize(serde::de::value::StrDeserializer::<
@@ -413,7 +418,7 @@ pub(super) async fn accept_member_invitation(
     let lang = Lang::of(&req);
     let form = match posted(&req, &state, ACCEPT_MEMBER_INVITATION, &body, lang) {
         Ok(form) => form,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let invitation = match member_invitations::preview_by_token(&state, &form.token).await {
         Ok(invitation) => invitation,
@@ -430,7 +435,7 @@ pub(super) async fn accept_member_invitation(
     };
     let caller = match authenticate(&state, lang, &form, ip.0, show).await {
         Ok(caller) => caller,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let result = member_invitations::accept_by_token(&state, &caller, &form.token).await;
     end_session(&state, &caller).await;
@@ -534,7 +539,7 @@ pub(super) async fn accept_invitation(
     let lang = Lang::of(&req);
     let form = match posted(&req, &state, ACCEPT_INVITATION, &body, lang) {
         Ok(form) => form,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let invitation = match invitations::preview_by_token(&state, &form.token).await {
         Ok(invitation) => invitation,
@@ -551,7 +556,7 @@ pub(super) async fn accept_invitation(
     };
     let caller = match authenticate(&state, lang, &form, ip.0, show).await {
         Ok(caller) => caller,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let result = invitations::accept_by_token(&state, &caller, &form.token).await;
     end_session(&state, &caller).await;
@@ -615,7 +620,7 @@ pub(super) async fn decline_invitation(
     let lang = Lang::of(&req);
     let form = match posted(&req, &state, DECLINE_INVITATION, &body, lang) {
         Ok(form) => form,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     match invitations::decline_by_token(&state, &form.token, ip.0).await {
         Ok(()) => done(
@@ -694,7 +699,7 @@ pub(super) async fn confirm_forward(
     let lang = Lang::of(&req);
     let form = match posted(&req, &state, CONFIRM_FORWARD, &body, lang) {
         Ok(form) => form,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     match settings::confirm_forward(&state, &Secret::from(form.token), ip.0).await {
         Ok(confirmed) => done(
@@ -721,7 +726,7 @@ pub(super) async fn refuse_forward(
     let lang = Lang::of(&req);
     let form = match posted(&req, &state, REFUSE_FORWARD, &body, lang) {
         Ok(form) => form,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     match settings::refuse_forward(&state, &Secret::from(form.token), ip.0).await {
         Ok(refused) => done(
@@ -803,7 +808,7 @@ pub(super) async fn redeem_share_link(
     let lang = Lang::of(&req);
     let form = match posted(&req, &state, REDEEM_SHARE_LINK, &body, lang) {
         Ok(form) => form,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let link = match share_links::preview(&state, &form.token).await {
         Ok(link) => link,
@@ -820,7 +825,7 @@ pub(super) async fn redeem_share_link(
     };
     let caller = match authenticate(&state, lang, &form, ip.0, show).await {
         Ok(caller) => caller,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let result = share_links::redeem(&state, &caller, &form.token).await;
     end_session(&state, &caller).await;
