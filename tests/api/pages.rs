@@ -20,6 +20,7 @@ on_both_backends!(
     a_share_link_page_logs_in_then_redeems_and_ends_its_session,
     the_reset_page_refuses_a_weak_password_then_sets_a_good_one,
     app_url_moves_the_links_in_emails_to_the_frontend,
+    a_member_invitation_page_asks_for_the_second_factor_of_an_account_that_has_one,
 );
 
 /// A page as the test sees it.
@@ -566,4 +567,108 @@ async fn app_url_moves_the_links_in_emails_to_the_frontend(backend: Backend) {
         link_in(&mail.data, "https://app.example"),
         format!("https://app.example/password-reset?token={token}")
     );
+}
+
+/// A hidden value of a page's forms.
+fn hidden_value(html: &str, name: &str) -> String {
+    html.split(&format!(r#"name="{name}" value=""#))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+async fn a_member_invitation_page_asks_for_the_second_factor_of_an_account_that_has_one(
+    backend: Backend,
+) {
+    let (smtp, app) = with_smtp(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let (_, recovery_codes) = crate::two_factor::enrol(&app, &bob).await;
+    app.post(
+        &format!("/v1/organizations/{}/members", alice.org_id),
+        &alice.token,
+        json!({ "login": bob.login, "role": "admin" }),
+    )
+    .await
+    .assert_status(202);
+    let token = latest_token(&smtp, &bob.login, "/member-invitations/accept?token=").await;
+    let page = get_page(
+        &app,
+        &format!("/member-invitations/accept?token={token}"),
+        "en",
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains("alice@example.com"), "{}", page.html);
+    assert!(page.html.contains("admin"));
+    let ft = form_token(&page.html, "/member-invitations/accept");
+    let members = || async {
+        app.get(
+            &format!("/v1/organizations/{}/members", alice.org_id),
+            &alice.token,
+        )
+        .await
+        .assert_status(200)
+        .to_string()
+    };
+    // The password is right: the page asks for the code, carrying the challenge.
+    let step = post_page(
+        &app,
+        "/member-invitations/accept",
+        &[
+            ("token", &token),
+            ("form_token", &ft),
+            ("login", &bob.login),
+            ("password", PASSWORD),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(step.status, 200, "{}", step.html);
+    assert!(step.html.contains(r#"name="code""#));
+    assert!(!step.html.contains(r#"name="password""#));
+    let challenge = hidden_value(&step.html, "challenge");
+    assert!(!members().await.contains("bob@example.com"));
+    // A wrong code asks again, with the same challenge.
+    let wrong = post_page(
+        &app,
+        "/member-invitations/accept",
+        &[
+            ("token", &token),
+            ("form_token", &ft),
+            ("challenge", &challenge),
+            ("code", "nope"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.html);
+    assert_eq!(hidden_value(&wrong.html, "challenge"), challenge);
+    assert!(!members().await.contains("bob@example.com"));
+    let done = post_page(
+        &app,
+        "/member-invitations/accept",
+        &[
+            ("token", &token),
+            ("form_token", &ft),
+            ("challenge", &challenge),
+            ("code", &recovery_codes[0]),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.html);
+    assert!(done.html.contains("Welcome"));
+    assert!(members().await.contains("bob@example.com"));
+    // Answered: the link's page says so.
+    let page = get_page(
+        &app,
+        &format!("/member-invitations/accept?token={token}"),
+        "en",
+    )
+    .await;
+    assert_eq!(page.status, 410);
 }
