@@ -31,8 +31,12 @@ pub struct Config {
     pub totp_key: Option<String>,
     /// The issuer authenticator apps show beside a Postier TOTP entry.
     pub totp_issuer: String,
-    /// Base of links in e-mails; `http://` + `listen` when unset.
+    /// Postier's own base URL: links in e-mails open its pages there when `app_url` is
+    /// unset; `http://` + `listen` when unset.
     pub public_url: Option<String>,
+    /// A frontend's base URL: when set, links in e-mails open its pages (the paths of
+    /// docs/pages.md) instead of Postier's own.
+    pub app_url: Option<String>,
     /// The provider's mail host, given to mail clients.
     pub mail_host: String,
     /// The provider's shared domain for free mail services.
@@ -325,6 +329,7 @@ impl Default for Config {
             totp_key: None,
             totp_issuer: "Postier".into(),
             public_url: None,
+            app_url: None,
             mail_host: "mail.example".into(),
             free_domain: "free.example".into(),
             reserved_local_parts: DEFAULT_RESERVED_LOCAL_PARTS
@@ -511,12 +516,14 @@ impl Config {
                 "must be 1 to 64 characters, without ':'",
             ));
         }
-        if let Some(url) = &self.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError::new(
-                    "public_url",
-                    "must start with http:// or https://",
-                ));
+        for (name, url) in [("public_url", &self.public_url), ("app_url", &self.app_url)] {
+            if let Some(url) = url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError::new(
+                        name,
+                        "must start with http:// or https://",
+                    ));
+                }
             }
         }
         if let Some(url) = &self.smtp_url {
@@ -670,7 +677,16 @@ impl Config {
         }
     }
 
-    /// Base of links put in e-mails, without a trailing slash.
+    /// Base of links put in e-mails, without a trailing slash: the frontend's
+    /// (`app_url`) when set, else Postier's own pages (`public_url`).
+    pub fn effective_link_base(&self) -> String {
+        match &self.app_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => self.effective_public_url(),
+        }
+    }
+
+    /// Postier's own base URL, without a trailing slash.
     pub fn effective_public_url(&self) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),

@@ -405,7 +405,8 @@ fn code_for_status(status: StatusCode) -> ErrorCode {
 }
 
 /// Middleware hook: turns any error answer that is not yet a problem document into one,
-/// keeping its status and headers (`Allow`, `Retry-After`…).
+/// keeping its status and headers (`Allow`, `Retry-After`…). The HTML pages behind e-mailed
+/// links (`pages`) answer their errors as pages, which stay as they are.
 pub fn render_foreign_errors<B: MessageBody + 'static>(
     res: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
@@ -413,7 +414,7 @@ pub fn render_foreign_errors<B: MessageBody + 'static>(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(PROBLEM_CONTENT_TYPE));
+        .is_some_and(|v| v.starts_with(PROBLEM_CONTENT_TYPE) || v.starts_with("text/html"));
     if is_problem {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }

@@ -5,6 +5,7 @@
 //! validated types every layer shares; `auth` the caller's identity; `error` the problem
 //! documents; `startup` mounts everything; `openapi` documents it. `dns` (DKIM keys, expected
 //! records, live checks) is a library for the routes, free of HTTP and database types.
+//! `pages` renders the HTML pages the links in e-mails open (calling `service` only).
 //! `policy` is the Postfix policy service (a second listener) that enforces sending limits.
 //! `webhooks` is the wire side of webhook deliveries (allowed targets, signatures, the HTTP
 //! sender); their queue and worker are in `service::webhooks`.
@@ -26,6 +27,7 @@ pub(crate) mod extract;
 pub mod mailer;
 pub mod mailstack;
 pub mod openapi;
+pub(crate) mod pages;
 pub mod policy;
 pub mod repo;
 pub(crate) mod routes;

@@ -134,15 +134,16 @@ impl Application {
                 .configure(crate::routes::configure)
                 .default_service(web::to(no_route))
                 .split_for_parts();
-            app.route(
-                "/docs",
-                web::get().to(|| async {
-                    HttpResponse::PermanentRedirect()
-                        .insert_header((header::LOCATION, "/docs/"))
-                        .finish()
-                }),
-            )
-            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec.as_ref().clone()))
+            app.configure(crate::pages::configure)
+                .route(
+                    "/docs",
+                    web::get().to(|| async {
+                        HttpResponse::PermanentRedirect()
+                            .insert_header((header::LOCATION, "/docs/"))
+                            .finish()
+                    }),
+                )
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec.as_ref().clone()))
         })
         .listen(listener)
         .map_err(listen_error)?
@@ -360,7 +361,7 @@ const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// Headers on every answer: no caching (answers are per caller and many carry tokens,
 /// passwords or secrets; a route that may be cached says so itself), no content sniffing,
-/// no framing, and a content security policy.
+/// no framing, no referrer, and a content security policy (the pages set their own).
 fn protect(headers: &mut actix_web::http::header::HeaderMap, docs: bool) {
     let csp = if docs { DOCS_CSP } else { API_CSP };
     let defaults = [
@@ -368,6 +369,7 @@ fn protect(headers: &mut actix_web::http::header::HeaderMap, docs: bool) {
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::CONTENT_SECURITY_POLICY, csp),
         (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
     ];
     for (name, value) in defaults {
         if !headers.contains_key(&name) {

@@ -44,6 +44,8 @@ pub struct JwtKeys {
     kid: String,
     validation: Validation,
     ttl_secs: i64,
+    /// Keys the form tokens of Postier's pages (`page_form_token`), derived from the secret.
+    form_key: [u8; 32],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +72,29 @@ impl JwtKeys {
             kid,
             validation,
             ttl_secs: i64::try_from(ttl_secs).unwrap_or(900),
+            form_key: Sha256::digest([b"postier-page-form-v1:".as_slice(), secret].concat()).into(),
         }
+    }
+
+    /// The form token a page embeds next to its link's token: HMAC-SHA256 of the page's
+    /// path and the token. Every instance computes the same one (the secret is shared), and a
+    /// foreign site cannot: it proves a form was served by Postier when the browser sends no
+    /// `Sec-Fetch-Site`.
+    pub(crate) fn page_form_token(&self, path: &str, token: &str) -> String {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&self.form_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(path.as_bytes());
+        mac.update(b"\0");
+        mac.update(token.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Compares a presented form token with the expected one in constant time.
+    pub(crate) fn page_form_token_matches(&self, path: &str, token: &str, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let expected = self.page_form_token(path, token);
+        expected.as_bytes().ct_eq(presented.as_bytes()).into()
     }
 
     pub fn ttl_secs(&self) -> i64 {

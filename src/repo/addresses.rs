@@ -348,6 +348,22 @@ pub async fn confirm_forward(
         .map(|r| r.rows_affected == 1)
 }
 
+/// Deletes an unconfirmed target whose token is this one (the target refused). True for
+/// exactly one caller.
+pub(crate) async fn refuse_forward(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    token_hash: &str,
+) -> Result<bool, DbErr> {
+    forward::Entity::delete_many()
+        .filter(forward::Column::Id.eq(id))
+        .filter(forward::Column::TokenHash.eq(token_hash))
+        .filter(forward::Column::ConfirmedAt.is_null())
+        .exec(conn)
+        .await
+        .map(|r| r.rows_affected == 1)
+}
+
 pub async fn set_forward_keep_copy(
     conn: &impl ConnectionTrait,
     id: Uuid,

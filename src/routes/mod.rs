@@ -127,6 +127,7 @@ pub(crate) fn configure(cfg: &mut ServiceConfig) {
         .service(settings::forwards::update_forward)
         .service(settings::forwards::delete_forward)
         .service(settings::forwards::confirm_forward)
+        .service(settings::forwards::refuse_forward)
         .service(settings::auto_reply::get_auto_reply)
         .service(settings::auto_reply::put_auto_reply)
         .service(settings::auto_reply::delete_auto_reply)

@@ -178,6 +178,9 @@ pub enum Change {
     ForwardDeleted { forward_id: Uuid, target: String },
     #[serde(rename = "forward.confirmed")]
     ForwardConfirmed { forward_id: Uuid, target: String },
+    /// The target refused by the e-mailed link: the forward is gone.
+    #[serde(rename = "forward.refused")]
+    ForwardRefused { forward_id: Uuid, target: String },
     #[serde(rename = "auto_reply.saved")]
     AutoReplySaved {
         enabled: bool,
@@ -334,6 +337,7 @@ pub const ACTIONS: &[&str] = &[
     "forward.updated",
     "forward.deleted",
     "forward.confirmed",
+    "forward.refused",
     "auto_reply.saved",
     "auto_reply.deleted",
     "access.updated",

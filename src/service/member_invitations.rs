@@ -318,20 +318,38 @@ pub(crate) async fn decline_by_id(state: &AppState, caller: &Caller, id: Uuid) -
     .await
 }
 
+/// The invitation an e-mailed token designates (404 for anything else).
+async fn by_token(state: &AppState, presented: &str) -> ApiResult<member_invitation::Model> {
+    if !token::looks_valid(presented) {
+        return Err(not_found());
+    }
+    repo::member_invitations::find_by_token_hash(&state.db, &token::hash(presented))
+        .await?
+        .filter(|i| token::matches(presented, &i.token_hash))
+        .ok_or_else(not_found)
+}
+
+/// The pending invitation an e-mailed token designates, for a page to show before its
+/// holder logs in (404 unknown, 409 answered or revoked, 410 expired). Reads only.
+pub(crate) async fn preview_by_token(
+    state: &AppState,
+    presented: &str,
+) -> ApiResult<MemberInvitationResponse> {
+    let invitation = by_token(state, presented).await?;
+    let now = state.clock.now();
+    if current_status(&invitation, now) != InvitationStatus::Pending {
+        return Err(not_pending(&invitation, now));
+    }
+    MemberInvitationResponse::load(state, invitation).await
+}
+
 /// Accepts with the e-mailed token, from any account (404 for an unknown token).
 pub(crate) async fn accept_by_token(
     state: &AppState,
     caller: &Caller,
     presented: &str,
 ) -> ApiResult<MemberInvitationResponse> {
-    if !token::looks_valid(presented) {
-        return Err(not_found());
-    }
-    let invitation =
-        repo::member_invitations::find_by_token_hash(&state.db, &token::hash(presented))
-            .await?
-            .filter(|i| token::matches(presented, &i.token_hash))
-            .ok_or_else(not_found)?;
+    let invitation = by_token(state, presented).await?;
     accept(state, caller, invitation).await
 }
 

@@ -388,3 +388,31 @@ pub(crate) async fn log_out(state: &AppState, caller: &Caller) -> ApiResult<()> 
     .await?;
     uow.commit().await
 }
+
+/// The caller a session just opened by [`log_in`] or [`complete_second_factor`] stands for.
+/// A page acting once for the person who typed their password there (redeeming a share link,
+/// accepting an invitation) uses it, then ends the session with [`log_out`]: no token ever
+/// leaves the server.
+pub(crate) async fn caller_of(
+    state: &AppState,
+    session: &SessionResponse,
+    ip: Option<String>,
+) -> ApiResult<Caller> {
+    let claims = state
+        .jwt
+        .verify(&session.access_token, state.clock.now())
+        .map_err(|_| ApiError::internal("a fresh access token did not verify"))?;
+    let account = repo::accounts::find(&state.db, claims.sub)
+        .await?
+        .ok_or_else(invalid_credentials)?;
+    let auth_time = DateTime::from_timestamp(claims.auth_time, 0)
+        .ok_or_else(|| ApiError::internal("a fresh access token has no valid auth_time"))?;
+    Ok(Caller {
+        account_id: account.id,
+        session_id: claims.sid,
+        login: account.login,
+        login_verified: account.login_verified,
+        auth_time,
+        ip,
+    })
+}

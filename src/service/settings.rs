@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::repo::{self, events::Actor, events::Scope};
 use crate::service::audit::Change;
 use crate::service::authz::{self, Need};
-use crate::service::{outreach, UnitOfWork};
+use crate::service::{links, outreach, UnitOfWork};
 use crate::state::AppState;
 
 /// Adds an unconfirmed target and queues its confirmation e-mail, in the caller's unit of
@@ -66,10 +66,7 @@ pub(crate) async fn request_forward(
             address.address,
         )
     };
-    let link = format!(
-        "{}/forwards/confirm?token={secret}",
-        uow.state().config.effective_public_url()
-    );
+    let link = links::confirm_forward(uow.state(), &secret);
     // The link is the target's consent: the owners reading the outbox never see it.
     uow.send_consent_mail(
         Some(service.organization_id),
@@ -186,12 +183,20 @@ pub(crate) struct ConfirmedForward {
     pub confirmed_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Confirms a target with the token e-mailed to it (no account needed; single use).
-pub(crate) async fn confirm_forward(
+/// A pending forward as its e-mailed token designates it, with its address and service.
+pub(crate) struct PendingForward {
+    pub forward: forward::Model,
+    pub address: address::Model,
+    service: mail_service::Model,
+    hash: String,
+}
+
+/// The unconfirmed forward a target's token designates (404 for anything else). Reads only:
+/// pages show it before the target chooses.
+pub(crate) async fn pending_forward(
     state: &AppState,
     presented: &Secret,
-    ip: Option<String>,
-) -> ApiResult<ConfirmedForward> {
+) -> ApiResult<PendingForward> {
     let unknown = || ApiError::not_found("forwarding confirmation");
     if !token::looks_valid(presented.expose()) {
         return Err(unknown());
@@ -206,6 +211,27 @@ pub(crate) async fn confirm_forward(
     let service = repo::mail_services::find(&state.db, address.mail_service_id)
         .await?
         .ok_or_else(unknown)?;
+    Ok(PendingForward {
+        forward: found,
+        address,
+        service,
+        hash,
+    })
+}
+
+/// Confirms a target with the token e-mailed to it (no account needed; single use).
+pub(crate) async fn confirm_forward(
+    state: &AppState,
+    presented: &Secret,
+    ip: Option<String>,
+) -> ApiResult<ConfirmedForward> {
+    let unknown = || ApiError::not_found("forwarding confirmation");
+    let PendingForward {
+        forward: found,
+        address,
+        service,
+        hash,
+    } = pending_forward(state, presented).await?;
     let uow = UnitOfWork::begin(state).await?;
     let now = uow.now();
     if !repo::addresses::confirm_forward(uow.tx(), found.id, &hash, now).await? {
@@ -231,6 +257,36 @@ pub(crate) async fn confirm_forward(
         target: found.target,
         confirmed_at: now,
     })
+}
+
+/// The target refuses with the token e-mailed to it (no account needed): the unconfirmed
+/// forward is removed, so the address's users see it gone rather than pending forever.
+pub(crate) async fn refuse_forward(
+    state: &AppState,
+    presented: &Secret,
+    ip: Option<String>,
+) -> ApiResult<PendingForward> {
+    let pending = pending_forward(state, presented).await?;
+    let uow = UnitOfWork::begin(state).await?;
+    if !repo::addresses::refuse_forward(uow.tx(), pending.forward.id, &pending.hash).await? {
+        return Err(ApiError::not_found("forwarding confirmation"));
+    }
+    let actor = Actor {
+        account_id: None,
+        ip,
+    };
+    uow.record(
+        &actor,
+        Scope::address(&pending.service, &pending.address),
+        Change::ForwardRefused {
+            forward_id: pending.forward.id,
+            target: pending.forward.target.clone(),
+        },
+        &pending.address.address,
+    )
+    .await?;
+    uow.commit().await?;
+    Ok(pending)
 }
 
 /// An auto-reply as its user sets it.

@@ -55,7 +55,7 @@ fn wrong_code(app: &TestApp, secret: &str) -> String {
 
 /// Enrols an authenticator for `user` and answers its secret and recovery codes; the clock
 /// then moves on one step, so that the next code is a fresh one.
-async fn enrol(app: &TestApp, user: &TestUser) -> (String, Vec<String>) {
+pub async fn enrol(app: &TestApp, user: &TestUser) -> (String, Vec<String>) {
     let res = app.post("/v1/me/totp", &user.token, json!({})).await;
     let secret = res.assert_status(201)["secret"]
         .as_str()

@@ -1,5 +1,5 @@
 //! Forwarding targets of an address (`/v1/addresses/{address_id}/forwards`) and their
-//! confirmation by the target (`POST /v1/forwards/confirm`).
+//! confirmation or refusal by the target (`POST /v1/forwards/confirm`, `…/refuse`).
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -214,4 +214,27 @@ pub(crate) async fn confirm_forward(
         target: confirmed.target,
         confirmed_at: confirmed.confirmed_at,
     }))
+}
+
+/// Refuse a forwarding target
+///
+/// Called from the link e-mailed to the target, which may have no account: the target
+/// says no, and the unconfirmed forward is removed (the address's users see it gone). Single
+/// use; a confirmed forward is not refused this way (its users remove it).
+#[utoipa::path(
+    tag = "addresses",
+    request_body = ConfirmForwardRequest,
+    responses(
+        (status = 204, description = "Refused: the forward is removed"),
+        (status = 404, description = "Unknown or spent token", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/forwards/refuse")]
+pub(crate) async fn refuse_forward(
+    state: web::Data<AppState>,
+    ip: ClientIp,
+    body: ApiJson<ConfirmForwardRequest>,
+) -> ApiResult<HttpResponse> {
+    settings::refuse_forward(&state, &body.0.token, ip.0).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -96,6 +96,14 @@ async fn send_reset(state: &AppState, login: &str, ip: Option<String>) -> ApiRes
     uow.commit().await
 }
 
+const RESET_PURPOSES: [AccountTokenPurpose; 1] = [AccountTokenPurpose::PasswordReset];
+
+/// Whether a reset link is live. Reads only: a page checks it before showing its form.
+pub(crate) async fn preview(state: &AppState, presented: &str) -> ApiResult<()> {
+    live_token(&state.db, presented, &RESET_PURPOSES, state.clock.now()).await?;
+    Ok(())
+}
+
 /// Follows a reset link with a new password (the password policy applies).
 pub(crate) async fn complete(
     state: &AppState,
@@ -104,8 +112,7 @@ pub(crate) async fn complete(
     ip: Option<String>,
 ) -> ApiResult<PasswordChangedResponse> {
     // Checked before hashing (argon2 is the expensive part), then again when spent.
-    let purposes = [AccountTokenPurpose::PasswordReset];
-    let found = live_token(&state.db, presented, &purposes, state.clock.now()).await?;
+    let found = live_token(&state.db, presented, &RESET_PURPOSES, state.clock.now()).await?;
     let account = repo::accounts::find(&state.db, found.account_id)
         .await?
         .ok_or_else(token_invalid)?;

@@ -23,6 +23,19 @@ const VERIFICATION_TTL_HOURS: i64 = 48;
 /// How long the link confirming a new login works.
 const LOGIN_CHANGE_TTL_HOURS: i64 = 24;
 
+/// The links `verify` follows: the sign-up one and a login change's.
+const VERIFY_PURPOSES: [AccountTokenPurpose; 2] = [
+    AccountTokenPurpose::LoginVerification,
+    AccountTokenPurpose::LoginChange,
+];
+
+/// The login a live verification link would confirm. Reads only: a page shows it before
+/// its holder presses the button.
+pub(crate) async fn preview(state: &AppState, presented: &str) -> ApiResult<String> {
+    let found = live_token(&state.db, presented, &VERIFY_PURPOSES, state.clock.now()).await?;
+    found.email.ok_or_else(token_invalid)
+}
+
 /// What following a verification link answers.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct VerifiedLoginResponse {
@@ -133,13 +146,9 @@ pub(crate) async fn verify(
     presented: &str,
     ip: Option<String>,
 ) -> ApiResult<VerifiedLoginResponse> {
-    let purposes = [
-        AccountTokenPurpose::LoginVerification,
-        AccountTokenPurpose::LoginChange,
-    ];
     let mut uow = UnitOfWork::begin(state).await?;
     let now = uow.now();
-    let found = live_token(uow.tx(), presented, &purposes, now).await?;
+    let found = live_token(uow.tx(), presented, &VERIFY_PURPOSES, now).await?;
     let account = repo::accounts::find(uow.tx(), found.account_id)
         .await?
         .ok_or_else(token_invalid)?;

@@ -17,7 +17,7 @@ use crate::service::audit::Change;
 use crate::service::authz::{self, Need};
 use crate::service::sharing::{check_binding, ensure_shareable, resolve_invitee};
 use crate::service::sharing::{Invitee, InviteeRequest};
-use crate::service::{outreach, UnitOfWork};
+use crate::service::{links, outreach, UnitOfWork};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -283,9 +283,10 @@ fn invitation_email(
                     "Accept it with the account of your choice (sign up first if you have none).".to_string()
                 }
             };
-            let base = state.config.effective_public_url();
             format!(
-                "To accept, open:\n\n  {base}/invitations/accept?token={secret}\n\n{account}\n\nNot interested? Decline it:\n\n  {base}/invitations/decline?token={secret}"
+                "To accept, open:\n\n  {}\n\n{account}\n\nNot interested? Decline it:\n\n  {}",
+                links::accept_invitation(state, secret),
+                links::decline_invitation(state, secret),
             )
         }
         None => "Log in to the Manager and accept it from your invitations.".to_string(),
@@ -651,6 +652,34 @@ async fn by_token(state: &AppState, presented: &str) -> ApiResult<invitation::Mo
         return Err(unknown());
     }
     Ok(invitation)
+}
+
+/// What an e-mailed invitation offers, for a page to show before its holder answers.
+pub(crate) struct InvitationPreview {
+    pub address: String,
+    pub permissions: PermissionSet,
+    pub account_binding: AccountBinding,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The pending invitation an e-mailed token designates (404 unknown, 409 answered or
+/// revoked, 410 expired). Reads only.
+pub(crate) async fn preview_by_token(
+    state: &AppState,
+    presented: &str,
+) -> ApiResult<InvitationPreview> {
+    let invitation = by_token(state, presented).await?;
+    let now = state.clock.now();
+    if current_status(&invitation, now) != InvitationStatus::Pending {
+        return Err(not_pending(&invitation, now));
+    }
+    let (address, _) = address_and_service(state, &invitation).await?;
+    Ok(InvitationPreview {
+        address: address.address,
+        permissions: invitation.permissions,
+        account_binding: invitation.account_binding,
+        expires_at: invitation.expires_at,
+    })
 }
 
 /// Accepts an e-mailed invitation with its token (any account; with `this_address`, the

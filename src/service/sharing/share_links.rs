@@ -8,14 +8,14 @@ use uuid::Uuid;
 
 use crate::auth::{token, Caller};
 use crate::domain::{AccessOrigin, PermissionSet};
-use crate::entity::share_link;
+use crate::entity::{address, mail_service, share_link};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::repo::{self, events::Scope};
 use crate::service::addresses::views::{my_address, MyAddressResponse};
 use crate::service::audit::Change;
 use crate::service::authz::{self, Need};
 use crate::service::sharing::ensure_shareable;
-use crate::service::UnitOfWork;
+use crate::service::{links, UnitOfWork};
 use crate::state::AppState;
 
 /// A new link and its token (shown once).
@@ -66,10 +66,7 @@ pub(crate) async fn create(
     )
     .await?;
     uow.commit().await?;
-    let url = format!(
-        "{}/share-links/redeem?token={secret}",
-        state.config.effective_public_url()
-    );
+    let url = links::redeem_share_link(state, &secret);
     Ok(CreatedLink {
         link,
         token: secret,
@@ -102,13 +99,18 @@ fn link_unusable(link: &share_link::Model, now: DateTime<Utc>) -> Option<ApiErro
     None
 }
 
-/// Redeems a share link for the caller: the access given and one use taken in one
-/// transaction; an account that holds an access already (409) takes no use.
-pub(crate) async fn redeem(
+/// What a share link gives, for a page to show before its holder logs in.
+pub(crate) struct ShareLinkPreview {
+    pub address: String,
+    pub permissions: PermissionSet,
+}
+
+/// The usable link a token designates, its address and service (404 unknown, 410 expired,
+/// revoked or used up).
+async fn usable_link(
     state: &AppState,
-    caller: &Caller,
     presented: &str,
-) -> ApiResult<MyAddressResponse> {
+) -> ApiResult<(share_link::Model, address::Model, mail_service::Model)> {
     let unknown = || ApiError::not_found("share link");
     if !token::looks_valid(presented) {
         return Err(unknown());
@@ -128,6 +130,27 @@ pub(crate) async fn redeem(
     let service = repo::mail_services::find(&state.db, address.mail_service_id)
         .await?
         .ok_or_else(unknown)?;
+    Ok((link, address, service))
+}
+
+/// The usable link a token designates. Reads only.
+pub(crate) async fn preview(state: &AppState, presented: &str) -> ApiResult<ShareLinkPreview> {
+    let (link, address, _) = usable_link(state, presented).await?;
+    Ok(ShareLinkPreview {
+        address: address.address,
+        permissions: link.permissions,
+    })
+}
+
+/// Redeems a share link for the caller: the access given and one use taken in one
+/// transaction; an account that holds an access already (409) takes no use.
+pub(crate) async fn redeem(
+    state: &AppState,
+    caller: &Caller,
+    presented: &str,
+) -> ApiResult<MyAddressResponse> {
+    let unknown = || ApiError::not_found("share link");
+    let (link, address, service) = usable_link(state, presented).await?;
     // The access and the use in one transaction, the access first: a second redemption by
     // the same account (even a parallel one) finds the access, answers 409 and rolls back
     // without taking a use; a link used up meanwhile rolls the access back.
