@@ -23,6 +23,7 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub(crate) mod extract;
+pub mod idempotency;
 pub(crate) mod mailer;
 pub mod mailstack;
 pub mod openapi;

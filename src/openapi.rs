@@ -78,6 +78,7 @@ fn finish(mut api: OpenApiDoc) -> OpenApiDoc {
             add_problem_responses(operation);
         }
     }
+    crate::idempotency::document(&mut api);
     api.webhooks = webhook_messages();
     api
 }

@@ -14,6 +14,7 @@ mod dns;
 mod domain_ownership;
 mod events_feed;
 mod hardening;
+mod idempotency;
 mod imports;
 mod instances;
 mod mail_clients;
