@@ -22,6 +22,7 @@ pub mod dns;
 pub mod domain;
 pub mod entity;
 pub mod error;
+pub(crate) mod etag;
 pub(crate) mod extract;
 pub mod idempotency;
 pub(crate) mod mailer;

@@ -79,6 +79,7 @@ fn finish(mut api: OpenApiDoc) -> OpenApiDoc {
         }
     }
     crate::idempotency::document(&mut api);
+    crate::etag::document(&mut api);
     api.webhooks = webhook_messages();
     api
 }

@@ -134,6 +134,7 @@ impl Application {
                 .app_data(routes.clone())
                 .app_data(idempotent_routes.clone())
                 .app_data(crate::extract::path_config())
+                .wrap(actix_web::middleware::from_fn(crate::etag::middleware))
                 .wrap(ErrorHandlers::new().default_handler(crate::error::render_foreign_errors))
                 // Outside the error rendering: an answer is stored as the client saw it.
                 .wrap(actix_web::middleware::from_fn(

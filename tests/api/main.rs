@@ -12,6 +12,7 @@ mod addresses;
 mod authz;
 mod dns;
 mod domain_ownership;
+mod etags;
 mod events_feed;
 mod hardening;
 mod idempotency;
