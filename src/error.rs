@@ -98,14 +98,22 @@ error_codes! {
     TotpNotEnabled = ("totp_not_enabled", 409, "Two-factor login is not on"),
     TotpEnrolmentMissing = ("totp_enrolment_missing", 409, "No two-factor enrolment is waiting for a code"),
     WebhookLimitReached = ("webhook_limit_reached", 409, "The organization has its largest number of webhook endpoints"),
+    /// A request with this `Idempotency-Key` is still being processed: retry after
+    /// `Retry-After` seconds to get its answer.
+    IdempotencyKeyInProgress = ("idempotency_key_in_progress", 409, "A request with this Idempotency-Key is in progress"),
     ConfirmationRequired = ("confirmation_required", 422, "The confirmation does not match"),
     InvitationExpired = ("invitation_expired", 410, "The invitation has expired"),
     ShareLinkExpired = ("share_link_expired", 410, "The share link has expired"),
     ShareLinkRevoked = ("share_link_revoked", 410, "The share link was revoked"),
     ShareLinkUsedUp = ("share_link_used_up", 410, "The share link has no uses left"),
+    /// `If-Match` names no current representation of the resource: read it again.
+    PreconditionFailed = ("precondition_failed", 412, "The resource has changed"),
     PayloadTooLarge = ("payload_too_large", 413, "The request body is too large"),
     UnsupportedMediaType = ("unsupported_media_type", 415, "Unsupported media type"),
     ValidationFailed = ("validation_failed", 422, "The request is invalid"),
+    /// This `Idempotency-Key` was used in the last 24 hours with another method, path or
+    /// body: use a new key for a new request.
+    IdempotencyKeyReused = ("idempotency_key_reused", 422, "The Idempotency-Key was used for another request"),
     DevicePasswordLimitReached = ("device_password_limit_reached", 422, "The access holds the most device passwords allowed"),
     TooManyRequests = ("too_many_requests", 429, "Too many requests"),
     DailyCreationLimitReached = ("daily_creation_limit_reached", 429, "The mail service created its daily number of addresses"),

@@ -78,6 +78,8 @@ fn finish(mut api: OpenApiDoc) -> OpenApiDoc {
             add_problem_responses(operation);
         }
     }
+    crate::idempotency::document(&mut api);
+    crate::etag::document(&mut api);
     api.webhooks = webhook_messages();
     api
 }

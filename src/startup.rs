@@ -62,6 +62,10 @@ impl Application {
                 .await
                 .map_err(StartupError::Secret)?;
         let totp_key = crate::auth::totp::SecretKey::derive(&totp_secret);
+        let idempotency_secret = jwt::load_named_secret(None, &config, &db, "idempotency_seal_key")
+            .await
+            .map_err(StartupError::Secret)?;
+        let idempotency_seal = crate::idempotency::SealKey::derive(&idempotency_secret);
         let passwords =
             PasswordHasher::new(&config.argon2).map_err(|e| StartupError::Argon2(e.to_string()))?;
         let listen_addr = config.listen.to_string();
@@ -107,6 +111,7 @@ impl Application {
             passwords,
             sessions,
             totp_key,
+            idempotency_seal,
             clock,
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
@@ -119,15 +124,24 @@ impl Application {
         tokio::spawn(crate::mailer::run_maintenance(state.clone()));
         tokio::spawn(crate::service::webhooks::worker::run(state.clone()));
         tokio::spawn(prune_counters(state.clone()));
+        tokio::spawn(crate::idempotency::purge_expired(state.clone()));
         let spec = Arc::new(openapi::build());
         let routes = web::Data::new(RouteTable::new(&spec));
+        let idempotent_routes = web::Data::new(crate::idempotency::IdempotentRoutes::new(&spec));
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             let (app, _) = App::new()
                 .app_data(server_state.clone())
                 .app_data(routes.clone())
+                .app_data(idempotent_routes.clone())
                 .app_data(crate::extract::path_config())
+                .wrap(actix_web::middleware::from_fn(crate::etag::middleware))
                 .wrap(ErrorHandlers::new().default_handler(crate::error::render_foreign_errors))
+                // Outside the error rendering: an answer is stored as the client saw it.
+                .wrap(actix_web::middleware::from_fn(
+                    crate::idempotency::middleware,
+                ))
+                // Outermost but for the request context: a preflight never reaches the rest.
                 .wrap(cors(&server_state.config))
                 .wrap(actix_web::middleware::from_fn(request_context))
                 .into_utoipa_app()

@@ -19,6 +19,8 @@ pub struct AppState {
     pub sessions: SessionCache,
     /// Seals and opens the TOTP secrets of two-factor logins.
     pub totp_key: crate::auth::totp::SecretKey,
+    /// Seals the stored answers of requests sent with an `Idempotency-Key`.
+    pub idempotency_seal: crate::idempotency::SealKey,
     pub clock: Clock,
     /// Live DNS checks of customer domains (`POSTIER_DNS_SERVER`, bounded time).
     pub dns: crate::dns::DnsChecker,

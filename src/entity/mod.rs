@@ -12,6 +12,7 @@ pub mod device_password;
 pub mod domain;
 pub mod event;
 pub mod forward;
+pub(crate) mod idempotency_key;
 pub mod invitation;
 pub mod mail_service;
 pub mod mailbox_token;

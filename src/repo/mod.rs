@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod addresses;
 pub mod counters;
 pub mod events;
+pub(crate) mod idempotency_keys;
 pub(crate) mod mail_clients;
 pub mod mail_services;
 pub(crate) mod member_invitations;
