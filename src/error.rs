@@ -65,6 +65,11 @@ error_codes! {
     SecondFactorChallengeInvalid = ("second_factor_challenge_invalid", 401, "The login challenge is unknown, used or expired"),
     Forbidden = ("forbidden", 403, "Not allowed"),
     ReauthenticationRequired = ("reauthentication_required", 403, "A recent password proof is required"),
+    /// The API token's scopes do not cover the operation (`read` only safe methods, `write`
+    /// no dangerous operation).
+    TokenScopeInsufficient = ("token_scope_insufficient", 403, "The API token's scopes do not allow this"),
+    /// Managing API tokens, step-up and logout need a session (log in), not an API token.
+    SessionRequired = ("session_required", 403, "This operation needs a logged-in session, not an API token"),
     PermissionDenied = ("permission_denied", 403, "A permission on this address is missing"),
     PasswordIncorrect = ("password_incorrect", 403, "The password is not correct"),
     InvitationBindingMismatch = ("invitation_binding_mismatch", 403, "This invitation is bound to another login"),
@@ -98,6 +103,8 @@ error_codes! {
     TotpNotEnabled = ("totp_not_enabled", 409, "Two-factor login is not on"),
     TotpEnrolmentMissing = ("totp_enrolment_missing", 409, "No two-factor enrolment is waiting for a code"),
     WebhookLimitReached = ("webhook_limit_reached", 409, "The organization has its largest number of webhook endpoints"),
+    /// The account holds its largest number of unexpired API tokens.
+    ApiTokenLimitReached = ("api_token_limit_reached", 409, "The account holds its largest number of API tokens"),
     ConfirmationRequired = ("confirmation_required", 422, "The confirmation does not match"),
     InvitationExpired = ("invitation_expired", 410, "The invitation has expired"),
     ShareLinkExpired = ("share_link_expired", 410, "The share link has expired"),
@@ -108,6 +115,9 @@ error_codes! {
     ValidationFailed = ("validation_failed", 422, "The request is invalid"),
     DevicePasswordLimitReached = ("device_password_limit_reached", 422, "The access holds the most device passwords allowed"),
     TooManyRequests = ("too_many_requests", 429, "Too many requests"),
+    /// The account's (or API token's) request budget of the window is spent: retry after
+    /// `Retry-After` seconds (the `RateLimit` header says the same).
+    RateLimited = ("rate_limited", 429, "Request rate limit reached"),
     DailyCreationLimitReached = ("daily_creation_limit_reached", 429, "The mail service created its daily number of addresses"),
     InternalError = ("internal_error", 500, "Internal server error"),
     ServiceUnavailable = ("service_unavailable", 503, "The service is unavailable"),

@@ -31,6 +31,7 @@ mod m20261202_000302_create_webhooks;
 mod m20261202_000710_add_refresh_token_successor;
 mod m20261202_000720_add_outbox_listed_body;
 mod m20261202_000730_add_domain_ownership;
+mod m20261203_000301_create_api_tokens;
 
 pub use m20261201_000001_check_stored_values::{ENUMERATED, PERMISSION_BITS_MAX, PERMISSION_SETS};
 pub use m20261202_000302_create_webhooks::WEBHOOK_ENUMERATED;
@@ -77,6 +78,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000710_add_refresh_token_successor::Migration),
             Box::new(m20261202_000720_add_outbox_listed_body::Migration),
             Box::new(m20261202_000730_add_domain_ownership::Migration),
+            Box::new(m20261203_000301_create_api_tokens::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod account;
 pub(crate) mod account_token;
+pub(crate) mod api_token;
 pub mod address;
 pub mod alias;
 pub mod auto_reply;

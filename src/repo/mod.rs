@@ -3,6 +3,7 @@
 
 pub(crate) mod account_tokens;
 pub mod accounts;
+pub(crate) mod api_tokens;
 pub mod addresses;
 pub mod counters;
 pub mod events;
