@@ -9,6 +9,7 @@ mod abuse_limits;
 mod account_deletion;
 mod accounts;
 mod addresses;
+mod api_tokens;
 mod authz;
 mod dns;
 mod domain_ownership;
