@@ -257,6 +257,20 @@ impl ApiError {
         }
     }
 
+    /// 429 `rate_limited`: the caller's request budget is spent for `retry_after_secs`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs.max(1)),
+            ..Self::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "the request budget of this window is spent; retry in {} seconds",
+                    retry_after_secs.max(1)
+                ),
+            )
+        }
+    }
+
     /// A 500 whose cause is logged, never shown.
     pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self {

@@ -31,9 +31,7 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone_null(ApiTokens::LastUsedAt))
                     .check((
                         "api_tokens_scopes_check",
-                        Expr::cust(
-                            "scope_read AND (scope_write OR NOT scope_dangerous)",
-                        ),
+                        Expr::cust("scope_read AND (scope_write OR NOT scope_dangerous)"),
                     ))
                     .foreign_key(
                         ForeignKey::create()

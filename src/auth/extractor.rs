@@ -8,7 +8,7 @@
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use chrono::DateTime;
 use futures_util::future::LocalBoxFuture;
 
@@ -43,18 +43,32 @@ impl FromRequest for AuthUser {
         let ip = client_ip(req);
         let method = req.method().clone();
         let pattern = req.match_pattern();
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let token = bearer?;
             let caller = if token.starts_with(api_token::PREFIX) {
-                let caller = api_token_caller(&state, &token, ip).await?;
-                if let Some(grant) = &caller.grant {
-                    scopes::check(grant, &method, pattern.as_deref())?;
-                }
-                caller
+                api_token_caller(&state, &token, ip).await?
             } else {
                 session_caller(&state, &token, ip).await?
             };
+            // Every authenticated request spends from its budget (the headers are written
+            // by `startup::request_context` from the request's extensions).
+            let key = match &caller.grant {
+                Some(grant) => format!("token:{}", grant.token_id),
+                None => format!("account:{}", caller.account_id),
+            };
+            if let Some(status) = state.rate_limits.hit(&key, state.clock.now()) {
+                req.extensions_mut().insert(status);
+                if !status.allowed {
+                    return Err(ApiError::rate_limited(
+                        u64::try_from(status.reset_secs).unwrap_or(1),
+                    ));
+                }
+            }
+            if let Some(grant) = &caller.grant {
+                scopes::check(grant, &method, pattern.as_deref())?;
+            }
             Ok(AuthUser(caller))
         })
     }

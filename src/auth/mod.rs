@@ -9,6 +9,7 @@ pub(crate) mod caller;
 pub(crate) mod extractor;
 pub(crate) mod jwt;
 pub(crate) mod password;
+pub mod rate_limit;
 pub(crate) mod scopes;
 pub(crate) mod session_cache;
 pub(crate) mod throttle;

@@ -3,8 +3,8 @@
 
 pub(crate) mod account_tokens;
 pub mod accounts;
-pub(crate) mod api_tokens;
 pub mod addresses;
+pub(crate) mod api_tokens;
 pub mod counters;
 pub mod events;
 pub(crate) mod mail_clients;

@@ -4,8 +4,8 @@
 //! mounted by the server and read by the OpenAPI generator.
 
 mod accounts;
-mod api_tokens;
 mod addresses;
+mod api_tokens;
 mod device_passwords;
 mod devices;
 mod domains;

@@ -94,7 +94,9 @@ pub(crate) async fn create(
     if repo::api_tokens::count_live(uow.tx(), caller.account_id, now).await? >= MAX_LIVE_TOKENS {
         return Err(ApiError::conflict(
             ErrorCode::ApiTokenLimitReached,
-            format!("an account holds at most {MAX_LIVE_TOKENS} unexpired API tokens: revoke one first"),
+            format!(
+                "an account holds at most {MAX_LIVE_TOKENS} unexpired API tokens: revoke one first"
+            ),
         ));
     }
     let secret = api_token::generate();

@@ -85,12 +85,18 @@ async fn a_token_is_shown_once_works_as_a_bearer_and_is_listed_with_its_last_use
     assert_eq!(items[0]["scopes"], json!(["read"]));
     assert!(items[0]["last_used_at"].is_string(), "{body}");
     assert!(items[0]["organization_id"].is_null());
-    assert!(items[0]["hint"].as_str().unwrap().starts_with("postier_pat_"));
+    assert!(items[0]["hint"]
+        .as_str()
+        .unwrap()
+        .starts_with("postier_pat_"));
     assert!(items[0].get("token").is_none());
     assert!(!list.text.contains(&token[12..]), "{}", list.text);
     // The audit log names the token, never its secret.
     let events = app
-        .get(&format!("/v1/organizations/{}/events", alice.org_id), &alice.token)
+        .get(
+            &format!("/v1/organizations/{}/events", alice.org_id),
+            &alice.token,
+        )
         .await;
     let text = &events.text;
     assert!(text.contains("api_token.created"), "{text}");
@@ -138,10 +144,7 @@ async fn a_write_token_cannot_delete_an_address_without_the_dangerous_scope(back
     )
     .await
     .assert_problem(403, "token_scope_insufficient");
-    assert_eq!(
-        app.scalar_i64("SELECT COUNT(*) FROM addresses").await,
-        1
-    );
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 1);
 
     let dangerous = token_with(&app, &alice, &["dangerous"]).await;
     // The scope never skips the typed confirmation.
@@ -150,17 +153,18 @@ async fn a_write_token_cannot_delete_an_address_without_the_dangerous_scope(back
         .assert_problem(422, "confirmation_required");
     // It stands for a recent password proof: no step-up needed (and none possible).
     app.delete(&path, &dangerous).await.assert_status(204);
-    assert_eq!(
-        app.scalar_i64("SELECT COUNT(*) FROM addresses").await,
-        0
-    );
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 0);
 }
 
 async fn an_organization_limited_token_gets_404_on_another_organization(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.user("alice@example.com").await;
     let other = app
-        .post("/v1/organizations", &alice.token, json!({ "name": "Autre" }))
+        .post(
+            "/v1/organizations",
+            &alice.token,
+            json!({ "name": "Autre" }),
+        )
         .await;
     let other = other.assert_status(201)["id"].as_str().unwrap().to_string();
     let service = premium(&app, &alice).await;
@@ -200,7 +204,10 @@ async fn an_organization_limited_token_gets_404_on_another_organization(backend:
     assert_eq!(mine.assert_status(200)["items"], json!([]));
     // A session still sees both.
     let orgs = app.get("/v1/organizations", &alice.token).await;
-    assert_eq!(orgs.assert_status(200)["items"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        orgs.assert_status(200)["items"].as_array().unwrap().len(),
+        2
+    );
 }
 
 async fn token_with_org(app: &TestApp, user: &TestUser, org: &str) -> String {
@@ -262,9 +269,13 @@ async fn a_token_cannot_manage_tokens_step_up_or_log_out(backend: Backend) {
     app.get("/v1/me/tokens", token)
         .await
         .assert_problem(403, "session_required");
-    app.post("/v1/me/tokens", token, json!({ "name": "x", "scopes": ["read"] }))
-        .await
-        .assert_problem(403, "session_required");
+    app.post(
+        "/v1/me/tokens",
+        token,
+        json!({ "name": "x", "scopes": ["read"] }),
+    )
+    .await
+    .assert_problem(403, "session_required");
     app.delete(&format!("/v1/me/tokens/{id}"), token)
         .await
         .assert_problem(403, "session_required");
@@ -296,7 +307,11 @@ async fn creating_a_token_refuses_a_lifetime_out_of_range_naming_the_field(backe
         assert_eq!(res.error_fields(), vec!["expires_in_days"], "{}", res.text);
     }
     let res = app
-        .post("/v1/me/tokens", &alice.token, json!({ "name": "s", "scopes": [] }))
+        .post(
+            "/v1/me/tokens",
+            &alice.token,
+            json!({ "name": "s", "scopes": [] }),
+        )
         .await;
     res.assert_problem(422, "validation_failed");
     assert_eq!(res.error_fields(), vec!["scopes"]);

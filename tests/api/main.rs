@@ -27,6 +27,7 @@ mod organizations;
 mod password_resets;
 mod policy;
 mod policy_clients;
+mod rate_limits;
 mod sessions;
 mod settings;
 mod sharing;

@@ -177,8 +177,13 @@ impl Feed {
                 Ok(true)
             ),
             None => matches!(
-                repo::sessions::find_active(db, self.caller.session_id, self.caller.account_id, now)
-                    .await,
+                repo::sessions::find_active(
+                    db,
+                    self.caller.session_id,
+                    self.caller.account_id,
+                    now
+                )
+                .await,
                 Ok(Some(_))
             ),
         };
