@@ -5,7 +5,9 @@
 //! made the change, the unit of work forgets the entries once it commits, and a read that
 //! raced with that commit cannot put a stale entry back (the forget generation), so the
 //! change takes effect there at once. Only a profile of the account is kept, never its
-//! password hash.
+//! password hash. Personal API tokens are kept here too, under a key derived from their
+//! hash (`auth::api_token::cache_key`), with the same bound: a revocation takes effect
+//! within it everywhere.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
