@@ -31,7 +31,8 @@ policy_port() { echo $((port_base + 10 + $1)); }
 # Extra environment of every instance (a script may append before start_cluster).
 instance_env=(POSTIER_LOG=warn POSTIER_LOG_FORMAT=json POSTIER_DOMAIN_OWNERSHIP=trust
   POSTIER_THROTTLE__FAILURES_PER_IP=100000000 POSTIER_THROTTLE__SIGNUPS_PER_IP=100000000
-  POSTIER_DAILY_ADDRESS_CREATIONS=100000000 POSTIER_DATABASE_MAX_CONNECTIONS=8)
+  POSTIER_DAILY_ADDRESS_CREATIONS=100000000 POSTIER_DATABASE_MAX_CONNECTIONS=8
+  POSTIER_RATE_LIMIT__REQUESTS=${RATE_LIMIT_REQUESTS:-1000000000})
 
 # PgBouncer's pooling mode: transaction pooling needs PgBouncer 1.21 or later, whose
 # max_prepared_statements tracks the named prepared statements sqlx always uses (README

@@ -143,6 +143,7 @@ pub struct Config {
     pub argon2: Argon2Config,
     pub throttle: ThrottleConfig,
     pub outreach: OutreachConfig,
+    pub rate_limit: RateLimitConfig,
 }
 
 /// The default of `reserved_local_parts`.
@@ -257,6 +258,29 @@ pub struct ThrottleConfig {
     /// The same e-mails per client address within `account_mail_window_secs`.
     pub account_mails_per_ip: u32,
     pub account_mail_window_secs: u64,
+}
+
+/// Request budgets of authenticated callers (`auth::rate_limit`): each account's sessions
+/// share one, each API token has its own.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Requests allowed per window; 0 turns rate limiting off.
+    pub requests: u32,
+    /// The fixed window, 1 s to 24 h.
+    pub window_secs: u64,
+    /// How often an instance writes its counts and reads every instance's (10 ms to 10 s).
+    pub sync_millis: u64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            requests: 600,
+            window_secs: 60,
+            sync_millis: 1000,
+        }
+    }
 }
 
 /// Limits on the e-mails an organization's actions send to addresses its members typed
@@ -377,6 +401,7 @@ impl Default for Config {
             argon2: Argon2Config::default(),
             throttle: ThrottleConfig::default(),
             outreach: OutreachConfig::default(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -655,6 +680,18 @@ impl Config {
             return Err(ConfigError::new(
                 "webhook_timeout_secs",
                 "must be at most 300",
+            ));
+        }
+        if !(1..=86_400).contains(&self.rate_limit.window_secs) {
+            return Err(ConfigError::new(
+                "rate_limit.window_secs",
+                "must be between 1 and 86400",
+            ));
+        }
+        if !(10..=10_000).contains(&self.rate_limit.sync_millis) {
+            return Err(ConfigError::new(
+                "rate_limit.sync_millis",
+                "must be between 10 and 10000",
             ));
         }
         if !(8..=128).contains(&self.password_min_length) {

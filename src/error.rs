@@ -65,6 +65,11 @@ error_codes! {
     SecondFactorChallengeInvalid = ("second_factor_challenge_invalid", 401, "The login challenge is unknown, used or expired"),
     Forbidden = ("forbidden", 403, "Not allowed"),
     ReauthenticationRequired = ("reauthentication_required", 403, "A recent password proof is required"),
+    /// The API token's scopes do not cover the operation (`read` only safe methods, `write`
+    /// no dangerous operation).
+    TokenScopeInsufficient = ("token_scope_insufficient", 403, "The API token's scopes do not allow this"),
+    /// Managing API tokens, step-up and logout need a session (log in), not an API token.
+    SessionRequired = ("session_required", 403, "This operation needs a logged-in session, not an API token"),
     PermissionDenied = ("permission_denied", 403, "A permission on this address is missing"),
     PasswordIncorrect = ("password_incorrect", 403, "The password is not correct"),
     InvitationBindingMismatch = ("invitation_binding_mismatch", 403, "This invitation is bound to another login"),
@@ -101,6 +106,8 @@ error_codes! {
     /// A request with this `Idempotency-Key` is still being processed: retry after
     /// `Retry-After` seconds to get its answer.
     IdempotencyKeyInProgress = ("idempotency_key_in_progress", 409, "A request with this Idempotency-Key is in progress"),
+    /// The account holds its largest number of unexpired API tokens.
+    ApiTokenLimitReached = ("api_token_limit_reached", 409, "The account holds its largest number of API tokens"),
     ConfirmationRequired = ("confirmation_required", 422, "The confirmation does not match"),
     InvitationExpired = ("invitation_expired", 410, "The invitation has expired"),
     ShareLinkExpired = ("share_link_expired", 410, "The share link has expired"),
@@ -116,6 +123,9 @@ error_codes! {
     IdempotencyKeyReused = ("idempotency_key_reused", 422, "The Idempotency-Key was used for another request"),
     DevicePasswordLimitReached = ("device_password_limit_reached", 422, "The access holds the most device passwords allowed"),
     TooManyRequests = ("too_many_requests", 429, "Too many requests"),
+    /// The account's (or API token's) request budget of the window is spent: retry after
+    /// `Retry-After` seconds (the `RateLimit` header says the same).
+    RateLimited = ("rate_limited", 429, "Request rate limit reached"),
     DailyCreationLimitReached = ("daily_creation_limit_reached", 429, "The mail service created its daily number of addresses"),
     InternalError = ("internal_error", 500, "Internal server error"),
     ServiceUnavailable = ("service_unavailable", 503, "The service is unavailable"),
@@ -249,6 +259,20 @@ impl ApiError {
                 ErrorCode::TooManyRequests,
                 format!(
                     "too many attempts; retry in {} seconds",
+                    retry_after_secs.max(1)
+                ),
+            )
+        }
+    }
+
+    /// 429 `rate_limited`: the caller's request budget is spent for `retry_after_secs`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs.max(1)),
+            ..Self::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "the request budget of this window is spent; retry in {} seconds",
                     retry_after_secs.max(1)
                 ),
             )

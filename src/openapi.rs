@@ -30,6 +30,7 @@ bulk imports and sending limits. Errors are RFC 9457 problem documents with a st
         (name = "operations", description = "Health and readiness"),
         (name = "accounts", description = "Sign-up and the caller's account"),
         (name = "sessions", description = "Log in, refresh, step-up, log out"),
+        (name = "api-tokens", description = "Personal API tokens for scripts: scoped, optionally limited to one organization, expiring"),
         (name = "organizations", description = "Organizations, members and the audit log"),
         (name = "mail-services", description = "Mail services, packs, domains and DNS"),
         (name = "addresses", description = "Mail addresses, passwords and bulk import"),

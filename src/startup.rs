@@ -9,7 +9,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::{ErrorHandlers, Next};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 use tracing::Instrument;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -103,8 +103,10 @@ impl Application {
         let sessions = SessionCache::new(std::time::Duration::from_millis(
             config.session_cache_millis,
         ));
+        let rate_limits = crate::auth::rate_limit::RateLimiter::new(&config.rate_limit);
         let state = web::Data::new(AppState {
             db,
+            rate_limits,
             dns,
             config: Arc::new(config),
             jwt,
@@ -125,6 +127,7 @@ impl Application {
         tokio::spawn(crate::service::webhooks::worker::run(state.clone()));
         tokio::spawn(prune_counters(state.clone()));
         tokio::spawn(crate::idempotency::purge_expired(state.clone()));
+        tokio::spawn(crate::auth::rate_limit::run_sync(state.clone()));
         let spec = Arc::new(openapi::build());
         let routes = web::Data::new(RouteTable::new(&spec));
         let idempotent_routes = web::Data::new(crate::idempotency::IdempotentRoutes::new(&spec));
@@ -353,6 +356,15 @@ async fn request_context(
                 res.headers_mut().insert(REQUEST_ID, value);
             }
             protect(res.headers_mut(), docs);
+            // Set by `AuthUser` on every authenticated request (a 429 included).
+            let rate = res
+                .request()
+                .extensions()
+                .get::<crate::auth::rate_limit::Status>()
+                .copied();
+            if let Some(rate) = rate {
+                rate.write_headers(res.headers_mut());
+            }
             let status = res.status().as_u16();
             span.in_scope(|| tracing::info!(status, elapsed_ms, "request"));
             Ok(res)

@@ -17,6 +17,8 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     /// Sessions read in the last `session_cache_millis` (at most 1 s).
     pub sessions: SessionCache,
+    /// Request budgets counted here and synced with every instance's (`auth::rate_limit`).
+    pub rate_limits: crate::auth::rate_limit::RateLimiter,
     /// Seals and opens the TOTP secrets of two-factor logins.
     pub totp_key: crate::auth::totp::SecretKey,
     /// Seals the stored answers of requests sent with an `Idempotency-Key`.

@@ -32,6 +32,7 @@ mod m20261202_000710_add_refresh_token_successor;
 mod m20261202_000720_add_outbox_listed_body;
 mod m20261202_000730_add_domain_ownership;
 mod m20261203_000200_add_outbox_secret;
+mod m20261203_000301_create_api_tokens;
 mod m20261203_000401_create_idempotency_keys;
 
 pub use m20261201_000001_check_stored_values::{ENUMERATED, PERMISSION_BITS_MAX, PERMISSION_SETS};
@@ -80,6 +81,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000720_add_outbox_listed_body::Migration),
             Box::new(m20261202_000730_add_domain_ownership::Migration),
             Box::new(m20261203_000200_add_outbox_secret::Migration),
+            Box::new(m20261203_000301_create_api_tokens::Migration),
             Box::new(m20261203_000401_create_idempotency_keys::Migration),
         ]
     }

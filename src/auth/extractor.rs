@@ -2,20 +2,25 @@
 //! the session: in the database, or as read there less than `session_cache_millis` ago
 //! (at most 1 s), so a logout or a revoked family stops the token at once on the instance
 //! that did it and within that bound on every other; it hands the service layer a plain
-//! [`Caller`].
+//! [`Caller`]. A bearer token starting with `postier_pat_` is a personal API token, looked
+//! up by its hash under the same cache bound, and checked against the operation's scope
+//! (`auth::scopes`) before the handler runs.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use chrono::DateTime;
 use futures_util::future::LocalBoxFuture;
 
 use crate::auth::jwt::TokenError;
 use crate::auth::session_cache::{AccountProfile, ActiveSession};
-use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::auth::{api_token, scopes, Caller, TokenGrant};
+use crate::error::{ApiError, ApiResult};
 use crate::repo;
 use crate::state::AppState;
+
+/// How often a token's `last_used_at` is written at most (docs/tokens.md).
+const NOTE_USE_EVERY_SECS: i64 = 60;
 
 /// The extractor of an authenticated request: the [`Caller`] it proves.
 #[derive(Debug, Clone)]
@@ -33,43 +38,134 @@ impl FromRequest for AuthUser {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Extracted once per request: a middleware that needed the caller first (the
+        // Idempotency-Key one) leaves it here, so the budget is spent once.
+        if let Some(user) = req.extensions().get::<AuthUser>().cloned() {
+            return Box::pin(async move { Ok(user) });
+        }
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let bearer = bearer_token(req);
         let ip = client_ip(req);
+        let method = req.method().clone();
+        let pattern = req.match_pattern();
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let token = bearer?;
-            let now = state.clock.now();
-            let claims = state.jwt.verify(&token, now).map_err(|e| match e {
-                TokenError::Expired => ApiError::invalid_token("the access token has expired"),
-                TokenError::Invalid => ApiError::invalid_token("the access token is not valid"),
-            })?;
-            let session = match state.sessions.get(claims.sid, claims.sub, now) {
-                Some(session) => session,
-                None => {
-                    let generation = state.sessions.generation();
-                    let (session, account) =
-                        repo::sessions::find_active(&state.db, claims.sid, claims.sub, now)
-                            .await?
-                            .ok_or_else(|| ApiError::invalid_token("the session has ended"))?;
-                    let profile = AccountProfile::load(&state.db, account, now).await?;
-                    let session = ActiveSession::new(session, profile);
-                    state.sessions.put(claims.sid, session.clone(), generation);
-                    session
-                }
+            let caller = if token.starts_with(api_token::PREFIX) {
+                api_token_caller(&state, &token, ip).await?
+            } else {
+                session_caller(&state, &token, ip).await?
             };
-            let auth_time = DateTime::from_timestamp(claims.auth_time, 0)
-                .ok_or_else(|| ApiError::invalid_token("the access token is not valid"))?;
-            Ok(AuthUser(Caller {
-                account_id: session.account.id,
-                session_id: claims.sid,
-                login: session.account.login,
-                login_verified: session.account.login_verified,
-                auth_time,
-                ip,
-            }))
+            // Every authenticated request spends from its budget (the headers are written
+            // by `startup::request_context` from the request's extensions).
+            let key = match &caller.grant {
+                Some(grant) => format!("token:{}", grant.token_id),
+                None => format!("account:{}", caller.account_id),
+            };
+            if let Some(status) = state.rate_limits.hit(&key, state.clock.now()) {
+                req.extensions_mut().insert(status);
+                if !status.allowed {
+                    return Err(ApiError::rate_limited(
+                        u64::try_from(status.reset_secs).unwrap_or(1),
+                    ));
+                }
+            }
+            if let Some(grant) = &caller.grant {
+                scopes::check(grant, &method, pattern.as_deref())?;
+            }
+            let user = AuthUser(caller);
+            req.extensions_mut().insert(user.clone());
+            Ok(user)
         })
     }
+}
+
+/// The caller of an access token (JWT): its session, from the cache or the database.
+async fn session_caller(state: &AppState, token: &str, ip: Option<String>) -> ApiResult<Caller> {
+    let now = state.clock.now();
+    let claims = state.jwt.verify(token, now).map_err(|e| match e {
+        TokenError::Expired => ApiError::invalid_token("the access token has expired"),
+        TokenError::Invalid => ApiError::invalid_token("the access token is not valid"),
+    })?;
+    let session = match state.sessions.get(claims.sid, claims.sub, now) {
+        Some(session) => session,
+        None => {
+            let generation = state.sessions.generation();
+            let (session, account) =
+                repo::sessions::find_active(&state.db, claims.sid, claims.sub, now)
+                    .await?
+                    .ok_or_else(|| ApiError::invalid_token("the session has ended"))?;
+            let profile = AccountProfile::load(&state.db, account, now).await?;
+            let session = ActiveSession::new(session, profile);
+            state.sessions.put(claims.sid, session.clone(), generation);
+            session
+        }
+    };
+    let auth_time = DateTime::from_timestamp(claims.auth_time, 0)
+        .ok_or_else(|| ApiError::invalid_token("the access token is not valid"))?;
+    Ok(Caller {
+        account_id: session.account.id,
+        session_id: claims.sid,
+        login: session.account.login,
+        login_verified: session.account.login_verified,
+        auth_time,
+        ip,
+        grant: None,
+    })
+}
+
+/// The caller of a personal API token: looked up by its hash, from the session cache (read
+/// less than `session_cache_millis` ago, the bound revocation takes on other instances) or
+/// the database, which notes its use at most once a minute.
+async fn api_token_caller(state: &AppState, token: &str, ip: Option<String>) -> ApiResult<Caller> {
+    if !api_token::looks_like(token) {
+        return Err(ApiError::invalid_token("the API token is not valid"));
+    }
+    let now = state.clock.now();
+    let hash = api_token::hash(token);
+    let key = api_token::cache_key(&hash);
+    let session = match state.sessions.get_token(key, now) {
+        Some(session) => session,
+        None => {
+            let generation = state.sessions.generation();
+            let (row, account) = repo::api_tokens::find_live_by_hash(&state.db, &hash, now)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::invalid_token("the API token is unknown, revoked or expired")
+                })?;
+            let noted_after = now - chrono::Duration::seconds(NOTE_USE_EVERY_SECS);
+            if row.last_used_at.is_none_or(|at| at < noted_after) {
+                repo::api_tokens::note_use(&state.db, row.id, now, noted_after).await?;
+            }
+            let profile = AccountProfile::load(&state.db, account, now).await?;
+            let grant = TokenGrant {
+                token_id: row.id,
+                write: row.scope_write,
+                dangerous: row.scope_dangerous,
+                organization_id: row.organization_id,
+            };
+            let session = ActiveSession {
+                account: profile,
+                expires_at: row.expires_at,
+                grant: Some((grant, row.created_at)),
+            };
+            state.sessions.put(key, session.clone(), generation);
+            session
+        }
+    };
+    let (grant, created_at) = session
+        .grant
+        .ok_or_else(|| ApiError::internal("a cached API token without its grant"))?;
+    Ok(Caller {
+        account_id: session.account.id,
+        session_id: key,
+        login: session.account.login,
+        login_verified: session.account.login_verified,
+        auth_time: created_at,
+        ip,
+        grant: Some(grant),
+    })
 }
 
 impl AuthUser {

@@ -5,7 +5,9 @@
 //! made the change, the unit of work forgets the entries once it commits, and a read that
 //! raced with that commit cannot put a stale entry back (the forget generation), so the
 //! change takes effect there at once. Only a profile of the account is kept, never its
-//! password hash.
+//! password hash. Personal API tokens are kept here too, under a key derived from their
+//! hash (`auth::api_token::cache_key`), with the same bound: a revocation takes effect
+//! within it everywhere.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,11 +65,13 @@ impl AccountProfile {
     }
 }
 
-/// An active session as read from the database.
+/// An active session (or personal API token) as read from the database.
 #[derive(Debug, Clone)]
 pub struct ActiveSession {
     pub account: AccountProfile,
     pub expires_at: DateTime<Utc>,
+    /// For an API token: what it allows, and when it was created (its `auth_time`).
+    pub grant: Option<(crate::auth::caller::TokenGrant, DateTime<Utc>)>,
 }
 
 impl ActiveSession {
@@ -75,6 +79,7 @@ impl ActiveSession {
         Self {
             expires_at: session.expires_at,
             account,
+            grant: None,
         }
     }
 }
@@ -111,6 +116,19 @@ impl SessionCache {
         let entry = entries.get(&sid)?;
         let fresh = entry.read_at.elapsed() < self.ttl;
         (fresh && entry.session.account.id == account_id && entry.session.expires_at > now)
+            .then(|| entry.session.clone())
+    }
+
+    /// The API token cached under `key` (derived from its hash: no account to match),
+    /// fresh as in [`Self::get`].
+    pub(crate) fn get_token(&self, key: Uuid, now: DateTime<Utc>) -> Option<ActiveSession> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self.lock();
+        let entry = entries.get(&key)?;
+        let fresh = entry.read_at.elapsed() < self.ttl;
+        (fresh && entry.session.grant.is_some() && entry.session.expires_at > now)
             .then(|| entry.session.clone())
     }
 
@@ -189,6 +207,7 @@ mod tests {
                 created_at: now,
             },
             expires_at: now + chrono::Duration::hours(1),
+            grant: None,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod account;
 pub(crate) mod account_token;
 pub mod address;
 pub mod alias;
+pub(crate) mod api_token;
 pub mod auto_reply;
 pub mod counter;
 pub mod device_password;

@@ -176,15 +176,25 @@ pub async fn list(
 }
 
 /// The addresses an account has an access to, with the access, ordered by address.
+/// `only`: just the addresses of that organization's services (an API token limited to it).
 pub async fn list_for_account(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
+    only: Option<Uuid>,
     after: Option<&str>,
     limit: u64,
 ) -> Result<Vec<(address::Model, access::Model)>, DbErr> {
     let mut query = address::Entity::find()
         .find_also_related(access::Entity)
         .filter(access::Column::AccountId.eq(account_id));
+    if let Some(only) = only {
+        let services = sea_orm::sea_query::Query::select()
+            .column(crate::entity::mail_service::Column::Id)
+            .from(crate::entity::mail_service::Entity)
+            .and_where(crate::entity::mail_service::Column::OrganizationId.eq(only))
+            .to_owned();
+        query = query.filter(address::Column::MailServiceId.in_subquery(services));
+    }
     if let Some(after) = after {
         query = query.filter(address::Column::Address.gt(after));
     }

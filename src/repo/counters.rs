@@ -1,5 +1,5 @@
 //! Sliding-window counters in the database, bucketed per minute: throttles (failed logins,
-//! sign-ups), daily address creations and policy sending budgets. Shared by every instance.
+//! sign-ups), daily address creations, policy sending budgets and request rate limits. Shared by every instance.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict, PostgresQueryBuilder};
@@ -181,6 +181,27 @@ pub async fn windows(
             };
             (key, window)
         })
+        .collect())
+}
+
+/// The total of each of `keys` over all its buckets (keys that name their own window); a
+/// key with nothing counted is absent.
+pub async fn totals(
+    conn: &impl ConnectionTrait,
+    keys: &[String],
+) -> Result<std::collections::HashMap<String, i64>, DbErr> {
+    let rows: Vec<(String, Option<i64>)> = counter::Entity::find()
+        .select_only()
+        .column(counter::Column::Key)
+        .column_as(Expr::cust("CAST(SUM(\"count\") AS BIGINT)"), "total")
+        .filter(counter::Column::Key.is_in(keys.iter().cloned()))
+        .group_by(counter::Column::Key)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, total)| (key, total.unwrap_or(0)))
         .collect())
 }
 

@@ -84,9 +84,11 @@ pub async fn list_for_organization(
 }
 
 /// Services of every organization the account belongs to.
+/// `only`: just those of that organization (an API token limited to it).
 pub async fn list_visible(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
+    only: Option<Uuid>,
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<mail_service::Model>, DbErr> {
@@ -100,6 +102,9 @@ pub async fn list_visible(
             ),
         )
         .filter(membership::Column::AccountId.eq(account_id));
+    if let Some(only) = only {
+        query = query.filter(mail_service::Column::OrganizationId.eq(only));
+    }
     if let Some(after) = after {
         query = query.filter(mail_service::Column::Id.gt(after));
     }

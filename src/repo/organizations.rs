@@ -83,15 +83,20 @@ pub(crate) async fn role_of(
 }
 
 /// Organizations of an account with its role there, ordered by id, after `after`.
+/// `only`: just that organization (an API token limited to it).
 pub(crate) async fn list_for_account(
     conn: &impl ConnectionTrait,
     account_id: Uuid,
+    only: Option<Uuid>,
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<(organization::Model, Role)>, DbErr> {
     let mut query = organization::Entity::find()
         .find_also_related(membership::Entity)
         .filter(membership::Column::AccountId.eq(account_id));
+    if let Some(only) = only {
+        query = query.filter(organization::Column::Id.eq(only));
+    }
     if let Some(after) = after {
         query = query.filter(organization::Column::Id.gt(after));
     }

@@ -107,8 +107,14 @@ pub(crate) async fn list_mail_services(
 ) -> ApiResult<HttpResponse> {
     let after = query.after_id()?;
     let limit = query.limit();
-    let rows =
-        repo::mail_services::list_visible(&state.db, user.account_id, after, limit + 1).await?;
+    let rows = repo::mail_services::list_visible(
+        &state.db,
+        user.account_id,
+        user.only_organization(),
+        after,
+        limit + 1,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(page_of(&state, rows, limit)))
 }
 

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod addresses;
+mod api_tokens;
 mod device_passwords;
 mod devices;
 mod domains;
@@ -40,6 +41,9 @@ pub(crate) fn configure(cfg: &mut ServiceConfig) {
         .service(accounts::change_my_password)
         .service(accounts::resend_verification)
         .service(accounts::change_my_login)
+        .service(api_tokens::list_api_tokens)
+        .service(api_tokens::create_api_token)
+        .service(api_tokens::revoke_api_token)
         .service(password_resets::request_password_reset)
         .service(password_resets::complete_password_reset)
         .service(totp::start_totp_enrolment)

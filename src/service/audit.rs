@@ -79,6 +79,17 @@ pub enum Change {
     SessionEnded,
     #[serde(rename = "session.revoked")]
     SessionRevoked { reason: &'static str },
+    /// A personal API token was created (its secret is never recorded).
+    #[serde(rename = "api_token.created")]
+    ApiTokenCreated {
+        token_id: Uuid,
+        name: String,
+        scopes: Vec<crate::service::api_tokens::ApiTokenScope>,
+        organization_id: Option<Uuid>,
+        expires_at: DateTime<Utc>,
+    },
+    #[serde(rename = "api_token.revoked")]
+    ApiTokenRevoked { token_id: Uuid, name: String },
     #[serde(rename = "organization.created")]
     OrganizationCreated { name: String, personal: bool },
     #[serde(rename = "organization.renamed")]
@@ -307,6 +318,8 @@ pub const ACTIONS: &[&str] = &[
     "session.reauthenticated",
     "session.ended",
     "session.revoked",
+    "api_token.created",
+    "api_token.revoked",
     "organization.created",
     "organization.renamed",
     "organization.deleted",

@@ -2,6 +2,8 @@
 //! answers the resource with the caller's standing, or the refusal. Anything the caller cannot
 //! see answers 404, exactly like something that does not exist; 403 only once the caller can
 //! see the resource (docs/permissions.md). A database error is a 500, never a 404 or 403.
+//! An API token limited to one organization sees nothing of any other: each policy answers
+//! 404 for it there, as for a stranger (`Caller::reaches`).
 
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
@@ -22,6 +24,9 @@ pub(crate) async fn member(
     caller: &Caller,
     organization_id: Uuid,
 ) -> ApiResult<Role> {
+    if !caller.reaches(organization_id) {
+        return Err(ApiError::not_found("organization"));
+    }
     repo::organizations::role_of(conn, organization_id, caller.account_id)
         .await?
         .ok_or_else(|| ApiError::not_found("organization"))
@@ -61,6 +66,7 @@ pub(crate) async fn service(
 ) -> ApiResult<(mail_service::Model, Role)> {
     repo::mail_services::find_with_role(conn, service_id, caller.account_id)
         .await?
+        .filter(|(service, _)| caller.reaches(service.organization_id))
         .ok_or_else(|| ApiError::not_found("mail service"))
 }
 
@@ -87,6 +93,7 @@ pub(crate) async fn managed_webhook(
 ) -> ApiResult<webhook::Model> {
     let (webhook, role) = repo::webhooks::find_with_role(conn, webhook_id, caller.account_id)
         .await?
+        .filter(|(webhook, _)| caller.reaches(webhook.organization_id))
         .ok_or_else(|| ApiError::not_found("webhook"))?;
     if !role.manages() {
         return Err(not_manager());
@@ -184,6 +191,9 @@ pub(crate) async fn visible_address(
         return Ok(None);
     };
     if found.role.is_none() && found.access.is_none() {
+        return Ok(None);
+    }
+    if !caller.reaches(found.service.organization_id) {
         return Ok(None);
     }
     Ok(Some(AddressContext {

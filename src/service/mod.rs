@@ -6,6 +6,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod addresses;
+pub mod api_tokens;
 pub mod audit;
 pub(crate) mod authz;
 pub(crate) mod dangerous;

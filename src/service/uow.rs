@@ -198,6 +198,11 @@ impl<'s> UnitOfWork<'s> {
         Ok(revoked)
     }
 
+    /// Forgets a cached session or API token (by its cache key) once committed.
+    pub fn forget_cached(&mut self, key: Uuid) {
+        self.forget_sessions.push(key);
+    }
+
     /// The account itself changes (profile, login): this instance stops serving it from
     /// its session cache once committed (read-your-writes).
     pub fn account_changed(&mut self, account_id: Uuid) {

@@ -150,6 +150,13 @@ pub fn test_config(backend: Backend, dir: &std::path::Path, pg: Option<&PgDataba
         domain_ownership: postier::config::DomainOwnership::Trust,
         workers: 2,
         shutdown_timeout_secs: 1,
+        // Polling tests send many requests: the limiter runs (its headers are on every
+        // authenticated answer) with a budget they never reach; `rate_limits.rs` sets
+        // small ones.
+        rate_limit: postier::config::RateLimitConfig {
+            requests: 1_000_000,
+            ..Default::default()
+        },
         argon2: Argon2Config {
             memory_kib: 256,
             iterations: 1,

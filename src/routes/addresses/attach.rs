@@ -36,9 +36,14 @@ pub(crate) async fn list_my_addresses(
 ) -> ApiResult<HttpResponse> {
     let after = query.after_key()?;
     let limit = query.limit();
-    let rows =
-        repo::addresses::list_for_account(&state.db, user.account_id, after.as_deref(), limit + 1)
-            .await?;
+    let rows = repo::addresses::list_for_account(
+        &state.db,
+        user.account_id,
+        user.only_organization(),
+        after.as_deref(),
+        limit + 1,
+    )
+    .await?;
     let page = Page::from_rows(
         rows,
         limit,

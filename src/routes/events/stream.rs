@@ -163,7 +163,7 @@ impl Feed {
         Ok(any)
     }
 
-    /// Every 15 s: the session is still active and the caller still manages the organization.
+    /// Every 15 s: the session (or API token) is still active and the caller still manages the organization.
     async fn still_allowed(&mut self) -> bool {
         if self.checked.elapsed() < RECHECK {
             return true;
@@ -171,10 +171,23 @@ impl Feed {
         self.checked = Instant::now();
         let now = self.state.clock.now();
         let db = &self.state.db;
-        let session =
-            repo::sessions::find_active(db, self.caller.session_id, self.caller.account_id, now)
-                .await;
-        if !matches!(session, Ok(Some(_))) {
+        let live = match &self.caller.grant {
+            Some(grant) => matches!(
+                repo::api_tokens::is_live(db, grant.token_id, now).await,
+                Ok(true)
+            ),
+            None => matches!(
+                repo::sessions::find_active(
+                    db,
+                    self.caller.session_id,
+                    self.caller.account_id,
+                    now
+                )
+                .await,
+                Ok(Some(_))
+            ),
+        };
+        if !live {
             return false;
         }
         authz::manager(db, &self.caller, self.organization_id)

@@ -69,8 +69,14 @@ pub(crate) async fn list_organizations(
 ) -> ApiResult<HttpResponse> {
     let after = query.after_id()?;
     let limit = query.limit();
-    let rows =
-        repo::organizations::list_for_account(&state.db, user.account_id, after, limit + 1).await?;
+    let rows = repo::organizations::list_for_account(
+        &state.db,
+        user.account_id,
+        user.only_organization(),
+        after,
+        limit + 1,
+    )
+    .await?;
     let page = Page::from_rows(
         rows,
         limit,

@@ -134,7 +134,8 @@ async fn accesses_of(
     let mut after: Option<String> = None;
     loop {
         let page =
-            repo::addresses::list_for_account(uow.tx(), account_id, after.as_deref(), PAGE).await?;
+            repo::addresses::list_for_account(uow.tx(), account_id, None, after.as_deref(), PAGE)
+                .await?;
         let full = page.len() as u64 == PAGE;
         after = page.last().map(|(a, _)| a.address.clone());
         all.extend(page.into_iter().map(|(a, _)| a));
