@@ -414,5 +414,7 @@ pub(crate) async fn caller_of(
         login_verified: account.login_verified,
         auth_time,
         ip,
+        // A page acts with a session of its own, never with an API token.
+        grant: None,
     })
 }
