@@ -25,6 +25,7 @@ services and domains, mail addresses, their users and permissions, invitations, 
 bulk imports and sending limits. Errors are RFC 9457 problem documents with a stable `code`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
+    servers((url = "/", description = "The server that serves this document (`/openapi.json`)")),
     components(schemas(ProblemDocument, ErrorCode, FieldError, Change, EventData, PingData)),
     tags(
         (name = "operations", description = "Health and readiness"),
@@ -50,6 +51,20 @@ pub fn build() -> OpenApiDoc {
         .configure(crate::routes::configure)
         .split_for_parts();
     finish(api)
+}
+
+/// The document as this server serves it: the configured password minimum instead of the
+/// default one (`postier openapi` and the committed document state the default).
+pub fn for_config(config: &crate::config::Config) -> OpenApiDoc {
+    let mut api = build();
+    if let Some(RefOr::T(utoipa::openapi::schema::Schema::Object(password))) = api
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("NewPassword"))
+    {
+        password.min_length = Some(config.password_min_length);
+    }
+    api
 }
 
 fn finish(mut api: OpenApiDoc) -> OpenApiDoc {
@@ -79,7 +94,50 @@ fn finish(mut api: OpenApiDoc) -> OpenApiDoc {
         }
     }
     api.webhooks = webhook_messages();
+    require_per_purpose(&mut api);
     api
+}
+
+/// What `for` requires of an address creation, as JSON Schema `if`/`then` (the request type
+/// is one struct for all three, so the derive cannot say it): `me` and `several_users` need
+/// a `password` and take no invitee, permissions or binding; `other_user` needs an `invitee`.
+fn require_per_purpose(api: &mut OpenApiDoc) {
+    use serde_json::json;
+    let Some(schemas) = api.components.as_mut().map(|c| &mut c.schemas) else {
+        return;
+    };
+    let Some(RefOr::T(utoipa::openapi::schema::Schema::Object(schema))) =
+        schemas.get_mut("CreateAddressRequest")
+    else {
+        return;
+    };
+    let purpose = |values: &[&str]| json!({ "properties": { "for": { "enum": values } }, "required": ["for"] });
+    let rules = json!([
+        {
+            "if": purpose(&["me", "several_users"]),
+            "then": {
+                "required": ["password"],
+                "properties": {
+                    "password": { "$ref": "#/components/schemas/NewPassword" },
+                    "invitee": { "type": "null" },
+                    "permissions": { "type": "null" },
+                    "account_binding": { "type": "null" }
+                }
+            }
+        },
+        {
+            "if": purpose(&["other_user"]),
+            "then": {
+                "required": ["invitee"],
+                "properties": { "invitee": { "$ref": "#/components/schemas/InviteeRequest" } }
+            }
+        }
+    ]);
+    // utoipa's object has no `if`/`then`; its extensions serialize flattened, as siblings.
+    schema
+        .extensions
+        .get_or_insert_with(Default::default)
+        .insert("allOf".into(), rules);
 }
 
 /// One webhook per message type: the body (`{type, timestamp, data}` with that type's

@@ -118,7 +118,7 @@ impl Application {
         ));
         tokio::spawn(crate::service::webhooks::worker::run(state.clone()));
         tokio::spawn(prune_counters(state.clone()));
-        let spec = Arc::new(openapi::build());
+        let spec = Arc::new(openapi::for_config(&state.config));
         let routes = web::Data::new(RouteTable::new(&spec));
         let server_state = state.clone();
         let server = HttpServer::new(move || {

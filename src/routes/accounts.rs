@@ -20,10 +20,8 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub(super) struct SignUpRequest {
     /// Any e-mail address (often hosted elsewhere); trimmed and lower-cased.
-    #[schema(value_type = String, example = "famille.munster@la-fibre.xyz")]
     pub login: EmailAddress,
     /// At least 12 characters (configurable), at most 128, not easy to guess.
-    #[schema(value_type = String, format = Password)]
     pub password: Password,
     #[validate(
         length(min = 1, max = 100),
@@ -111,7 +109,6 @@ pub(crate) async fn update_me(
 pub(super) struct ChangePasswordRequest {
     #[schema(value_type = String, format = Password)]
     pub current_password: Secret,
-    #[schema(value_type = String, format = Password)]
     pub new_password: Password,
 }
 
@@ -191,7 +188,6 @@ pub(crate) async fn resend_verification(
 #[serde(deny_unknown_fields)]
 pub(super) struct ChangeLoginRequest {
     /// The new login (any e-mail address).
-    #[schema(value_type = String, max_length = 320, example = "munster@nouvelle-box.example")]
     pub login: EmailAddress,
 }
 

@@ -117,8 +117,6 @@ pub(crate) async fn list_mail_services(
 pub(super) struct CreateMailServiceRequest {
     /// The customer's domain (internationalised names accepted); omitted on the free pack,
     /// which uses the provider's shared domain.
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 253)]
-    #[schema(example = "entreprise-familiale.xyz")]
     pub domain: Option<DomainName>,
     pub pack: Pack,
 }

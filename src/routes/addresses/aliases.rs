@@ -69,10 +69,8 @@ pub(crate) async fn list_aliases(
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateAliasRequest {
     /// Same rules as an address's local part.
-    #[schema(value_type = String, max_length = 256)]
     pub local_part: LocalPart,
     /// A domain of the mail service; the address's own when omitted.
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 253)]
     pub domain: Option<DomainName>,
 }
 

@@ -80,7 +80,6 @@ pub(crate) async fn list_forwards(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateForwardRequest {
-    #[schema(value_type = String, max_length = 320, example = "julie@home.example")]
     pub target: EmailAddress,
     /// Default true.
     pub keep_copy: Option<bool>,
