@@ -64,6 +64,9 @@ pub(crate) async fn create_account(
 }
 
 /// The caller's account
+///
+/// The account the access token belongs to: login, whether it is verified, display name,
+/// two-factor state.
 #[utoipa::path(
     tag = "accounts",
     security(("bearer" = [])),
@@ -88,6 +91,8 @@ pub(super) struct UpdateMeRequest {
 }
 
 /// Change the caller's display name
+///
+/// Only `display_name` can change here; the login changes with `PUT /v1/me/login`.
 #[utoipa::path(
     tag = "accounts",
     security(("bearer" = [])),

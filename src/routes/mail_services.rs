@@ -68,6 +68,8 @@ pub(super) fn response_for(state: &AppState, service: mail_service::Model) -> Ma
 }
 
 /// The mail services of an organization
+///
+/// Members of the organization, by cursor.
 #[utoipa::path(
     tag = "mail-services",
     security(("bearer" = [])),
@@ -154,6 +156,8 @@ pub(crate) async fn create_mail_service(
 }
 
 /// One mail service
+///
+/// Members of its organization: domain, pack, limits and address count.
 #[utoipa::path(
     tag = "mail-services",
     security(("bearer" = [])),

@@ -25,6 +25,8 @@ pub(crate) struct AliasResponse {
 }
 
 /// Aliases of an address
+///
+/// The other addresses that deliver to this one's mailbox.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),
@@ -113,6 +115,8 @@ pub(crate) async fn create_alias(
 }
 
 /// Remove an alias
+///
+/// Mail to the alias stops being delivered to the address; the alias becomes free again.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),

@@ -21,6 +21,7 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"local_part": "compta", "for": "several_users", "password": "violet umbrella marching north", "display_name": "Comptabilité"}))]
 pub(crate) struct CreateAddressRequest {
     /// The part before `@`: printable ASCII except space and `( ) < > @ , ; : " [ ] | % &`,
     /// 1–64 characters, no leading, trailing or double dot.

@@ -55,6 +55,8 @@ pub(super) struct OrganizationRequest {
 }
 
 /// List the caller's organizations
+///
+/// Every organization the caller is a member of, with the caller's role, by cursor.
 #[utoipa::path(
     tag = "organizations",
     security(("bearer" = [])),
@@ -102,6 +104,8 @@ pub(crate) async fn create_organization(
 }
 
 /// One organization
+///
+/// Members only; any other caller gets 404.
 #[utoipa::path(
     tag = "organizations",
     security(("bearer" = [])),

@@ -67,6 +67,8 @@ fn auto_reply_response(
 }
 
 /// The auto-reply of an address
+///
+/// Whether it is on, its subject and body; disabled when none was set.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),
@@ -146,6 +148,8 @@ pub(crate) async fn put_auto_reply(
 }
 
 /// Remove the auto-reply of an address
+///
+/// Senders stop getting the automatic answer at once.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),

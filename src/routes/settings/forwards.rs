@@ -45,6 +45,8 @@ impl From<forward::Model> for ForwardResponse {
 }
 
 /// Forwarding targets of an address
+///
+/// Each target, whether it confirmed the forwarding and whether the address keeps a copy.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),
@@ -123,6 +125,8 @@ pub(crate) struct UpdateForwardRequest {
 }
 
 /// Keep a copy or not
+///
+/// Whether the address keeps a copy of what it forwards to this target.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),
@@ -150,6 +154,8 @@ pub(crate) async fn update_forward(
 }
 
 /// Remove a forwarding target
+///
+/// Mail stops being forwarded to it at once.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),

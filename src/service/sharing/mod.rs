@@ -33,9 +33,9 @@ impl utoipa::PartialSchema for InviteeRequest {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder};
         use utoipa::openapi::Ref;
-        let form = |name: &str, description: &str| {
+        let form = |name: &str, title: &str, description: &str| {
             ObjectBuilder::new()
-                .title(Some(name))
+                .title(Some(title))
                 .description(Some(description))
                 .property(name, Ref::from_schema_name("EmailAddress"))
                 .required(name)
@@ -45,8 +45,12 @@ impl utoipa::PartialSchema for InviteeRequest {
             .description(Some(
                 "A member of the organization by `login`, or anyone else by `email`: exactly one of the two.",
             ))
-            .item(form("login", "A member of the organization, by login"))
-            .item(form("email", "Anyone, by e-mail address"))
+            .item(form(
+                "login",
+                "InviteeByLogin",
+                "A member of the organization, by login",
+            ))
+            .item(form("email", "InviteeByEmail", "Anyone, by e-mail address"))
             .into()
     }
 }
