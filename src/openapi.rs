@@ -92,7 +92,12 @@ fn finish(mut api: OpenApiDoc) -> OpenApiDoc {
         {
             add_problem_responses(operation);
             // Every operation has a description; a summary that says it all is repeated.
-            if operation.description.as_deref().unwrap_or_default().is_empty() {
+            if operation
+                .description
+                .as_deref()
+                .unwrap_or_default()
+                .is_empty()
+            {
                 operation.description = operation.summary.clone();
             }
         }
@@ -100,8 +105,84 @@ fn finish(mut api: OpenApiDoc) -> OpenApiDoc {
     api.webhooks = webhook_messages();
     require_per_purpose(&mut api);
     name_audit_details(&mut api);
+    forbid_nul_characters(&mut api);
     add_examples(&mut api);
     api
+}
+
+/// No text holds a NUL character (PostgreSQL cannot store one, so the server refuses it with a
+/// 422 naming the field): stated on every free string of the document but the problems'.
+const NO_NUL: &str = "^[^\\u0000]*$";
+
+/// Patterns that any ordinary text matches, so an example built from the schema may ignore
+/// them (the control-character rule of names and subjects, and [`NO_NUL`]).
+const TEXT_PATTERNS: &[&str] = &[NO_NUL, "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"];
+
+fn forbid_nul_characters(api: &mut OpenApiDoc) {
+    if let Some(components) = api.components.as_mut() {
+        // Problems echo what was refused (a field name holding a NUL, say): not these.
+        for (name, schema) in components.schemas.iter_mut() {
+            if !matches!(name.as_str(), "Problem" | "FieldError") {
+                forbid_nul(schema);
+            }
+        }
+    }
+    for item in api.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if let RefOr::T(parameter) = parameter {
+                    parameter.schema.iter_mut().for_each(forbid_nul);
+                }
+            }
+            if let Some(RefOr::T(body)) = operation.request_body.as_mut() {
+                for content in body.content.values_mut() {
+                    if let RefOr::T(content) = content {
+                        content.schema.iter_mut().for_each(forbid_nul);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn forbid_nul(schema: &mut RefOr<utoipa::openapi::schema::Schema>) {
+    use utoipa::openapi::schema::{ArrayItems, Schema, SchemaType, Type};
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Object(object) => {
+            let text = match &object.schema_type {
+                SchemaType::Type(Type::String) => true,
+                SchemaType::Array(types) => types.contains(&Type::String),
+                _ => false,
+            };
+            if text
+                && object.pattern.is_none()
+                && object.format.is_none()
+                && object.enum_values.is_none()
+            {
+                object.pattern = Some(NO_NUL.to_string());
+            }
+            object.properties.values_mut().for_each(forbid_nul);
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                forbid_nul(items);
+            }
+        }
+        Schema::OneOf(one) => one.items.iter_mut().for_each(forbid_nul),
+        Schema::AllOf(all) => all.items.iter_mut().for_each(forbid_nul),
+        Schema::AnyOf(any) => any.items.iter_mut().for_each(forbid_nul),
+        _ => {}
+    }
 }
 
 /// An example on every request body, every JSON answer and every parameter that has none:
@@ -253,14 +334,21 @@ fn synthesize(
             Some("email") => "famille.munster@la-fibre.xyz".to_string(),
             Some("password") => "violet umbrella marching north".to_string(),
             Some("uri") => "https://postier.example/".to_string(),
-            _ if schema.get("pattern").is_some() => return None,
+            _ if schema["pattern"]
+                .as_str()
+                .is_some_and(|p| !TEXT_PATTERNS.contains(&p)) =>
+            {
+                return None;
+            }
             _ => {
                 let min = schema["minLength"].as_u64().unwrap_or(1) as usize;
                 let text = "example".to_string();
                 if text.len() < min {
                     "x".repeat(min)
                 } else {
-                    let max = schema["maxLength"].as_u64().map_or(text.len(), |m| m as usize);
+                    let max = schema["maxLength"]
+                        .as_u64()
+                        .map_or(text.len(), |m| m as usize);
                     text.chars().take(max.max(min)).collect()
                 }
             }

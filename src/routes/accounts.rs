@@ -27,7 +27,11 @@ pub(super) struct SignUpRequest {
         length(min = 1, max = 100),
         custom(function = "crate::domain::validate_header_text")
     )]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
+    )]
     pub display_name: Option<String>,
 }
 
@@ -86,7 +90,10 @@ pub(super) struct UpdateMeRequest {
         length(max = 100),
         custom(function = "crate::domain::validate_header_text")
     )]
-    #[schema(max_length = 100)]
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
+    )]
     pub display_name: Option<String>,
 }
 

@@ -50,7 +50,12 @@ pub(super) struct OrganizationRequest {
         length(min = 1, max = 100),
         custom(function = "crate::domain::validate_header_text")
     )]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$",
+        example = "Famille Munster"
+    )]
     pub name: String,
 }
 

@@ -104,7 +104,12 @@ pub(crate) struct AutoReplyRequest {
         length(min = 1, max = 200),
         custom(function = "crate::domain::validate_header_text")
     )]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$",
+        example = "Absent until Monday"
+    )]
     pub subject: String,
     #[validate(length(min = 1, max = 10000))]
     #[schema(min_length = 1, max_length = 10000)]
