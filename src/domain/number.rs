@@ -49,9 +49,13 @@ mod tests {
         assert_eq!(hours(r#"{"hours": 428.0}"#), Ok(Some(428)));
         assert_eq!(hours(r#"{"hours": null}"#), Ok(None));
         assert_eq!(hours("{}"), Ok(None));
-        assert!(hours(r#"{"hours": 428.5}"#).unwrap_err().contains("whole number"));
+        assert!(hours(r#"{"hours": 428.5}"#)
+            .unwrap_err()
+            .contains("whole number"));
         assert!(hours(r#"{"hours": 1e300}"#).is_err());
-        assert!(hours(r#"{"hours": 4294967296}"#).unwrap_err().contains("out of range"));
+        assert!(hours(r#"{"hours": 4294967296}"#)
+            .unwrap_err()
+            .contains("out of range"));
         assert!(hours(r#"{"hours": "1"}"#).is_err());
     }
 }

@@ -112,9 +112,12 @@ async fn named_headers_report_every_row_and_atomic_writes_nothing_on_error(backe
     let res = import(&app, &alice, &service, "", csv).await;
     // Refused: a 422 problem that is also the whole report, each invalid row's errors named.
     let report = res.assert_problem(422, "validation_failed").body.clone();
-    assert!(res
-        .error_fields()
-        .contains(&"rows[1].local_part".to_string()), "{}", res.text);
+    assert!(
+        res.error_fields()
+            .contains(&"rows[1].local_part".to_string()),
+        "{}",
+        res.text
+    );
     assert!(res.error_fields().contains(&"rows[4].password".to_string()));
     assert_eq!(report["layout"], "named");
     assert_eq!(report["committed"], false);
@@ -220,7 +223,10 @@ async fn limits_are_checked_before_writing(backend: Backend) {
     let csv = "local_part,password\na,violet umbrella marching north\nb,violet umbrella marching north\nc,violet umbrella marching north\nd,violet umbrella marching north\n";
     let res = import(&app, &alice, &service, "", csv).await;
     // Valid rows without room: a 409 problem carrying the report.
-    let report = res.assert_problem(409, "address_limit_reached").body.clone();
+    let report = res
+        .assert_problem(409, "address_limit_reached")
+        .body
+        .clone();
     assert_eq!(report["committed"], false);
     assert!(report["message"].as_str().unwrap().contains("room for 3"));
     assert!(report["detail"].as_str().unwrap().contains("room for 3"));
@@ -549,10 +555,8 @@ async fn a_multipart_file_field_imports_like_a_csv_body(backend: Backend) {
         vec![(2, "created".into()), (3, "created".into())]
     );
     assert_eq!(
-        app.scalar_i64(
-            "SELECT COUNT(*) FROM addresses WHERE local_part IN ('julie', 'marc')"
-        )
-        .await,
+        app.scalar_i64("SELECT COUNT(*) FROM addresses WHERE local_part IN ('julie', 'marc')")
+            .await,
         2
     );
     // A refused multipart import answers like a refused CSV body: 422 with the report.
@@ -565,13 +569,14 @@ async fn a_multipart_file_field_imports_like_a_csv_body(backend: Backend) {
         outcomes(&res.body),
         vec![(2, "skipped".into()), (3, "invalid".into())]
     );
-    assert_eq!(res.body["rows"][1]["errors"][0]["message"], "exists already");
+    assert_eq!(
+        res.body["rows"][1]["errors"][0]["message"],
+        "exists already"
+    );
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 2);
 }
 
-async fn multipart_imports_are_refused_without_a_file_or_beyond_the_size_limit(
-    backend: Backend,
-) {
+async fn multipart_imports_are_refused_without_a_file_or_beyond_the_size_limit(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.import_max_bytes = 4096).await;
     let alice = app.user("alice@example.com").await;
     let service = premium(&app, &alice).await;
