@@ -25,6 +25,7 @@ services and domains, mail addresses, their users and permissions, invitations, 
 bulk imports and sending limits. Errors are RFC 9457 problem documents with a stable `code`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
+    servers((url = "/", description = "The server that serves this document (`/openapi.json`)")),
     components(schemas(ProblemDocument, ErrorCode, FieldError, Change, EventData, PingData)),
     tags(
         (name = "operations", description = "Health and readiness"),
@@ -53,6 +54,20 @@ pub fn build() -> OpenApiDoc {
     finish(api)
 }
 
+/// The document as this server serves it: the configured password minimum instead of the
+/// default one (`postier openapi` and the committed document state the default).
+pub fn for_config(config: &crate::config::Config) -> OpenApiDoc {
+    let mut api = build();
+    if let Some(RefOr::T(utoipa::openapi::schema::Schema::Object(password))) = api
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("NewPassword"))
+    {
+        password.min_length = Some(config.password_min_length);
+    }
+    api
+}
+
 fn finish(mut api: OpenApiDoc) -> OpenApiDoc {
     let components = api.components.get_or_insert_with(Default::default);
     components.security_schemes.insert(
@@ -77,12 +92,394 @@ fn finish(mut api: OpenApiDoc) -> OpenApiDoc {
         .flatten()
         {
             add_problem_responses(operation);
+            // Every operation has a description; a summary that says it all is repeated.
+            if operation
+                .description
+                .as_deref()
+                .unwrap_or_default()
+                .is_empty()
+            {
+                operation.description = operation.summary.clone();
+            }
         }
     }
     crate::idempotency::document(&mut api);
     crate::etag::document(&mut api);
     api.webhooks = webhook_messages();
+    require_per_purpose(&mut api);
+    name_audit_details(&mut api);
+    forbid_nul_characters(&mut api);
+    add_examples(&mut api);
     api
+}
+
+/// No text holds a NUL character (PostgreSQL cannot store one, so the server refuses it with a
+/// 422 naming the field): stated on every free string of the document but the problems'.
+const NO_NUL: &str = "^[^\\u0000]*$";
+
+/// Patterns that any ordinary text matches, so an example built from the schema may ignore
+/// them (the control-character rule of names and subjects, and [`NO_NUL`]).
+const TEXT_PATTERNS: &[&str] = &[NO_NUL, "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"];
+
+fn forbid_nul_characters(api: &mut OpenApiDoc) {
+    if let Some(components) = api.components.as_mut() {
+        // Problems echo what was refused (a field name holding a NUL, say): not these.
+        for (name, schema) in components.schemas.iter_mut() {
+            if !matches!(name.as_str(), "Problem" | "FieldError") {
+                forbid_nul(schema);
+            }
+        }
+    }
+    for item in api.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if let RefOr::T(parameter) = parameter {
+                    parameter.schema.iter_mut().for_each(forbid_nul);
+                }
+            }
+            if let Some(RefOr::T(body)) = operation.request_body.as_mut() {
+                for content in body.content.values_mut() {
+                    if let RefOr::T(content) = content {
+                        content.schema.iter_mut().for_each(forbid_nul);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn forbid_nul(schema: &mut RefOr<utoipa::openapi::schema::Schema>) {
+    use utoipa::openapi::schema::{ArrayItems, Schema, SchemaType, Type};
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Object(object) => {
+            let text = match &object.schema_type {
+                SchemaType::Type(Type::String) => true,
+                SchemaType::Array(types) => types.contains(&Type::String),
+                _ => false,
+            };
+            if text
+                && object.pattern.is_none()
+                && object.format.is_none()
+                && object.enum_values.is_none()
+            {
+                object.pattern = Some(NO_NUL.to_string());
+            }
+            object.properties.values_mut().for_each(forbid_nul);
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                forbid_nul(items);
+            }
+        }
+        Schema::OneOf(one) => one.items.iter_mut().for_each(forbid_nul),
+        Schema::AllOf(all) => all.items.iter_mut().for_each(forbid_nul),
+        Schema::AnyOf(any) => any.items.iter_mut().for_each(forbid_nul),
+        _ => {}
+    }
+}
+
+/// An example on every request body, every JSON answer and every parameter that has none:
+/// built from the schema (its own `examples` first, then the first enum value or branch, the
+/// bounds, the format), so it is valid against it (CI checks every example with jsonschema:
+/// `.ci/check_examples.py`). Bodies whose rules depend on each other carry their own.
+fn add_examples(api: &mut OpenApiDoc) {
+    use serde_json::Value;
+    let components = api
+        .components
+        .as_ref()
+        .and_then(|c| serde_json::to_value(&c.schemas).ok())
+        .unwrap_or(Value::Null);
+    // Requests carry their required members only (optional ones can depend on each other);
+    // answers carry every member.
+    let example_of = |schema: &Option<RefOr<utoipa::openapi::schema::Schema>>, full: bool| {
+        schema
+            .as_ref()
+            .and_then(|s| serde_json::to_value(s).ok())
+            .and_then(|s| synthesize(&s, &components, full, 0))
+    };
+    for item in api.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(RefOr::T(body)) = operation.request_body.as_mut() {
+                for (media_type, content) in &mut body.content {
+                    if let RefOr::T(content) = content {
+                        if media_type.ends_with("json") && content.example.is_none() {
+                            content.example = example_of(&content.schema, false);
+                        }
+                    }
+                }
+            }
+            for response in operation.responses.responses.values_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                for (media_type, content) in &mut response.content {
+                    if let RefOr::T(content) = content {
+                        if media_type.ends_with("json") && content.example.is_none() {
+                            content.example = example_of(&content.schema, true);
+                        }
+                    }
+                }
+            }
+            for parameter in operation.parameters.iter_mut().flatten() {
+                let RefOr::T(parameter) = parameter else {
+                    continue;
+                };
+                if let Some(RefOr::T(utoipa::openapi::schema::Schema::Object(schema))) =
+                    parameter.schema.as_mut()
+                {
+                    if schema.examples.is_empty() {
+                        let value = serde_json::to_value(&schema).ok();
+                        if let Some(example) =
+                            value.and_then(|v| synthesize(&v, &components, false, 0))
+                        {
+                            schema.examples = vec![example];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A value valid against `schema` (a JSON Schema as the document renders it), `$ref`s
+/// resolved in `components`, with every member of objects when `full` (else the required
+/// ones); `None` when it cannot tell (a deep or unsatisfiable schema).
+fn synthesize(
+    schema: &serde_json::Value,
+    components: &serde_json::Value,
+    full: bool,
+    depth: usize,
+) -> Option<serde_json::Value> {
+    use serde_json::{json, Map, Value};
+    if depth > 12 {
+        return None;
+    }
+    let next = |s: &Value| synthesize(s, components, full, depth + 1);
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.strip_prefix("#/components/schemas/")?;
+        return next(&components[name]);
+    }
+    if let Some(example) = schema["examples"].as_array().and_then(|e| e.first()) {
+        return Some(example.clone());
+    }
+    if !schema["example"].is_null() {
+        return Some(schema["example"].clone());
+    }
+    if let Some(value) = schema.get("const") {
+        return Some(value.clone());
+    }
+    if let Some(values) = schema["enum"].as_array() {
+        return values.iter().find(|v| !v.is_null()).cloned();
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(branches) = schema[key].as_array() {
+            let branch = branches
+                .iter()
+                .find(|b| b["type"] != "null")
+                .or(branches.first())?;
+            return next(branch);
+        }
+    }
+    if let Some(parts) = schema["allOf"].as_array() {
+        if schema.get("properties").is_none() {
+            let mut merged = Map::new();
+            for part in parts {
+                match next(part)? {
+                    Value::Object(fields) => merged.extend(fields),
+                    other if parts.len() == 1 => return Some(other),
+                    _ => return None,
+                }
+            }
+            return Some(Value::Object(merged));
+        }
+    }
+    let kind = match &schema["type"] {
+        Value::String(kind) => kind.as_str(),
+        Value::Array(kinds) => kinds
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|k| *k != "null")
+            .unwrap_or("null"),
+        _ if schema.get("properties").is_some() => "object",
+        _ => return Some(json!({})),
+    };
+    let bound = |key: &str| schema[key].as_i64();
+    Some(match kind {
+        "null" => Value::Null,
+        "boolean" => json!(true),
+        "integer" | "number" => {
+            let low = bound("minimum").unwrap_or(1);
+            json!(bound("maximum").map_or(low, |high| low.min(high)))
+        }
+        "string" => json!(match schema["format"].as_str() {
+            Some("uuid") => "0193a1f2-7c4d-7e5f-8a6b-9c0d1e2f3a4b".to_string(),
+            Some("date-time") => "2026-12-02T09:30:00Z".to_string(),
+            Some("date") => "2026-12-02".to_string(),
+            Some("email") => "famille.munster@la-fibre.xyz".to_string(),
+            Some("password") => "violet umbrella marching north".to_string(),
+            Some("uri") => "https://postier.example/".to_string(),
+            _ if schema["pattern"]
+                .as_str()
+                .is_some_and(|p| !TEXT_PATTERNS.contains(&p)) =>
+            {
+                return None;
+            }
+            _ => {
+                let min = schema["minLength"].as_u64().unwrap_or(1) as usize;
+                let text = "example".to_string();
+                if text.len() < min {
+                    "x".repeat(min)
+                } else {
+                    let max = schema["maxLength"]
+                        .as_u64()
+                        .map_or(text.len(), |m| m as usize);
+                    text.chars().take(max.max(min)).collect()
+                }
+            }
+        }),
+        "array" => {
+            let count = schema["minItems"].as_u64().unwrap_or(1);
+            match next(&schema["items"]) {
+                Some(item) if count <= 1 => json!([item]),
+                Some(item) if schema["uniqueItems"] != true => json!(vec![item; count as usize]),
+                Some(_) => return None,
+                None if count == 0 => json!([]),
+                None => return None,
+            }
+        }
+        _ => {
+            let mut object = Map::new();
+            if let Some(properties) = schema["properties"].as_object() {
+                for (name, property) in properties {
+                    let required = schema["required"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().any(|n| n == name));
+                    if !(required || full) {
+                        continue;
+                    }
+                    match next(property) {
+                        Some(value) => {
+                            object.insert(name.clone(), value);
+                        }
+                        None if required => return None,
+                        None => {}
+                    }
+                }
+            }
+            Value::Object(object)
+        }
+    })
+}
+
+/// Each audit action's `details` as a component of its own (`AccountUpdatedDetails`…), and
+/// each branch titled by its action: client generators name models after them instead of
+/// numbering inline objects (openapi-python-client gives up on the numbered ones).
+fn name_audit_details(api: &mut OpenApiDoc) {
+    use utoipa::openapi::schema::Schema;
+    let Some(schemas) = api.components.as_mut().map(|c| &mut c.schemas) else {
+        return;
+    };
+    let Some(RefOr::T(Schema::OneOf(change))) = schemas.get_mut("AuditChange") else {
+        return;
+    };
+    let mut hoisted = Vec::new();
+    for branch in &mut change.items {
+        let RefOr::T(Schema::Object(branch)) = branch else {
+            continue;
+        };
+        let action = match branch.properties.get("action") {
+            Some(RefOr::T(Schema::Object(action))) => action
+                .enum_values
+                .as_ref()
+                .and_then(|values| values.first())
+                .and_then(|value| value.as_str())
+                .map(str::to_string),
+            _ => None,
+        };
+        let Some(action) = action else { continue };
+        let title: String = action
+            .split(['.', '_'])
+            .map(|word| {
+                let mut chars = word.chars();
+                chars
+                    .next()
+                    .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                    .unwrap_or_default()
+            })
+            .collect();
+        branch.title = Some(title.clone());
+        if let Some(details) = branch.properties.get_mut("details") {
+            if matches!(details, RefOr::T(Schema::Object(_))) {
+                let name = format!("{title}Details");
+                let schema = std::mem::replace(details, RefOr::Ref(Ref::from_schema_name(&name)));
+                hoisted.push((name, schema));
+            }
+        }
+    }
+    for (name, schema) in hoisted {
+        schemas.entry(name).or_insert(schema);
+    }
+}
+
+/// What `for` requires of an address creation, as JSON Schema `if`/`then` (the request type
+/// is one struct for all three, so the derive cannot say it): `me` and `several_users` need
+/// a `password` and take no invitee, permissions or binding; `other_user` needs an `invitee`.
+fn require_per_purpose(api: &mut OpenApiDoc) {
+    use serde_json::json;
+    let Some(schemas) = api.components.as_mut().map(|c| &mut c.schemas) else {
+        return;
+    };
+    let Some(RefOr::T(utoipa::openapi::schema::Schema::Object(schema))) =
+        schemas.get_mut("CreateAddressRequest")
+    else {
+        return;
+    };
+    let purpose = |values: &[&str]| json!({ "properties": { "for": { "enum": values } }, "required": ["for"] });
+    let rules = json!([
+        {
+            "if": purpose(&["me", "several_users"]),
+            "then": {
+                "required": ["password"],
+                "properties": {
+                    "password": { "$ref": "#/components/schemas/NewPassword" },
+                    "invitee": { "type": "null" },
+                    "permissions": { "type": "null" },
+                    "account_binding": { "type": "null" }
+                }
+            }
+        },
+        {
+            "if": purpose(&["other_user"]),
+            "then": {
+                "required": ["invitee"],
+                "properties": { "invitee": { "$ref": "#/components/schemas/InviteeRequest" } }
+            }
+        }
+    ]);
+    // utoipa's object has no `if`/`then`; its extensions serialize flattened, as siblings.
+    schema
+        .extensions
+        .get_or_insert_with(Default::default)
+        .insert("allOf".into(), rules);
 }
 
 /// One webhook per message type: the body (`{type, timestamp, data}` with that type's

@@ -128,7 +128,7 @@ impl Application {
         tokio::spawn(prune_counters(state.clone()));
         tokio::spawn(crate::idempotency::purge_expired(state.clone()));
         tokio::spawn(crate::auth::rate_limit::run_sync(state.clone()));
-        let spec = Arc::new(openapi::build());
+        let spec = Arc::new(openapi::for_config(&state.config));
         let routes = web::Data::new(RouteTable::new(&spec));
         let idempotent_routes = web::Data::new(crate::idempotency::IdempotentRoutes::new(&spec));
         let server_state = state.clone();

@@ -306,6 +306,75 @@ text_type!(LocalPart);
 text_type!(DomainName);
 text_type!(EmailAddress);
 
+/// One character of a local part other than the dot: printable ASCII except space and
+/// `( ) < > @ , ; : " [ ] | % &` (the rule [`LocalPart::parse`] applies).
+const LOCAL_PART_CHAR: &str = r"[A-Za-z0-9!#$'*+/=?^_`{}~\\-]";
+
+/// The OpenAPI schemas of the text types: what JSON Schema can say of each rule, so that
+/// generated clients and fuzzers send what the parser accepts.
+mod schemas {
+    use std::borrow::Cow;
+
+    use serde_json::json;
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+    use utoipa::openapi::RefOr;
+
+    use super::{DomainName, EmailAddress, LocalPart, LOCAL_PART_CHAR};
+
+    /// A DNS name as ASCII labels (1–63 letters, digits or `-`, not at either end), the last
+    /// one starting with a letter; a final dot is dropped. Internationalised names are
+    /// accepted too and converted to punycode, which a pattern cannot state.
+    const DOMAIN_PATTERN: &str = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$";
+
+    fn text(description: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+    }
+
+    impl utoipa::PartialSchema for LocalPart {
+        fn schema() -> RefOr<Schema> {
+            text("The part of a hosted address before `@`: 1–64 printable ASCII characters except space and `( ) < > @ , ; : \" [ ] | % &`, no leading, trailing or double dot; stored lower-case.")
+                .min_length(Some(1))
+                .max_length(Some(64))
+                .pattern(Some(format!("^{LOCAL_PART_CHAR}+(\\.{LOCAL_PART_CHAR}+)*$")))
+                .examples([json!("compta")])
+                .into()
+        }
+    }
+
+    impl utoipa::ToSchema for LocalPart {}
+
+    impl utoipa::PartialSchema for DomainName {
+        fn schema() -> RefOr<Schema> {
+            text("A DNS name with at least two labels, stored lower-case; internationalised names are accepted and stored as punycode (`bücher.example` is `xn--bcher-kva.example`).")
+                .min_length(Some(1))
+                .max_length(Some(253))
+                .pattern(Some(DOMAIN_PATTERN))
+                .examples([json!("entreprise-familiale.xyz")])
+                .into()
+        }
+    }
+
+    impl utoipa::ToSchema for DomainName {}
+
+    impl utoipa::PartialSchema for EmailAddress {
+        fn schema() -> RefOr<Schema> {
+            text("An e-mail address (RFC 5322 dot-atom before `@`, at most 64 characters; a domain as `DomainName`); stored lower-case.")
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+                .max_length(Some(318))
+                .examples([json!("famille.munster@la-fibre.xyz")])
+                .into()
+        }
+    }
+
+    impl utoipa::ToSchema for EmailAddress {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("EmailAddress")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

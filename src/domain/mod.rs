@@ -4,6 +4,7 @@
 mod address;
 mod kinds;
 mod mail_client;
+mod number;
 mod pack;
 mod password;
 mod permission;
@@ -20,6 +21,7 @@ pub use mail_client::{
     ClientEndpoint, MailProtocol, MailboxScope, Security, CLIENT_ENDPOINTS, IMAPS_PORT, POP3S_PORT,
     SUBMISSIONS_PORT, SUBMISSION_PORT,
 };
+pub use number::whole_number;
 pub use pack::{Pack, PackLimits};
 pub use password::{Password, PasswordPolicy};
 pub use permission::{Permission, PermissionSet};

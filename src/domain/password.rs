@@ -127,3 +127,29 @@ impl<'de> serde::Deserialize<'de> for Password {
         Ok(Password(text))
     }
 }
+
+/// The shortest password the default configuration accepts (`POSTIER_PASSWORD_MIN_LENGTH`);
+/// the served document states the configured one (`openapi::for_config`).
+pub(super) const DEFAULT_MIN_PASSWORD_LENGTH: usize = 12;
+
+impl utoipa::PartialSchema for Password {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+            .description(Some(
+                "A new password: between the configured minimum and 128 characters, not easy to guess (zxcvbn score 3 or more: a few unrelated words) and not containing the login or the address; the last two are checked by the server only.",
+            ))
+            .min_length(Some(DEFAULT_MIN_PASSWORD_LENGTH))
+            .max_length(Some(MAX_PASSWORD_LENGTH))
+            .examples([serde_json::json!("violet umbrella marching north")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Password {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("NewPassword")
+    }
+}

@@ -20,16 +20,18 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub(super) struct SignUpRequest {
     /// Any e-mail address (often hosted elsewhere); trimmed and lower-cased.
-    #[schema(value_type = String, example = "famille.munster@la-fibre.xyz")]
     pub login: EmailAddress,
     /// At least 12 characters (configurable), at most 128, not easy to guess.
-    #[schema(value_type = String, format = Password)]
     pub password: Password,
     #[validate(
         length(min = 1, max = 100),
         custom(function = "crate::domain::validate_header_text")
     )]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
+    )]
     pub display_name: Option<String>,
 }
 
@@ -66,6 +68,9 @@ pub(crate) async fn create_account(
 }
 
 /// The caller's account
+///
+/// The account the access token belongs to: login, whether it is verified, display name,
+/// two-factor state.
 #[utoipa::path(
     tag = "accounts",
     security(("bearer" = [])),
@@ -85,11 +90,16 @@ pub(super) struct UpdateMeRequest {
         length(max = 100),
         custom(function = "crate::domain::validate_header_text")
     )]
-    #[schema(max_length = 100)]
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
+    )]
     pub display_name: Option<String>,
 }
 
 /// Change the caller's display name
+///
+/// Only `display_name` can change here; the login changes with `PUT /v1/me/login`.
 #[utoipa::path(
     tag = "accounts",
     security(("bearer" = [])),
@@ -111,7 +121,6 @@ pub(crate) async fn update_me(
 pub(super) struct ChangePasswordRequest {
     #[schema(value_type = String, format = Password)]
     pub current_password: Secret,
-    #[schema(value_type = String, format = Password)]
     pub new_password: Password,
 }
 
@@ -191,7 +200,6 @@ pub(crate) async fn resend_verification(
 #[serde(deny_unknown_fields)]
 pub(super) struct ChangeLoginRequest {
     /// The new login (any e-mail address).
-    #[schema(value_type = String, max_length = 320, example = "munster@nouvelle-box.example")]
     pub login: EmailAddress,
 }
 

@@ -115,8 +115,6 @@ pub(crate) async fn list_domains(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LinkDomainRequest {
-    #[schema(value_type = String, min_length = 1, max_length = 253)]
-    #[schema(example = "famille.example")]
     pub domain: DomainName,
 }
 

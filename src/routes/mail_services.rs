@@ -68,6 +68,8 @@ pub(super) fn response_for(state: &AppState, service: mail_service::Model) -> Ma
 }
 
 /// The mail services of an organization
+///
+/// Members of the organization, by cursor.
 #[utoipa::path(
     tag = "mail-services",
     security(("bearer" = [])),
@@ -123,8 +125,6 @@ pub(crate) async fn list_mail_services(
 pub(super) struct CreateMailServiceRequest {
     /// The customer's domain (internationalised names accepted); omitted on the free pack,
     /// which uses the provider's shared domain.
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 253)]
-    #[schema(example = "entreprise-familiale.xyz")]
     pub domain: Option<DomainName>,
     pub pack: Pack,
 }
@@ -162,6 +162,8 @@ pub(crate) async fn create_mail_service(
 }
 
 /// One mail service
+///
+/// Members of its organization: domain, pack, limits and address count.
 #[utoipa::path(
     tag = "mail-services",
     security(("bearer" = [])),

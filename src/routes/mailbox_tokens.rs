@@ -19,6 +19,7 @@ use crate::state::AppState;
 pub(super) struct CreateMailboxTokenRequest {
     /// What the token may do; by default everything the caller's access allows (`imap` to
     /// read, `smtp` to send with `send_email`).
+    #[schema(min_items = 1)]
     pub scopes: Option<Vec<MailboxScope>>,
 }
 

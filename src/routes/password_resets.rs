@@ -17,7 +17,6 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub(super) struct PasswordResetRequest {
     /// The login of the account.
-    #[schema(value_type = String, max_length = 320, example = "famille.munster@la-fibre.xyz")]
     pub login: EmailAddress,
 }
 
@@ -51,7 +50,6 @@ pub(super) struct CompletePasswordResetRequest {
     #[schema(value_type = String)]
     pub token: Secret,
     /// At least 12 characters (configurable), at most 128, not easy to guess.
-    #[schema(value_type = String, format = Password)]
     pub new_password: Password,
 }
 

@@ -20,6 +20,8 @@ on_both_backends!(
     racing_imports_never_exceed_the_pack,
     racing_imports_for_the_starter_packs_only_address_create_one,
     racing_partial_imports_share_the_last_slot_of_a_free_service,
+    a_multipart_file_field_imports_like_a_csv_body,
+    multipart_imports_are_refused_without_a_file_or_beyond_the_size_limit,
 );
 
 pub async fn import(
@@ -108,7 +110,15 @@ async fn named_headers_report_every_row_and_atomic_writes_nothing_on_error(backe
     crate::addresses::create_for_me(&app, &alice, &service, "taken").await;
     let csv = "display_name,address,password\n\"Julie, compta\",julie@famille.example,violet umbrella marching north\nX,jo%hn@famille.example,violet umbrella marching north\nY,taken@famille.example,violet umbrella marching north\nZ,julie@famille.example,orange kettle singing loudly\nW,weak@famille.example,password123\nV,far@elsewhere.example,violet umbrella marching north\n";
     let res = import(&app, &alice, &service, "", csv).await;
-    let report = res.assert_status(200).clone();
+    // Refused: a 422 problem that is also the whole report, each invalid row's errors named.
+    let report = res.assert_problem(422, "validation_failed").body.clone();
+    assert!(
+        res.error_fields()
+            .contains(&"rows[1].local_part".to_string()),
+        "{}",
+        res.text
+    );
+    assert!(res.error_fields().contains(&"rows[4].password".to_string()));
     assert_eq!(report["layout"], "named");
     assert_eq!(report["committed"], false);
     assert!(report["message"].as_str().unwrap().contains("atomic"));
@@ -212,9 +222,15 @@ async fn limits_are_checked_before_writing(backend: Backend) {
     let service = premium(&app, &alice).await;
     let csv = "local_part,password\na,violet umbrella marching north\nb,violet umbrella marching north\nc,violet umbrella marching north\nd,violet umbrella marching north\n";
     let res = import(&app, &alice, &service, "", csv).await;
-    let report = res.assert_status(200).clone();
+    // Valid rows without room: a 409 problem carrying the report.
+    let report = res
+        .assert_problem(409, "address_limit_reached")
+        .body
+        .clone();
     assert_eq!(report["committed"], false);
     assert!(report["message"].as_str().unwrap().contains("room for 3"));
+    assert!(report["detail"].as_str().unwrap().contains("room for 3"));
+    assert_eq!(report["summary"]["skipped"], 4);
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 0);
     let res = import(&app, &alice, &service, "?atomic=false", csv).await;
     let report = res.assert_status(201).clone();
@@ -239,7 +255,10 @@ async fn limits_are_checked_before_writing(backend: Backend) {
         "local_part,password\nx,violet umbrella marching north\ny,violet umbrella marching north\n",
     )
     .await;
-    assert_eq!(res.assert_status(200)["committed"], false);
+    assert_eq!(
+        res.assert_problem(409, "address_limit_reached").body["committed"],
+        false
+    );
 }
 
 async fn bad_files_get_problems_naming_the_column(backend: Backend) {
@@ -382,7 +401,7 @@ async fn racing_imports_for_the_starter_packs_only_address_create_one(backend: B
             // The slot is free: exactly one import takes it, the other writes nothing.
             let mut statuses = [a.status.as_u16(), b.status.as_u16()];
             statuses.sort_unstable();
-            assert_eq!(statuses, [200, 201], "{} / {}", a.text, b.text);
+            assert_eq!(statuses, [201, 409], "{} / {}", a.text, b.text);
             let (won, lost) = if a.status.as_u16() == 201 {
                 (&a, &b)
             } else {
@@ -400,7 +419,10 @@ async fn racing_imports_for_the_starter_packs_only_address_create_one(backend: B
         } else {
             // Full: neither writes.
             for res in [&a, &b] {
-                assert_eq!(res.assert_status(200)["committed"], false);
+                assert_eq!(
+                    res.assert_problem(409, "address_limit_reached").body["committed"],
+                    false
+                );
                 assert_eq!(res.body["summary"]["created"], 0);
             }
         }
@@ -444,7 +466,7 @@ async fn racing_partial_imports_share_the_last_slot_of_a_free_service(backend: B
         .iter()
         .map(|r| {
             assert!(
-                r.status.as_u16() == 200 || r.status.as_u16() == 201,
+                r.status.as_u16() == 201 || r.status.as_u16() == 409,
                 "{}",
                 r.text
             );
@@ -479,4 +501,115 @@ async fn free_capacity(app: &TestApp, user: &TestUser, service: &str) -> (i64, i
         .unwrap()
         .len() as i64;
     (held, members - held)
+}
+
+const BOUNDARY: &str = "postier-test-boundary";
+
+/// A `multipart/form-data` body with one part per `(name, content)`, as a browser form or a
+/// generated client sends it.
+fn multipart(parts: &[(&str, &str)]) -> String {
+    let mut body = String::new();
+    for (name, content) in parts {
+        body.push_str(&format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"addresses.csv\"\r\nContent-Type: text/csv\r\n\r\n{content}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{BOUNDARY}--\r\n"));
+    body
+}
+
+async fn import_multipart(
+    app: &TestApp,
+    user: &TestUser,
+    service: &str,
+    query: &str,
+    body: String,
+) -> TestResponse {
+    let res = app
+        .client
+        .post(app.url(&format!(
+            "/v1/mail-services/{service}/addresses/import{query}"
+        )))
+        .bearer_auth(&user.token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    into_test_response(res).await
+}
+
+async fn a_multipart_file_field_imports_like_a_csv_body(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let csv = "local_part;password\njulie;violet umbrella marching north\nmarc;orange kettle singing loudly\n";
+    let res = import_multipart(&app, &alice, &service, "", multipart(&[("file", csv)])).await;
+    let report = res.assert_status(201).clone();
+    assert_eq!(report["committed"], true);
+    assert_eq!(
+        outcomes(&report),
+        vec![(2, "created".into()), (3, "created".into())]
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM addresses WHERE local_part IN ('julie', 'marc')")
+            .await,
+        2
+    );
+    // A refused multipart import answers like a refused CSV body: 422 with the report.
+    let csv = "local_part,password\npaul,violet umbrella marching north\njulie,orange kettle singing loudly\n";
+    let res = import_multipart(&app, &alice, &service, "", multipart(&[("file", csv)])).await;
+    res.assert_problem(422, "validation_failed");
+    assert_eq!(res.error_fields(), vec!["rows[1].address"]);
+    assert_eq!(res.body["committed"], false);
+    assert_eq!(
+        outcomes(&res.body),
+        vec![(2, "skipped".into()), (3, "invalid".into())]
+    );
+    assert_eq!(
+        res.body["rows"][1]["errors"][0]["message"],
+        "exists already"
+    );
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 2);
+}
+
+async fn multipart_imports_are_refused_without_a_file_or_beyond_the_size_limit(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.import_max_bytes = 4096).await;
+    let alice = app.user("alice@example.com").await;
+    let service = premium(&app, &alice).await;
+    let csv = "local_part,password\njulie,violet umbrella marching north\n";
+    let res = import_multipart(&app, &alice, &service, "", multipart(&[("csv", csv)])).await;
+    res.assert_problem(422, "validation_failed");
+    assert_eq!(res.error_fields(), vec!["csv"]);
+    // A multipart body holds at least one part (RFC 2046): none is malformed.
+    import_multipart(&app, &alice, &service, "", multipart(&[]))
+        .await
+        .assert_problem(400, "malformed_request");
+    let res = import_multipart(
+        &app,
+        &alice,
+        &service,
+        "",
+        multipart(&[("file", csv), ("file", csv)]),
+    )
+    .await;
+    res.assert_problem(422, "validation_failed");
+    assert_eq!(res.error_fields(), vec!["file"]);
+    // Over the limit: refused as the file streams in (the declared length is within the
+    // room left for the multipart envelope), and at once for a larger declared length.
+    let huge = format!("local_part,password\n{}\n", "x".repeat(5000));
+    import_multipart(&app, &alice, &service, "", multipart(&[("file", &huge)]))
+        .await
+        .assert_problem(413, "payload_too_large");
+    let huger = format!("local_part,password\n{}\n", "x".repeat(40_000));
+    import_multipart(&app, &alice, &service, "", multipart(&[("file", &huger)]))
+        .await
+        .assert_problem(413, "payload_too_large");
+    import_multipart(&app, &alice, &service, "", "not multipart at all".into())
+        .await
+        .assert_problem(400, "malformed_request");
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM addresses").await, 0);
 }

@@ -24,6 +24,8 @@ on_both_backends!(
     docs_are_served_without_any_download,
     a_second_instance_does_not_accept_the_first_ones_tokens,
     nul_characters_are_refused_with_422_naming_the_field,
+    a_json_body_that_is_not_an_object_returns_422_naming_the_body,
+    served_openapi_document_states_the_configured_password_minimum,
 );
 
 async fn health_and_readiness_answer_ok(backend: Backend) {
@@ -668,4 +670,35 @@ async fn readiness_answers_503_while_the_database_refuses_connections() {
     }
     assert!(ready, "readiness never came back");
     admin.close().await.ok();
+}
+
+async fn a_json_body_that_is_not_an_object_returns_422_naming_the_body(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // serde reads a struct from an array too: `["a@example.com", "…"]` must not sign up.
+    let res = app
+        .post_anon("/v1/accounts", json!(["a@example.com", PASSWORD]))
+        .await;
+    res.assert_problem(422, "validation_failed");
+    assert_eq!(res.error_fields(), vec!["body"]);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM accounts").await, 0);
+}
+
+async fn served_openapi_document_states_the_configured_password_minimum(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(backend, |c| c.password_min_length = 16).await;
+    let res = app.request(Method::GET, "/openapi.json", None, None).await;
+    let served = res.assert_status(200);
+    assert_eq!(
+        served["components"]["schemas"]["NewPassword"]["minLength"],
+        16
+    );
+    assert_eq!(
+        served["components"]["schemas"]["NewPassword"]["maxLength"],
+        128
+    );
+    // The committed document (and `postier openapi`) states the default.
+    let generated = serde_json::to_value(postier::openapi::build()).unwrap();
+    assert_eq!(
+        generated["components"]["schemas"]["NewPassword"]["minLength"],
+        12
+    );
 }

@@ -25,6 +25,8 @@ pub(crate) struct AliasResponse {
 }
 
 /// Aliases of an address
+///
+/// The other addresses that deliver to this one's mailbox.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),
@@ -69,10 +71,8 @@ pub(crate) async fn list_aliases(
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateAliasRequest {
     /// Same rules as an address's local part.
-    #[schema(value_type = String, max_length = 256)]
     pub local_part: LocalPart,
     /// A domain of the mail service; the address's own when omitted.
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 253)]
     pub domain: Option<DomainName>,
 }
 
@@ -115,6 +115,8 @@ pub(crate) async fn create_alias(
 }
 
 /// Remove an alias
+///
+/// Mail to the alias stops being delivered to the address; the alias becomes free again.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),

@@ -21,26 +21,27 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"local_part": "compta", "for": "several_users", "password": "violet umbrella marching north", "display_name": "Comptabilité"}))]
 pub(crate) struct CreateAddressRequest {
     /// The part before `@`: printable ASCII except space and `( ) < > @ , ; : " [ ] | % &`,
     /// 1–64 characters, no leading, trailing or double dot.
-    #[schema(value_type = String, max_length = 256)]
-    #[schema(example = "compta")]
     pub local_part: LocalPart,
     /// A domain of the mail service; its main domain when omitted.
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 253)]
     pub domain: Option<DomainName>,
     #[validate(
         length(min = 1, max = 100),
         custom(function = "crate::domain::validate_header_text")
     )]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
+    )]
     pub display_name: Option<String>,
     #[serde(rename = "for")]
     #[schema(rename = "for")]
     pub for_: AddressFor,
     /// Required for `me` and `several_users`; optional for `other_user` (set by the owner).
-    #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<Password>,
     /// For `other_user`.
     pub invitee: Option<InviteeRequest>,
@@ -103,10 +104,8 @@ pub(crate) struct CreateGenericAddressRequest {
     #[schema(rename = "type")]
     pub type_: GenericType,
     /// A domain of the mail service; its main domain when omitted.
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 253)]
     pub domain: Option<DomainName>,
     /// Lets mail clients log in (to send as no-reply, to read the catchall).
-    #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<Password>,
 }
 

@@ -102,7 +102,10 @@ pub(crate) struct UpdateAddressRequest {
         length(max = 100),
         custom(function = "crate::domain::validate_header_text")
     )]
-    #[schema(max_length = 100)]
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
+    )]
     pub display_name: Option<String>,
 }
 

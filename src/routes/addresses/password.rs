@@ -17,7 +17,6 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChangeAddressPasswordRequest {
-    #[schema(value_type = String, format = Password)]
     pub new_password: Password,
     /// `true` to unify with the password of the account whose login is this address (only
     /// that account, when eligible); `false` to end a unification.

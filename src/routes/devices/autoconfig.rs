@@ -19,7 +19,7 @@ pub(crate) struct AutoconfigQuery {
     /// The address being configured; the domain comes from the `autoconfig.<domain>` host
     /// when omitted.
     #[validate(length(min = 1, max = 320))]
-    #[param(min_length = 1, max_length = 320)]
+    #[param(min_length = 1, max_length = 320, format = Email)]
     pub emailaddress: Option<String>,
 }
 

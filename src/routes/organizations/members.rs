@@ -73,7 +73,6 @@ pub(crate) async fn list_members(
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddMemberRequest {
     /// The login to invite (whether or not an account has it).
-    #[schema(value_type = String, max_length = 320)]
     pub login: EmailAddress,
     /// The role the invitee gets by accepting.
     pub role: Role,

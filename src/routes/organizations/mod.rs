@@ -50,11 +50,18 @@ pub(super) struct OrganizationRequest {
         length(min = 1, max = 100),
         custom(function = "crate::domain::validate_header_text")
     )]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$",
+        example = "Famille Munster"
+    )]
     pub name: String,
 }
 
 /// List the caller's organizations
+///
+/// Every organization the caller is a member of, with the caller's role, by cursor.
 #[utoipa::path(
     tag = "organizations",
     security(("bearer" = [])),
@@ -108,6 +115,8 @@ pub(crate) async fn create_organization(
 }
 
 /// One organization
+///
+/// Members only; any other caller gets 404.
 #[utoipa::path(
     tag = "organizations",
     security(("bearer" = [])),

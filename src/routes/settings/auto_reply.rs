@@ -67,6 +67,8 @@ fn auto_reply_response(
 }
 
 /// The auto-reply of an address
+///
+/// Whether it is on, its subject and body; disabled when none was set.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),
@@ -102,7 +104,12 @@ pub(crate) struct AutoReplyRequest {
         length(min = 1, max = 200),
         custom(function = "crate::domain::validate_header_text")
     )]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$",
+        example = "Absent until Monday"
+    )]
     pub subject: String,
     #[validate(length(min = 1, max = 10000))]
     #[schema(min_length = 1, max_length = 10000)]
@@ -146,6 +153,8 @@ pub(crate) async fn put_auto_reply(
 }
 
 /// Remove the auto-reply of an address
+///
+/// Senders stop getting the automatic answer at once.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),

@@ -45,6 +45,8 @@ impl From<forward::Model> for ForwardResponse {
 }
 
 /// Forwarding targets of an address
+///
+/// Each target, whether it confirmed the forwarding and whether the address keeps a copy.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),
@@ -80,7 +82,6 @@ pub(crate) async fn list_forwards(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateForwardRequest {
-    #[schema(value_type = String, max_length = 320, example = "julie@home.example")]
     pub target: EmailAddress,
     /// Default true.
     pub keep_copy: Option<bool>,
@@ -124,6 +125,8 @@ pub(crate) struct UpdateForwardRequest {
 }
 
 /// Keep a copy or not
+///
+/// Whether the address keeps a copy of what it forwards to this target.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),
@@ -151,6 +154,8 @@ pub(crate) async fn update_forward(
 }
 
 /// Remove a forwarding target
+///
+/// Mail stops being forwarded to it at once.
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),

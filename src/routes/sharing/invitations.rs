@@ -117,7 +117,7 @@ pub(crate) async fn create_invitation(
 #[utoipa::path(
     tag = "sharing",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Invitation id")),
+    params(("invitation_id" = Uuid, Path, description = "Invitation id")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 403, description = "Not an owner or admin (the invitee declines instead)", body = ProblemDocument, content_type = "application/problem+json"),
@@ -125,7 +125,7 @@ pub(crate) async fn create_invitation(
         (status = 410, description = "Expired (`invitation_expired`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
-#[delete("/v1/invitations/{id}")]
+#[delete("/v1/invitations/{invitation_id}")]
 pub(crate) async fn revoke_invitation(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -143,7 +143,7 @@ pub(crate) async fn revoke_invitation(
 #[utoipa::path(
     tag = "sharing",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Invitation id")),
+    params(("invitation_id" = Uuid, Path, description = "Invitation id")),
     responses(
         (status = 200, description = "Sent again", body = InvitationResponse),
         (status = 403, description = "Not an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
@@ -152,7 +152,7 @@ pub(crate) async fn revoke_invitation(
         (status = 429, description = "Too many e-mails to this recipient or from this organization (`too_many_requests`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
-#[post("/v1/invitations/{id}/resend")]
+#[post("/v1/invitations/{invitation_id}/resend")]
 pub(crate) async fn resend_invitation(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -166,7 +166,7 @@ pub(crate) async fn resend_invitation(
 #[utoipa::path(
     tag = "sharing",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Invitation id")),
+    params(("invitation_id" = Uuid, Path, description = "Invitation id")),
     responses(
         (status = 200, description = "Accepted: the address is now the caller's", body = MyAddressResponse),
         (status = 403, description = "The caller is not the invitee", body = ProblemDocument, content_type = "application/problem+json"),
@@ -174,7 +174,7 @@ pub(crate) async fn resend_invitation(
         (status = 410, description = "Expired (`invitation_expired`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
-#[post("/v1/invitations/{id}/accept")]
+#[post("/v1/invitations/{invitation_id}/accept")]
 pub(crate) async fn accept_invitation(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -188,7 +188,7 @@ pub(crate) async fn accept_invitation(
 #[utoipa::path(
     tag = "sharing",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Invitation id")),
+    params(("invitation_id" = Uuid, Path, description = "Invitation id")),
     responses(
         (status = 204, description = "Declined"),
         (status = 403, description = "The caller is not the invitee", body = ProblemDocument, content_type = "application/problem+json"),
@@ -196,7 +196,7 @@ pub(crate) async fn accept_invitation(
         (status = 410, description = "Expired (`invitation_expired`)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
-#[post("/v1/invitations/{id}/decline")]
+#[post("/v1/invitations/{invitation_id}/decline")]
 pub(crate) async fn decline_invitation(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -93,10 +93,12 @@ pub(crate) struct CreateShareLinkRequest {
     /// Hours before the link expires: 1 to 720 (30 days), default 72.
     #[validate(range(min = 1, max = 720))]
     #[schema(minimum = 1, maximum = 720)]
+    #[serde(default, deserialize_with = "crate::domain::whole_number")]
     pub expires_in_hours: Option<i64>,
     /// How many accounts may redeem it: 1 to 1000, default 1.
     #[validate(range(min = 1, max = 1000))]
     #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "crate::domain::whole_number")]
     pub max_uses: Option<i32>,
 }
 
@@ -169,13 +171,13 @@ pub(crate) async fn redeem_share_link(
 #[utoipa::path(
     tag = "sharing",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Share link id")),
+    params(("share_link_id" = Uuid, Path, description = "Share link id")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 403, description = "Not an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
-#[delete("/v1/share-links/{id}")]
+#[delete("/v1/share-links/{share_link_id}")]
 pub(crate) async fn revoke_share_link(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -73,6 +73,17 @@ pub(crate) struct ImportReport {
     pub rows: Vec<RowReport>,
 }
 
+/// A refused import's answer: a problem document (`validation_failed` when rows are invalid,
+/// `address_limit_reached` when the limits leave no room) that also carries the whole report,
+/// so that a client reads every row's errors from the same body.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ImportRefusal {
+    #[serde(flatten)]
+    pub problem: crate::error::ProblemDocument,
+    #[serde(flatten)]
+    pub report: ImportReport,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ImportOptions {
     pub dry_run: bool,
@@ -81,6 +92,34 @@ pub(crate) struct ImportOptions {
 }
 
 impl ImportReport {
+    /// Why nothing was written, as a problem, when the import was meant to write (not a dry
+    /// run) and wrote nothing: invalid rows (or none at all) are a 422 listing each row's
+    /// errors as `rows[i].field`; valid rows without room are a 409.
+    pub(crate) fn refusal(&self) -> Option<ApiError> {
+        if self.dry_run || self.committed {
+            return None;
+        }
+        let detail = self
+            .message
+            .clone()
+            .unwrap_or_else(|| "nothing was created".into());
+        if self.summary.invalid > 0 || self.summary.valid == 0 {
+            let errors = self
+                .rows
+                .iter()
+                .enumerate()
+                .flat_map(|(i, row)| {
+                    row.errors
+                        .iter()
+                        .filter(move |_| row.outcome == RowOutcome::Invalid)
+                        .map(move |e| FieldError::new(format!("rows[{i}].{}", e.field), &e.message))
+                })
+                .collect();
+            return Some(ApiError::new(ErrorCode::ValidationFailed, detail).with_errors(errors));
+        }
+        Some(ApiError::new(ErrorCode::AddressLimitReached, detail))
+    }
+
     /// Marks every row still to be created as skipped, with why.
     fn skip_all(&mut self, message: String) {
         for r in &mut self.rows {

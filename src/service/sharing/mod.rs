@@ -20,13 +20,51 @@ use crate::state::AppState;
 
 /// The invitee of an address: a member of the organization by `login`, or anyone else by
 /// `email` (exactly one of the two).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct InviteeRequest {
-    #[schema(value_type = Option<String>)]
     pub login: Option<EmailAddress>,
-    #[schema(value_type = Option<String>)]
     pub email: Option<EmailAddress>,
+}
+
+/// `oneOf` the two forms, each with its one required member, so that the document states
+/// "exactly one of the two" as the server checks it.
+impl utoipa::PartialSchema for InviteeRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder};
+        use utoipa::openapi::Ref;
+        let form = |name: &str, title: &str, description: &str| {
+            ObjectBuilder::new()
+                .title(Some(title))
+                .description(Some(description))
+                .property(name, Ref::from_schema_name("EmailAddress"))
+                .required(name)
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        };
+        OneOfBuilder::new()
+            .description(Some(
+                "A member of the organization by `login`, or anyone else by `email`: exactly one of the two.",
+            ))
+            .item(form(
+                "login",
+                "InviteeByLogin",
+                "A member of the organization, by login",
+            ))
+            .item(form("email", "InviteeByEmail", "Anyone, by e-mail address"))
+            .into()
+    }
+}
+
+impl ToSchema for InviteeRequest {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push(("EmailAddress".into(), EmailAddress::schema()));
+    }
 }
 
 /// A token from an e-mailed link or a share link (`{token}`).
