@@ -54,8 +54,13 @@ for path, item in doc["paths"].items():
             requested = content_examples(body.get("content"), "paths", path, method, "requestBody")
             requested = requested or any("schema" in m and m["schema"].get("type") == "string" for m in body["content"].values())
         for i, parameter in enumerate(operation.get("parameters", [])):
+            location = ("paths", path, method, "parameters", i)
+            if "$ref" in parameter:  # a shared parameter (Idempotency-Key): its component
+                name = parameter["$ref"].rsplit("/", 1)[-1]
+                parameter = doc["components"]["parameters"][name]
+                location = ("components", "parameters", name)
             for example in parameter.get("schema", {}).get("examples", []):
-                check(example, "paths", path, method, "parameters", i, "schema")
+                check(example, *location, "schema")
                 requested = requested or not body
         if not body and not operation.get("parameters"):
             requested = True  # nothing to give: the request is the method and the path
