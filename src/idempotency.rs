@@ -414,8 +414,7 @@ pub(crate) fn document(api: &mut utoipa::openapi::OpenApi) {
                         .schema_type(Type::String)
                         .min_length(Some(1))
                         .max_length(Some(257))
-                        .pattern(Some("^[\\x21-\\x7E]{1,255}$|^\"[\\x21-\\x7E]{1,255}\"$"))
-                        .examples(["9b2e4c1a-5d3f-4e8a-9c7b-2f1d0e6a4b3c"]),
+                        .pattern(Some("^[\\x21-\\x7E]{1,255}$|^\"[\\x21-\\x7E]{1,255}\"$")),
                 ))
                 .build(),
         ),
