@@ -210,16 +210,7 @@ pub fn first_bucket(now: DateTime<Utc>, window_secs: i64) -> i64 {
     bucket_of(now) - window_secs.div_euclid(BUCKET_SECS) + 1
 }
 
-/// Forgets `key` entirely (a successful login clears its failures).
-pub async fn clear(conn: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
-    counter::Entity::delete_many()
-        .filter(counter::Column::Key.eq(key))
-        .exec(conn)
-        .await
-        .map(|_| ())
-}
-
-/// Forgets several keys entirely, in one statement.
+/// Forgets keys entirely, in one statement (a successful login clears its failures).
 pub async fn clear_many(conn: &impl ConnectionTrait, keys: &[String]) -> Result<(), DbErr> {
     counter::Entity::delete_many()
         .filter(counter::Column::Key.is_in(keys.iter().cloned()))
