@@ -14,6 +14,7 @@ use crate::auth::{Caller, ClientIp};
 use crate::domain::{AccountBinding, Password, PermissionSet, Secret};
 use crate::error::{ApiError, ErrorCode};
 use crate::service::accounts::{password_reset, verification};
+use crate::service::addresses::views::MyAddressResponse;
 use crate::service::links::{
     ACCEPT_INVITATION, ACCEPT_MEMBER_INVITATION, CONFIRM_FORWARD, DECLINE_INVITATION,
     REDEEM_SHARE_LINK, REFUSE_FORWARD, RESET_PASSWORD, VERIFY_LOGIN,
@@ -197,6 +198,68 @@ async fn end_session(state: &AppState, caller: &Caller) {
     }
 }
 
+/// What a page of a flow that needs an account is shown again with: the status, a problem
+/// line, the challenge of the code step.
+type Shown<'a> = (StatusCode, Option<&'a str>, Option<String>);
+
+/// The POST of a flow that needs an account: the form checked (`posted`), what its token
+/// designates read again (`preview`: the `page` is shown again with it on a login problem),
+/// a session opened for this one action (`authenticate`), the action, the session ended, and
+/// the `outcome` page (or the refusal).
+async fn act_with_account<P, T>(
+    (req, state, ip, body): (&HttpRequest, &AppState, ClientIp, &[u8]),
+    action: &'static str,
+    preview: impl AsyncFnOnce(&AppState, &str) -> Result<P, ApiError>,
+    page: impl Fn(&AppState, Lang, &str, &P, Shown<'_>) -> HttpResponse,
+    act: impl AsyncFnOnce(&AppState, &Caller, &str) -> Result<T, ApiError>,
+    outcome: impl FnOnce(Lang, T) -> HttpResponse,
+) -> HttpResponse {
+    let lang = Lang::of(req);
+    let form = match posted(req, state, action, body, lang) {
+        Ok(form) => form,
+        Err(res) => return *res,
+    };
+    let designated = match preview(state, &form.token).await {
+        Ok(designated) => designated,
+        Err(e) => return refusal(lang, &e),
+    };
+    let show = |status, problem: Option<&str>, challenge| {
+        page(
+            state,
+            lang,
+            &form.token,
+            &designated,
+            (status, problem, challenge),
+        )
+    };
+    let caller = match authenticate(state, lang, &form, ip.0, show).await {
+        Ok(caller) => caller,
+        Err(res) => return *res,
+    };
+    let result = act(state, &caller, &form.token).await;
+    end_session(state, &caller).await;
+    match result {
+        Ok(acted) => outcome(lang, acted),
+        Err(e) => refusal(lang, &e),
+    }
+}
+
+/// The page saying the caller's account now reaches `address`.
+fn access_given(lang: Lang, title: &str, address: &MyAddressResponse) -> HttpResponse {
+    done(
+        lang,
+        title,
+        &format!(
+            "{} {}.",
+            lang.pick(
+                "Your account now has access to",
+                "Votre compte a désormais accès à",
+            ),
+            address.address
+        ),
+    )
+}
+
 fn done(lang: Lang, title: &str, text: &str) -> HttpResponse {
     Page::new(lang, StatusCode::OK, title)
         .text(text)
@@ -359,7 +422,7 @@ fn member_invitation_page(
     lang: Lang,
     token: &str,
     invitation: &member_invitations::MemberInvitationResponse,
-    (status, problem, challenge): (StatusCode, Option<&str>, Option<String>),
+    (status, problem, challenge): Shown<'_>,
 ) -> HttpResponse {
     let mut page = Page::new(
         lang,
@@ -415,43 +478,26 @@ pub(super) async fn accept_member_invitation(
     ip: ClientIp,
     body: web::Bytes,
 ) -> HttpResponse {
-    let lang = Lang::of(&req);
-    let form = match posted(&req, &state, ACCEPT_MEMBER_INVITATION, &body, lang) {
-        Ok(form) => form,
-        Err(res) => return *res,
-    };
-    let invitation = match member_invitations::preview_by_token(&state, &form.token).await {
-        Ok(invitation) => invitation,
-        Err(e) => return refusal(lang, &e),
-    };
-    let show = |status, problem: Option<&str>, challenge| {
-        member_invitation_page(
-            &state,
-            lang,
-            &form.token,
-            &invitation,
-            (status, problem, challenge),
-        )
-    };
-    let caller = match authenticate(&state, lang, &form, ip.0, show).await {
-        Ok(caller) => caller,
-        Err(res) => return *res,
-    };
-    let result = member_invitations::accept_by_token(&state, &caller, &form.token).await;
-    end_session(&state, &caller).await;
-    match result {
-        Ok(joined) => done(
-            lang,
-            lang.pick("Welcome", "Bienvenue"),
-            &format!(
-                "{} {} ({}).",
-                lang.pick("You are now a member of", "Vous êtes désormais membre de"),
-                joined.organization_name,
-                joined.role.as_str()
-            ),
-        ),
-        Err(e) => refusal(lang, &e),
-    }
+    act_with_account(
+        (&req, &state, ip, &body),
+        ACCEPT_MEMBER_INVITATION,
+        member_invitations::preview_by_token,
+        member_invitation_page,
+        member_invitations::accept_by_token,
+        |lang, joined| {
+            done(
+                lang,
+                lang.pick("Welcome", "Bienvenue"),
+                &format!(
+                    "{} {} ({}).",
+                    lang.pick("You are now a member of", "Vous êtes désormais membre de"),
+                    joined.organization_name,
+                    joined.role.as_str()
+                ),
+            )
+        },
+    )
+    .await
 }
 
 // --- Invitations onto an address ---------------------------------------------------
@@ -461,7 +507,7 @@ fn invitation_page(
     lang: Lang,
     token: &str,
     invitation: &invitations::InvitationPreview,
-    (status, problem, challenge): (StatusCode, Option<&str>, Option<String>),
+    (status, problem, challenge): Shown<'_>,
 ) -> HttpResponse {
     let mut page = Page::new(
         lang,
@@ -536,45 +582,21 @@ pub(super) async fn accept_invitation(
     ip: ClientIp,
     body: web::Bytes,
 ) -> HttpResponse {
-    let lang = Lang::of(&req);
-    let form = match posted(&req, &state, ACCEPT_INVITATION, &body, lang) {
-        Ok(form) => form,
-        Err(res) => return *res,
-    };
-    let invitation = match invitations::preview_by_token(&state, &form.token).await {
-        Ok(invitation) => invitation,
-        Err(e) => return refusal(lang, &e),
-    };
-    let show = |status, problem: Option<&str>, challenge| {
-        invitation_page(
-            &state,
-            lang,
-            &form.token,
-            &invitation,
-            (status, problem, challenge),
-        )
-    };
-    let caller = match authenticate(&state, lang, &form, ip.0, show).await {
-        Ok(caller) => caller,
-        Err(res) => return *res,
-    };
-    let result = invitations::accept_by_token(&state, &caller, &form.token).await;
-    end_session(&state, &caller).await;
-    match result {
-        Ok(address) => done(
-            lang,
-            lang.pick("Invitation accepted", "Invitation acceptée"),
-            &format!(
-                "{} {}.",
-                lang.pick(
-                    "Your account now has access to",
-                    "Votre compte a désormais accès à",
-                ),
-                address.address
-            ),
-        ),
-        Err(e) => refusal(lang, &e),
-    }
+    act_with_account(
+        (&req, &state, ip, &body),
+        ACCEPT_INVITATION,
+        invitations::preview_by_token,
+        invitation_page,
+        invitations::accept_by_token,
+        |lang, address| {
+            access_given(
+                lang,
+                lang.pick("Invitation accepted", "Invitation acceptée"),
+                &address,
+            )
+        },
+    )
+    .await
 }
 
 pub(super) async fn decline_invitation_page(req: HttpRequest, state: Data) -> HttpResponse {
@@ -752,7 +774,7 @@ fn share_link_page(
     lang: Lang,
     token: &str,
     link: &share_links::ShareLinkPreview,
-    (status, problem, challenge): (StatusCode, Option<&str>, Option<String>),
+    (status, problem, challenge): Shown<'_>,
 ) -> HttpResponse {
     let mut page = Page::new(
         lang,
@@ -805,43 +827,13 @@ pub(super) async fn redeem_share_link(
     ip: ClientIp,
     body: web::Bytes,
 ) -> HttpResponse {
-    let lang = Lang::of(&req);
-    let form = match posted(&req, &state, REDEEM_SHARE_LINK, &body, lang) {
-        Ok(form) => form,
-        Err(res) => return *res,
-    };
-    let link = match share_links::preview(&state, &form.token).await {
-        Ok(link) => link,
-        Err(e) => return refusal(lang, &e),
-    };
-    let show = |status, problem: Option<&str>, challenge| {
-        share_link_page(
-            &state,
-            lang,
-            &form.token,
-            &link,
-            (status, problem, challenge),
-        )
-    };
-    let caller = match authenticate(&state, lang, &form, ip.0, show).await {
-        Ok(caller) => caller,
-        Err(res) => return *res,
-    };
-    let result = share_links::redeem(&state, &caller, &form.token).await;
-    end_session(&state, &caller).await;
-    match result {
-        Ok(address) => done(
-            lang,
-            lang.pick("Access given", "Accès obtenu"),
-            &format!(
-                "{} {}.",
-                lang.pick(
-                    "Your account now has access to",
-                    "Votre compte a désormais accès à",
-                ),
-                address.address
-            ),
-        ),
-        Err(e) => refusal(lang, &e),
-    }
+    act_with_account(
+        (&req, &state, ip, &body),
+        REDEEM_SHARE_LINK,
+        share_links::preview,
+        share_link_page,
+        share_links::redeem,
+        |lang, address| access_given(lang, lang.pick("Access given", "Accès obtenu"), &address),
+    )
+    .await
 }
