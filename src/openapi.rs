@@ -108,6 +108,7 @@ fn finish(mut api: OpenApiDoc) -> OpenApiDoc {
     api.webhooks = webhook_messages();
     require_per_purpose(&mut api);
     name_audit_details(&mut api);
+    type_event_details(&mut api);
     forbid_nul_characters(&mut api);
     add_examples(&mut api);
     api
@@ -438,6 +439,55 @@ fn name_audit_details(api: &mut OpenApiDoc) {
     for (name, schema) in hoisted {
         schemas.entry(name).or_insert(schema);
     }
+}
+
+/// What `action` fixes of an event's `details`, from the `AuditChange` branches: `action` is
+/// one of their actions, and per action `details` is that branch's details schema (`null`
+/// for the branches without one), as `if`/`then` rules. An event is one object whose two
+/// fields the derive types separately; `allOf` of the object and the `oneOf` would say the
+/// same, but generated clients (openapi-python-client) cannot take an `allOf` of a `oneOf`.
+fn type_event_details(api: &mut OpenApiDoc) {
+    use serde_json::{json, Value};
+    let Some(schemas) = api.components.as_mut().map(|c| &mut c.schemas) else {
+        return;
+    };
+    let Some(change) = schemas
+        .get("AuditChange")
+        .and_then(|s| serde_json::to_value(s).ok())
+    else {
+        return;
+    };
+    let mut actions = Vec::new();
+    let mut rules = Vec::new();
+    for branch in change["oneOf"].as_array().into_iter().flatten() {
+        let Some(action) = branch["properties"]["action"]["enum"][0].as_str() else {
+            continue;
+        };
+        let details = match branch["properties"].get("details") {
+            Some(details) => details.clone(),
+            None => json!({ "type": "null" }),
+        };
+        actions.push(Value::from(action));
+        rules.push(json!({
+            "if": { "properties": { "action": { "const": action } }, "required": ["action"] },
+            "then": { "properties": { "details": details } }
+        }));
+    }
+    let Some(RefOr::T(utoipa::openapi::schema::Schema::Object(event))) =
+        schemas.get_mut("EventResponse")
+    else {
+        return;
+    };
+    if let Some(RefOr::T(utoipa::openapi::schema::Schema::Object(action))) =
+        event.properties.get_mut("action")
+    {
+        action.enum_values = Some(actions);
+    }
+    // utoipa's object has no `if`/`then`; its extensions serialize flattened, as siblings.
+    event
+        .extensions
+        .get_or_insert_with(Default::default)
+        .insert("allOf".into(), Value::Array(rules));
 }
 
 /// What `for` requires of an address creation, as JSON Schema `if`/`then` (the request type

@@ -36,7 +36,8 @@ pub(super) struct EventResponse {
     pub actor_account_id: Option<Uuid>,
     /// The acting account was deleted since (its id stays, so its events still group).
     pub actor_deleted: bool,
-    /// `<resource>.<change>`, e.g. `member.added`.
+    /// `<resource>.<change>`, e.g. `member.added`: one of the actions of `AuditChange`, which
+    /// fixes the shape of `details`.
     pub action: String,
     /// What changed (a login, an address, an id).
     pub target: String,
@@ -45,7 +46,8 @@ pub(super) struct EventResponse {
     pub organization_id: Option<Uuid>,
     pub mail_service_id: Option<Uuid>,
     pub address_id: Option<Uuid>,
-    /// Non-secret details of the change.
+    /// Non-secret details of the change, shaped by `action` (the `AuditChange` branch of that
+    /// action; `null` for the actions that have none).
     #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
     /// Where the event stands in the change feed: pass it as `?after=` (or as the stream's
