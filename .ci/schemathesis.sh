@@ -49,6 +49,8 @@ invitation_id=$(api POST "/v1/addresses/$address_id/invitations" '{"invitee":{"e
 # A webhook to a local port nobody listens on: its deliveries fail, and never leave the machine.
 webhook_id=$(api POST "/v1/organizations/$org_id/webhooks" "{\"url\":\"http://127.0.0.1:$dead_port/hook\"}" | field '["id"]')
 delivery_id=$(api POST "/v1/webhooks/$webhook_id/ping" | field '["id"]')
+share_link_id=$(api POST "/v1/addresses/$address_id/share-links" '{"permissions":["send_email"]}' | field '["id"]')
+forward_id=$(api POST "/v1/addresses/$address_id/forwards" '{"target":"someone@elsewhere.example"}' | field '["id"]')
 cat > "$work/schemathesis.toml" <<TOML
 [parameters]
 org_id = "$org_id"
@@ -59,6 +61,8 @@ domain = "fuzz.example"
 invitation_id = "$invitation_id"
 webhook_id = "$webhook_id"
 delivery_id = "$delivery_id"
+share_link_id = "$share_link_id"
+forward_id = "$forward_id"
 
 # A body over a length bound can also be over POSTIER_MAX_JSON_BYTES: 413 is a refusal too.
 [checks.negative_data_rejection]

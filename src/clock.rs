@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 #[derive(Clone, Default)]
 pub struct Clock {
@@ -16,8 +16,12 @@ impl Clock {
         Self::default()
     }
 
+    /// Now, to the microsecond: what PostgreSQL's `timestamptz` keeps, so that an answer
+    /// built from a row in memory (a PATCH's) is the one a later read of the row gives, and
+    /// carries the same `ETag`.
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
+        let now = Utc::now() + Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed));
+        now.trunc_subsecs(6)
     }
 
     /// Moves this clock (and every clone of it) forward; for tests.

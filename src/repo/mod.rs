@@ -22,9 +22,31 @@ pub(crate) mod webhooks;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sea_orm::sea_query::{Alias, Expr, SelectStatement};
-use sea_orm::{EntityTrait, IdenStatic, Iterable};
+use sea_orm::{Condition, ConnectionTrait, DbErr, EntityTrait, IdenStatic, Iterable, QueryFilter};
 
 use crate::error::ApiError;
+
+/// Reads the row of `E` that `which` selects (one at most), locked until the transaction
+/// `conn` ends: a change decided on this row (a precondition, a limit) cannot be overtaken
+/// by a concurrent one. The lock is an `UPDATE` of `column` to itself, the form every engine
+/// of docs/distributed.md accepts (as `mail_services::lock` and `webhooks::find_for_update`
+/// do); on SQLite the write transaction holds the database lock already. `None` when no row
+/// matches.
+pub(crate) async fn find_locked<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    column: E::Column,
+    which: Condition,
+) -> Result<Option<E::Model>, DbErr> {
+    let locked = E::update_many()
+        .col_expr(column, Expr::col(column))
+        .filter(which.clone())
+        .exec(conn)
+        .await?;
+    if locked.rows_affected == 0 {
+        return Ok(None);
+    }
+    E::find().filter(which).one(conn).await
+}
 
 /// Selects every column of `E` as `<prefix><column>`, so that one joined query brings back
 /// several models, each read with `FromQueryResult::from_query_result(&row, prefix)`. Every

@@ -9,6 +9,7 @@ use validator::Validate;
 use crate::auth::{AuthUser, ClientIp};
 use crate::domain::{EmailAddress, Password, Secret};
 use crate::error::{ApiResult, ProblemDocument};
+use crate::etag::IfMatch;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::routes::params::ConfirmQuery;
 use crate::service::accounts::verification::{self, VerifiedLoginResponse};
@@ -103,6 +104,7 @@ pub(super) struct UpdateMeRequest {
 #[utoipa::path(
     tag = "accounts",
     security(("bearer" = [])),
+    params(IfMatch),
     request_body = UpdateMeRequest,
     responses((status = 200, description = "The updated account", body = AccountResponse))
 )]
@@ -111,8 +113,9 @@ pub(crate) async fn update_me(
     state: web::Data<AppState>,
     user: AuthUser,
     body: ApiJson<UpdateMeRequest>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    let account = accounts::update_profile(&state, &user, body.0.display_name).await?;
+    let account = accounts::update_profile(&state, &user, body.0.display_name, &if_match).await?;
     Ok(HttpResponse::Ok().json(AccountResponse::load(&state, account).await?))
 }
 
@@ -238,7 +241,7 @@ pub(crate) async fn change_my_login(
 #[utoipa::path(
     tag = "accounts",
     security(("bearer" = [])),
-    params(ConfirmQuery),
+    params(ConfirmQuery, IfMatch),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "No recent proof (`reauthentication_required`)", body = ProblemDocument, content_type = "application/problem+json"),
@@ -251,7 +254,8 @@ pub(crate) async fn delete_me(
     state: web::Data<AppState>,
     user: AuthUser,
     query: ApiQuery<ConfirmQuery>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    accounts::deletion::delete(&state, &user, query.confirm.as_deref()).await?;
+    accounts::deletion::delete(&state, &user, query.confirm.as_deref(), &if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,52 +2,22 @@
 //! (`/v1/organizations/{org_id}/mail-services`, `/v1/mail-services`).
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
 use crate::auth::AuthUser;
-use crate::domain::{DomainName, Pack, PackLimits, Permission, PermissionSet};
+use crate::domain::{DomainName, Pack, Permission, PermissionSet};
 use crate::entity::mail_service;
 use crate::error::{ApiResult, ProblemDocument};
+use crate::etag::IfMatch;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::repo;
 use crate::routes::params::{ConfirmQuery, Page, PageQuery};
-use crate::service::{authz, mail_services};
+use crate::service::authz;
+use crate::service::mail_services::{self, MailServiceResponse};
 use crate::state::AppState;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct MailServiceResponse {
-    pub id: Uuid,
-    pub organization_id: Uuid,
-    /// The main domain (the provider's shared domain on the free pack).
-    pub domain: String,
-    pub pack: Pack,
-    /// What the pack allows.
-    pub limits: PackLimits,
-    pub address_count: u64,
-    /// Permissions given to new users of its addresses.
-    pub default_permissions: Vec<Permission>,
-    pub created_at: DateTime<Utc>,
-}
-
-impl MailServiceResponse {
-    pub(super) fn new(state: &AppState, service: mail_service::Model, address_count: u64) -> Self {
-        let pack = service.pack;
-        Self {
-            id: service.id,
-            organization_id: service.organization_id,
-            domain: service.domain,
-            pack,
-            limits: pack.limits(state.config.daily_address_creations),
-            address_count,
-            default_permissions: service.default_permissions.to_vec(),
-            created_at: service.created_at,
-        }
-    }
-}
 
 fn page_of(
     state: &AppState,
@@ -58,13 +28,8 @@ fn page_of(
         rows,
         limit,
         |s| s.id.to_string(),
-        |s| response_for(state, s),
+        |s| mail_services::view(state, s),
     )
-}
-
-pub(super) fn response_for(state: &AppState, service: mail_service::Model) -> MailServiceResponse {
-    let count = u64::try_from(service.address_count).unwrap_or(0);
-    MailServiceResponse::new(state, service, count)
 }
 
 /// The mail services of an organization
@@ -158,7 +123,7 @@ pub(crate) async fn create_mail_service(
         mail_services::create(&state, &user, path.into_inner(), body.pack, body.domain).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/mail-services/{}", service.id)))
-        .json(MailServiceResponse::new(&state, service, 0)))
+        .json(mail_services::view(&state, service)))
 }
 
 /// One mail service
@@ -177,7 +142,7 @@ pub(crate) async fn get_mail_service(
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let (service, _) = authz::service(&state.db, &user, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(response_for(&state, service)))
+    Ok(HttpResponse::Ok().json(mail_services::view(&state, service)))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -198,7 +163,7 @@ pub(super) struct UpdateMailServiceRequest {
 #[utoipa::path(
     tag = "mail-services",
     security(("bearer" = [])),
-    params(("service_id" = Uuid, Path, description = "Mail service id")),
+    params(("service_id" = Uuid, Path, description = "Mail service id"), IfMatch),
     request_body = UpdateMailServiceRequest,
     responses(
         (status = 200, description = "Changed", body = MailServiceResponse),
@@ -212,14 +177,16 @@ pub(crate) async fn update_mail_service(
     user: AuthUser,
     path: web::Path<Uuid>,
     body: ApiJson<UpdateMailServiceRequest>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
     let update = mail_services::ServiceUpdate {
         pack: body.pack,
         default_permissions: body.default_permissions,
     };
-    let service = mail_services::update(&state, &user, path.into_inner(), update).await?;
-    Ok(HttpResponse::Ok().json(response_for(&state, service)))
+    let service =
+        mail_services::update(&state, &user, path.into_inner(), update, &if_match).await?;
+    Ok(HttpResponse::Ok().json(mail_services::view(&state, service)))
 }
 
 /// Delete a mail service
@@ -230,7 +197,7 @@ pub(crate) async fn update_mail_service(
 #[utoipa::path(
     tag = "mail-services",
     security(("bearer" = [])),
-    params(("service_id" = Uuid, Path, description = "Mail service id"), ConfirmQuery),
+    params(("service_id" = Uuid, Path, description = "Mail service id"), ConfirmQuery, IfMatch),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Not an owner or admin, or no recent password proof (`reauthentication_required`)", body = ProblemDocument, content_type = "application/problem+json"),
@@ -243,8 +210,9 @@ pub(crate) async fn delete_mail_service(
     user: AuthUser,
     path: web::Path<Uuid>,
     query: ApiQuery<ConfirmQuery>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
     let confirm = query.confirm.as_deref();
-    mail_services::delete(&state, &user, path.into_inner(), confirm).await?;
+    mail_services::delete(&state, &user, path.into_inner(), confirm, &if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiResult, ProblemDocument};
+use crate::etag::IfMatch;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::routes::params::{Page, PageQuery};
 use crate::service::authz;
@@ -101,7 +102,7 @@ pub(crate) async fn get_webhook(
 #[utoipa::path(
     tag = "webhooks",
     security(("bearer" = [])),
-    params(("webhook_id" = Uuid, Path, description = "Webhook endpoint id")),
+    params(("webhook_id" = Uuid, Path, description = "Webhook endpoint id"), IfMatch),
     request_body = UpdateWebhookRequest,
     responses(
         (status = 200, description = "The endpoint", body = WebhookResponse),
@@ -115,8 +116,9 @@ pub(crate) async fn update_webhook(
     user: AuthUser,
     path: web::Path<Uuid>,
     body: ApiJson<UpdateWebhookRequest>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    let webhook = webhooks::update(&state, &user, path.into_inner(), body.0).await?;
+    let webhook = webhooks::update(&state, &user, path.into_inner(), body.0, &if_match).await?;
     Ok(HttpResponse::Ok().json(WebhookResponse::from(webhook)))
 }
 
@@ -126,7 +128,7 @@ pub(crate) async fn update_webhook(
 #[utoipa::path(
     tag = "webhooks",
     security(("bearer" = [])),
-    params(("webhook_id" = Uuid, Path, description = "Webhook endpoint id")),
+    params(("webhook_id" = Uuid, Path, description = "Webhook endpoint id"), IfMatch),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Not an owner or admin (`forbidden`)", body = ProblemDocument, content_type = "application/problem+json"),
@@ -137,8 +139,9 @@ pub(crate) async fn delete_webhook(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    webhooks::delete(&state, &user, path.into_inner()).await?;
+    webhooks::delete(&state, &user, path.into_inner(), &if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

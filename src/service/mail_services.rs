@@ -4,16 +4,57 @@
 //! holds. Writes that must see the service as it is serialise on its row
 //! (`repo::mail_services::lock`).
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::domain::{DomainName, Pack, Permission, PermissionSet};
+use crate::domain::{DomainName, Pack, PackLimits, Permission, PermissionSet};
 use crate::entity::mail_service;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::etag::IfMatch;
 use crate::repo::{self, events::Scope};
 use crate::service::audit::Change;
 use crate::service::{authz, dangerous, domain_claims, UnitOfWork};
 use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MailServiceResponse {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    /// The main domain (the provider's shared domain on the free pack).
+    pub domain: String,
+    pub pack: Pack,
+    /// What the pack allows.
+    pub limits: PackLimits,
+    pub address_count: u64,
+    /// Permissions given to new users of its addresses.
+    pub default_permissions: Vec<Permission>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl MailServiceResponse {
+    fn new(state: &AppState, service: mail_service::Model, address_count: u64) -> Self {
+        let pack = service.pack;
+        Self {
+            id: service.id,
+            organization_id: service.organization_id,
+            domain: service.domain,
+            pack,
+            limits: pack.limits(state.config.daily_address_creations),
+            address_count,
+            default_permissions: service.default_permissions.to_vec(),
+            created_at: service.created_at,
+        }
+    }
+}
+
+/// A service as its members see it (the address count is the one kept on its row).
+pub(crate) fn view(state: &AppState, service: mail_service::Model) -> MailServiceResponse {
+    let count = u64::try_from(service.address_count).unwrap_or(0);
+    MailServiceResponse::new(state, service, count)
+}
 
 /// Permissions a new user of an address gets unless the inviter chooses others.
 pub(crate) fn initial_default_permissions() -> PermissionSet {
@@ -209,12 +250,16 @@ pub(crate) async fn update(
     caller: &Caller,
     service_id: Uuid,
     update: ServiceUpdate,
+    if_match: &IfMatch,
 ) -> ApiResult<mail_service::Model> {
     authz::managed_service(&state.db, caller, service_id).await?;
     let uow = UnitOfWork::begin(state).await?;
     let service = repo::mail_services::lock(uow.tx(), service_id)
         .await?
         .ok_or_else(|| ApiError::not_found("mail service"))?;
+    if_match
+        .check(|| async { Ok(view(state, service.clone())) })
+        .await?;
     let scope = Scope::service(&service);
     let current = service.pack;
     if let Some(pack) = update.pack.filter(|p| *p != current) {
@@ -318,17 +363,16 @@ pub(crate) async fn delete(
     caller: &Caller,
     service_id: Uuid,
     confirm: Option<&str>,
+    if_match: &IfMatch,
 ) -> ApiResult<()> {
     let service = authz::managed_service(&state.db, caller, service_id).await?;
     dangerous::recent_proof(state, caller)?;
     dangerous::confirmation(confirm, &service.domain)?;
     let uow = UnitOfWork::begin(state).await?;
-    if repo::mail_services::lock(uow.tx(), service.id)
+    let locked = repo::mail_services::lock(uow.tx(), service.id)
         .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found("mail service"));
-    }
+        .ok_or_else(|| ApiError::not_found("mail service"))?;
+    if_match.check(|| async { Ok(view(state, locked)) }).await?;
     let addresses = repo::mail_services::count_addresses(uow.tx(), service.id).await?;
     repo::mail_services::delete(uow.tx(), service.id).await?;
     uow.record(

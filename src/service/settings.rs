@@ -2,17 +2,157 @@
 //! nothing until they confirm by the e-mailed link, within the pack's number per address
 //! (counted under the service lock); and the auto-reply.
 
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait};
+use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{token, Caller};
-use crate::domain::{EmailAddress, Permission, Secret};
+use crate::domain::{AddressKind, EmailAddress, Permission, Secret};
 use crate::entity::{address, auto_reply, forward, mail_service};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::etag::IfMatch;
 use crate::repo::{self, events::Actor, events::Scope};
 use crate::service::audit::Change;
 use crate::service::authz::{self, Need};
 use crate::service::{links, outreach, UnitOfWork};
 use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ForwardResponse {
+    pub id: Uuid,
+    pub target: String,
+    /// Keep a copy in the mailbox; `false` deletes after forwarding.
+    pub keep_copy: bool,
+    /// Mail flows to the target only once it confirmed.
+    pub confirmed: bool,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<forward::Model> for ForwardResponse {
+    fn from(f: forward::Model) -> Self {
+        Self {
+            id: f.id,
+            target: f.target,
+            keep_copy: f.keep_copy,
+            confirmed: f.confirmed_at.is_some(),
+            confirmed_at: f.confirmed_at,
+            created_at: f.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AutoReplyResponse {
+    pub enabled: bool,
+    pub subject: String,
+    pub body: String,
+    /// Answers only from then on, when set.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Answers only until then, when set.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Whether it answers right now (enabled and within its period).
+    pub active_now: bool,
+    /// What to know (the catchall's auto-reply never answers non-existent addresses).
+    pub warnings: Vec<String>,
+}
+
+fn auto_reply_view(
+    reply: Option<auto_reply::Model>,
+    kind: AddressKind,
+    now: DateTime<Utc>,
+) -> AutoReplyResponse {
+    let warnings = if kind == AddressKind::Catchall {
+        vec!["An auto-reply on the catchall never answers messages sent to non-existent addresses of the domain.".to_string()]
+    } else {
+        Vec::new()
+    };
+    match reply {
+        Some(r) => AutoReplyResponse {
+            active_now: r.enabled
+                && r.starts_at.is_none_or(|s| s <= now)
+                && r.ends_at.is_none_or(|e| now < e),
+            enabled: r.enabled,
+            subject: r.subject,
+            body: r.body,
+            starts_at: r.starts_at,
+            ends_at: r.ends_at,
+            warnings,
+        },
+        None => AutoReplyResponse {
+            enabled: false,
+            subject: String::new(),
+            body: String::new(),
+            starts_at: None,
+            ends_at: None,
+            active_now: false,
+            warnings,
+        },
+    }
+}
+
+/// The address whose settings change, locked in `uow` (404 once gone): every write of one
+/// address's forwards and auto-reply serialises on its row, so that a precondition checked
+/// here still holds when the change commits.
+async fn lock_address(uow: &UnitOfWork<'_>, address_id: Uuid) -> ApiResult<address::Model> {
+    let which = Condition::all().add(address::Column::Id.eq(address_id));
+    repo::find_locked::<address::Entity>(uow.tx(), address::Column::Id, which)
+        .await?
+        .ok_or_else(|| ApiError::not_found("address"))
+}
+
+async fn forward_view(
+    conn: &impl ConnectionTrait,
+    address_id: Uuid,
+    forward_id: Uuid,
+) -> ApiResult<ForwardResponse> {
+    repo::addresses::find_forward(conn, address_id, forward_id)
+        .await?
+        .map(ForwardResponse::from)
+        .ok_or_else(|| ApiError::not_found("forwarding target"))
+}
+
+/// One forwarding target (needs `manage_redirections`).
+pub(crate) async fn forward(
+    state: &AppState,
+    caller: &Caller,
+    address_id: Uuid,
+    forward_id: Uuid,
+) -> ApiResult<ForwardResponse> {
+    let need = Need::Permission(Permission::ManageRedirections);
+    let ctx = authz::address(&state.db, caller, address_id, need).await?;
+    forward_view(&state.db, ctx.address.id, forward_id).await
+}
+
+/// The auto-reply of an address (needs `manage_auto_reply`); disabled when none was set.
+pub(crate) async fn auto_reply(
+    state: &AppState,
+    caller: &Caller,
+    address_id: Uuid,
+) -> ApiResult<AutoReplyResponse> {
+    let need = Need::Permission(Permission::ManageAutoReply);
+    let ctx = authz::address(&state.db, caller, address_id, need).await?;
+    let reply = repo::addresses::find_auto_reply(&state.db, ctx.address.id).await?;
+    Ok(auto_reply_view(reply, ctx.address.kind, state.clock.now()))
+}
+
+/// Checks the precondition of a change to the auto-reply against it as it is in `uow`,
+/// once the address is locked.
+async fn auto_reply_checked(
+    uow: &UnitOfWork<'_>,
+    address: &address::Model,
+    if_match: &IfMatch,
+) -> ApiResult<()> {
+    lock_address(uow, address.id).await?;
+    if_match
+        .check(|| async {
+            let reply = repo::addresses::find_auto_reply(uow.tx(), address.id).await?;
+            Ok(auto_reply_view(reply, address.kind, uow.now()))
+        })
+        .await
+}
 
 /// Adds an unconfirmed target and queues its confirmation e-mail, in the caller's unit of
 /// work (the forwards endpoint, or an import's redirect column). Call under the service
@@ -124,13 +264,12 @@ pub(crate) async fn set_keep_copy(
     address_id: Uuid,
     forward_id: Uuid,
     keep_copy: bool,
-) -> ApiResult<forward::Model> {
+    if_match: &IfMatch,
+) -> ApiResult<ForwardResponse> {
     let need = Need::Permission(Permission::ManageRedirections);
     let ctx = authz::address(&state.db, caller, address_id, need).await?;
     let uow = UnitOfWork::begin(state).await?;
-    let found = repo::addresses::find_forward(uow.tx(), address_id, forward_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("forwarding target"))?;
+    let found = forward_checked(&uow, address_id, forward_id, if_match).await?;
     repo::addresses::set_forward_keep_copy(uow.tx(), forward_id, keep_copy).await?;
     uow.record(
         &caller.actor(),
@@ -144,9 +283,25 @@ pub(crate) async fn set_keep_copy(
     )
     .await?;
     uow.commit().await?;
-    repo::addresses::find_forward(&state.db, address_id, forward_id)
+    forward_view(&state.db, address_id, forward_id).await
+}
+
+/// The forward to be changed, read once its address is locked in `uow`, with the
+/// precondition checked against its view.
+async fn forward_checked(
+    uow: &UnitOfWork<'_>,
+    address_id: Uuid,
+    forward_id: Uuid,
+    if_match: &IfMatch,
+) -> ApiResult<forward::Model> {
+    lock_address(uow, address_id).await?;
+    let found = repo::addresses::find_forward(uow.tx(), address_id, forward_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("forwarding target"))
+        .ok_or_else(|| ApiError::not_found("forwarding target"))?;
+    if_match
+        .check(|| async { Ok(ForwardResponse::from(found.clone())) })
+        .await?;
+    Ok(found)
 }
 
 /// Removes a forwarding target (needs `manage_redirections`).
@@ -155,13 +310,12 @@ pub(crate) async fn remove_forward(
     caller: &Caller,
     address_id: Uuid,
     forward_id: Uuid,
+    if_match: &IfMatch,
 ) -> ApiResult<()> {
     let need = Need::Permission(Permission::ManageRedirections);
     let ctx = authz::address(&state.db, caller, address_id, need).await?;
     let uow = UnitOfWork::begin(state).await?;
-    let found = repo::addresses::find_forward(uow.tx(), address_id, forward_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("forwarding target"))?;
+    let found = forward_checked(&uow, address_id, forward_id, if_match).await?;
     repo::addresses::delete_forward(uow.tx(), forward_id).await?;
     uow.record(
         &caller.actor(),
@@ -294,8 +448,8 @@ pub(crate) struct AutoReply {
     pub enabled: bool,
     pub subject: String,
     pub body: String,
-    pub starts_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub ends_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
 }
 
 /// Saves the auto-reply (needs `manage_auto_reply`; `starts_at` before `ends_at`).
@@ -304,7 +458,8 @@ pub(crate) async fn save_auto_reply(
     caller: &Caller,
     address_id: Uuid,
     reply: AutoReply,
-) -> ApiResult<(auto_reply::Model, crate::domain::AddressKind)> {
+    if_match: &IfMatch,
+) -> ApiResult<AutoReplyResponse> {
     let need = Need::Permission(Permission::ManageAutoReply);
     let ctx = authz::address(&state.db, caller, address_id, need).await?;
     if let (Some(start), Some(end)) = (reply.starts_at, reply.ends_at) {
@@ -316,6 +471,7 @@ pub(crate) async fn save_auto_reply(
         }
     }
     let uow = UnitOfWork::begin(state).await?;
+    auto_reply_checked(&uow, &ctx.address, if_match).await?;
     let saved = auto_reply::Model {
         address_id: ctx.address.id,
         enabled: reply.enabled,
@@ -338,7 +494,8 @@ pub(crate) async fn save_auto_reply(
     )
     .await?;
     uow.commit().await?;
-    Ok((saved, ctx.address.kind))
+    let now = saved.updated_at;
+    Ok(auto_reply_view(Some(saved), ctx.address.kind, now))
 }
 
 /// Removes the auto-reply (needs `manage_auto_reply`).
@@ -346,10 +503,12 @@ pub(crate) async fn delete_auto_reply(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,
+    if_match: &IfMatch,
 ) -> ApiResult<()> {
     let need = Need::Permission(Permission::ManageAutoReply);
     let ctx = authz::address(&state.db, caller, address_id, need).await?;
     let uow = UnitOfWork::begin(state).await?;
+    auto_reply_checked(&uow, &ctx.address, if_match).await?;
     if repo::addresses::delete_auto_reply(uow.tx(), ctx.address.id).await? {
         uow.record(
             &caller.actor(),

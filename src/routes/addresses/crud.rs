@@ -10,6 +10,7 @@ use validator::Validate;
 use crate::auth::AuthUser;
 use crate::domain::AddressKind;
 use crate::error::{ApiError, ApiResult, ProblemDocument};
+use crate::etag::IfMatch;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::repo;
 use crate::routes::params::{ConfirmQuery, Page};
@@ -91,7 +92,7 @@ pub(crate) async fn get_address(
 ) -> ApiResult<HttpResponse> {
     let ctx = authz::address(&state.db, &user, path.into_inner(), Need::See).await?;
     let permissions = ctx.permissions();
-    Ok(HttpResponse::Ok().json(views::address_view(&state, ctx.address, permissions).await?))
+    Ok(HttpResponse::Ok().json(views::address_view(&state.db, ctx.address, permissions).await?))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -115,7 +116,7 @@ pub(crate) struct UpdateAddressRequest {
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),
-    params(("address_id" = Uuid, Path, description = "Address id")),
+    params(("address_id" = Uuid, Path, description = "Address id"), IfMatch),
     request_body = UpdateAddressRequest,
     responses(
         (status = 200, description = "Changed", body = AddressResponse),
@@ -128,8 +129,10 @@ pub(crate) async fn update_address(
     user: AuthUser,
     path: web::Path<Uuid>,
     body: ApiJson<UpdateAddressRequest>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    let view = manage::rename(&state, &user, path.into_inner(), body.0.display_name).await?;
+    let id = path.into_inner();
+    let view = manage::rename(&state, &user, id, body.0.display_name, &if_match).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -141,7 +144,7 @@ pub(crate) async fn update_address(
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),
-    params(("address_id" = Uuid, Path, description = "Address id"), ConfirmQuery),
+    params(("address_id" = Uuid, Path, description = "Address id"), ConfirmQuery, IfMatch),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Not an owner or admin, or no recent password proof (`reauthentication_required`)", body = ProblemDocument, content_type = "application/problem+json"),
@@ -154,8 +157,10 @@ pub(crate) async fn delete_address(
     user: AuthUser,
     path: web::Path<Uuid>,
     query: ApiQuery<ConfirmQuery>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    manage::delete(&state, &user, path.into_inner(), query.confirm.as_deref()).await?;
+    let confirm = query.confirm.as_deref();
+    manage::delete(&state, &user, path.into_inner(), confirm, &if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,43 +1,22 @@
 //! Members of an organization and their roles (`/v1/organizations/{org_id}/members`).
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
 use crate::auth::AuthUser;
 use crate::domain::{EmailAddress, Role};
-use crate::entity::{account, membership};
 use crate::error::{ApiResult, ProblemDocument};
+use crate::etag::IfMatch;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::repo;
 use crate::routes::params::{Page, PageQuery};
+use crate::service::authz;
 use crate::service::member_invitations::{self, MemberInvitationResponse};
-use crate::service::{authz, organizations};
+use crate::service::organizations::{self, MemberResponse};
 use crate::state::AppState;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct MemberResponse {
-    pub account_id: Uuid,
-    pub login: String,
-    pub display_name: Option<String>,
-    pub role: Role,
-    pub joined_at: DateTime<Utc>,
-}
-
-impl MemberResponse {
-    fn new(m: membership::Model, a: account::Model) -> Self {
-        Self {
-            account_id: a.id,
-            login: a.login,
-            display_name: a.display_name,
-            role: m.role,
-            joined_at: m.created_at,
-        }
-    }
-}
 
 /// List members
 ///
@@ -116,6 +95,28 @@ pub(crate) struct UpdateMemberRequest {
     pub role: Role,
 }
 
+/// One member
+///
+/// Every member sees the members of the organization; any other caller gets 404.
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(
+        ("org_id" = Uuid, Path, description = "Organization id"),
+        ("account_id" = Uuid, Path, description = "The member's account id"),
+    ),
+    responses((status = 200, description = "The member", body = MemberResponse))
+)]
+#[get("/v1/organizations/{org_id}/members/{account_id}")]
+pub(crate) async fn get_member(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(Uuid, Uuid)>,
+) -> ApiResult<HttpResponse> {
+    let (org_id, account_id) = path.into_inner();
+    Ok(HttpResponse::Ok().json(organizations::member(&state, &user, org_id, account_id).await?))
+}
+
 /// Change a member's role
 ///
 /// Owners and admins; only owners grant or take the owner role; the last owner cannot be
@@ -126,6 +127,7 @@ pub(crate) struct UpdateMemberRequest {
     params(
         ("org_id" = Uuid, Path, description = "Organization id"),
         ("account_id" = Uuid, Path, description = "The member's account id"),
+        IfMatch,
     ),
     request_body = UpdateMemberRequest,
     responses(
@@ -140,10 +142,13 @@ pub(crate) async fn update_member(
     user: AuthUser,
     path: web::Path<(Uuid, Uuid)>,
     body: ApiJson<UpdateMemberRequest>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
     let (org_id, account_id) = path.into_inner();
-    let (m, a) = organizations::change_role(&state, &user, org_id, account_id, body.0.role).await?;
-    Ok(HttpResponse::Ok().json(MemberResponse::new(m, a)))
+    let role = body.0.role;
+    let member =
+        organizations::change_role(&state, &user, org_id, account_id, role, &if_match).await?;
+    Ok(HttpResponse::Ok().json(member))
 }
 
 /// Remove a member, or leave
@@ -156,6 +161,7 @@ pub(crate) async fn update_member(
     params(
         ("org_id" = Uuid, Path, description = "Organization id"),
         ("account_id" = Uuid, Path, description = "The member's account id (the caller's own to leave)"),
+        IfMatch,
     ),
     responses(
         (status = 204, description = "Removed"),
@@ -168,8 +174,9 @@ pub(crate) async fn remove_member(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(Uuid, Uuid)>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
     let (org_id, account_id) = path.into_inner();
-    organizations::remove_member(&state, &user, org_id, account_id).await?;
+    organizations::remove_member(&state, &user, org_id, account_id, &if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }

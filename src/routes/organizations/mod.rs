@@ -4,44 +4,21 @@
 pub(super) mod members;
 
 use actix_web::{get, patch, post, web, HttpResponse};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
 use crate::auth::AuthUser;
 use crate::domain::Role;
-use crate::entity::organization;
 use crate::error::{ApiError, ApiResult, ProblemDocument};
+use crate::etag::IfMatch;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::repo;
 use crate::routes::params::{Page, PageQuery};
-use crate::service::{authz, organizations};
+use crate::service::authz;
+use crate::service::organizations::{self, OrganizationResponse};
 use crate::state::AppState;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct OrganizationResponse {
-    pub id: Uuid,
-    pub name: String,
-    /// Created at sign-up for the account alone.
-    pub personal: bool,
-    /// The caller's role.
-    pub role: Role,
-    pub created_at: DateTime<Utc>,
-}
-
-impl OrganizationResponse {
-    fn new(org: organization::Model, role: Role) -> Self {
-        Self {
-            id: org.id,
-            name: org.name,
-            personal: org.personal,
-            role,
-            created_at: org.created_at,
-        }
-    }
-}
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -143,7 +120,7 @@ pub(crate) async fn get_organization(
 #[utoipa::path(
     tag = "organizations",
     security(("bearer" = [])),
-    params(("org_id" = Uuid, Path, description = "Organization id")),
+    params(("org_id" = Uuid, Path, description = "Organization id"), IfMatch),
     request_body = OrganizationRequest,
     responses(
         (status = 200, description = "Renamed", body = OrganizationResponse),
@@ -156,7 +133,9 @@ pub(crate) async fn update_organization(
     user: AuthUser,
     path: web::Path<Uuid>,
     body: ApiJson<OrganizationRequest>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    let (org, role) = organizations::rename(&state, &user, path.into_inner(), &body.name).await?;
+    let org_id = path.into_inner();
+    let (org, role) = organizations::rename(&state, &user, org_id, &body.name, &if_match).await?;
     Ok(HttpResponse::Ok().json(OrganizationResponse::new(org, role)))
 }

@@ -2,69 +2,17 @@
 
 use actix_web::{delete, get, put, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
 use crate::auth::AuthUser;
-use crate::domain::{AddressKind, Permission};
-use crate::entity::auto_reply;
 use crate::error::{ApiResult, ProblemDocument};
+use crate::etag::IfMatch;
 use crate::extract::ApiJson;
-use crate::repo;
-use crate::service::authz::{self, Need};
-use crate::service::settings;
+use crate::service::settings::{self, AutoReplyResponse};
 use crate::state::AppState;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct AutoReplyResponse {
-    pub enabled: bool,
-    pub subject: String,
-    pub body: String,
-    /// Answers only from then on, when set.
-    pub starts_at: Option<DateTime<Utc>>,
-    /// Answers only until then, when set.
-    pub ends_at: Option<DateTime<Utc>>,
-    /// Whether it answers right now (enabled and within its period).
-    pub active_now: bool,
-    /// What to know (the catchall's auto-reply never answers non-existent addresses).
-    pub warnings: Vec<String>,
-}
-
-fn auto_reply_response(
-    reply: Option<auto_reply::Model>,
-    kind: AddressKind,
-    now: DateTime<Utc>,
-) -> AutoReplyResponse {
-    let warnings = if kind == AddressKind::Catchall {
-        vec!["An auto-reply on the catchall never answers messages sent to non-existent addresses of the domain.".to_string()]
-    } else {
-        Vec::new()
-    };
-    match reply {
-        Some(r) => AutoReplyResponse {
-            active_now: r.enabled
-                && r.starts_at.is_none_or(|s| s <= now)
-                && r.ends_at.is_none_or(|e| now < e),
-            enabled: r.enabled,
-            subject: r.subject,
-            body: r.body,
-            starts_at: r.starts_at,
-            ends_at: r.ends_at,
-            warnings,
-        },
-        None => AutoReplyResponse {
-            enabled: false,
-            subject: String::new(),
-            body: String::new(),
-            starts_at: None,
-            ends_at: None,
-            active_now: false,
-            warnings,
-        },
-    }
-}
 
 /// The auto-reply of an address
 ///
@@ -84,16 +32,7 @@ pub(crate) async fn get_auto_reply(
     user: AuthUser,
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let ctx = authz::address(
-        &state.db,
-        &user,
-        path.into_inner(),
-        Need::Permission(Permission::ManageAutoReply),
-    )
-    .await?;
-    let reply = repo::addresses::find_auto_reply(&state.db, ctx.address.id).await?;
-    let kind = ctx.address.kind;
-    Ok(HttpResponse::Ok().json(auto_reply_response(reply, kind, state.clock.now())))
+    Ok(HttpResponse::Ok().json(settings::auto_reply(&state, &user, path.into_inner()).await?))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -125,7 +64,7 @@ pub(crate) struct AutoReplyRequest {
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),
-    params(("address_id" = Uuid, Path, description = "Address id")),
+    params(("address_id" = Uuid, Path, description = "Address id"), IfMatch),
     request_body = AutoReplyRequest,
     responses(
         (status = 200, description = "Saved", body = AutoReplyResponse),
@@ -138,6 +77,7 @@ pub(crate) async fn put_auto_reply(
     user: AuthUser,
     path: web::Path<Uuid>,
     body: ApiJson<AutoReplyRequest>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
     let reply = settings::AutoReply {
@@ -147,9 +87,9 @@ pub(crate) async fn put_auto_reply(
         starts_at: body.starts_at,
         ends_at: body.ends_at,
     };
-    let (saved, kind) = settings::save_auto_reply(&state, &user, path.into_inner(), reply).await?;
-    let now = saved.updated_at;
-    Ok(HttpResponse::Ok().json(auto_reply_response(Some(saved), kind, now)))
+    let saved =
+        settings::save_auto_reply(&state, &user, path.into_inner(), reply, &if_match).await?;
+    Ok(HttpResponse::Ok().json(saved))
 }
 
 /// Remove the auto-reply of an address
@@ -158,7 +98,7 @@ pub(crate) async fn put_auto_reply(
 #[utoipa::path(
     tag = "addresses",
     security(("bearer" = [])),
-    params(("address_id" = Uuid, Path, description = "Address id")),
+    params(("address_id" = Uuid, Path, description = "Address id"), IfMatch),
     responses(
         (status = 204, description = "Removed"),
         (status = 403, description = "`manage_auto_reply` is missing", body = ProblemDocument, content_type = "application/problem+json"),
@@ -169,7 +109,8 @@ pub(crate) async fn delete_auto_reply(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    settings::delete_auto_reply(&state, &user, path.into_inner()).await?;
+    settings::delete_auto_reply(&state, &user, path.into_inner(), &if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -10,39 +10,14 @@ use validator::Validate;
 
 use crate::auth::{AuthUser, ClientIp};
 use crate::domain::{EmailAddress, Permission, Secret};
-use crate::entity::forward;
 use crate::error::{ApiResult, ProblemDocument};
+use crate::etag::IfMatch;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::repo;
 use crate::routes::params::{Page, PageQuery};
 use crate::service::authz::{self, Need};
-use crate::service::settings;
+use crate::service::settings::{self, ForwardResponse};
 use crate::state::AppState;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ForwardResponse {
-    pub id: Uuid,
-    pub target: String,
-    /// Keep a copy in the mailbox; `false` deletes after forwarding.
-    pub keep_copy: bool,
-    /// Mail flows to the target only once it confirmed.
-    pub confirmed: bool,
-    pub confirmed_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<forward::Model> for ForwardResponse {
-    fn from(f: forward::Model) -> Self {
-        Self {
-            id: f.id,
-            target: f.target,
-            keep_copy: f.keep_copy,
-            confirmed: f.confirmed_at.is_some(),
-            confirmed_at: f.confirmed_at,
-            created_at: f.created_at,
-        }
-    }
-}
 
 /// Forwarding targets of an address
 ///
@@ -118,6 +93,31 @@ pub(crate) async fn create_forward(
     Ok(HttpResponse::Created().json(ForwardResponse::from(created)))
 }
 
+/// One forwarding target
+///
+/// Whether it confirmed the forwarding and whether the address keeps a copy.
+#[utoipa::path(
+    tag = "addresses",
+    security(("bearer" = [])),
+    params(
+        ("address_id" = Uuid, Path, description = "Address id"),
+        ("forward_id" = Uuid, Path, description = "Forwarding target id"),
+    ),
+    responses(
+        (status = 200, description = "The target", body = ForwardResponse),
+        (status = 403, description = "Reading it takes the `manage_redirections` permission on the address, or the owner or admin role (`permission_denied`)", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/addresses/{address_id}/forwards/{forward_id}")]
+pub(crate) async fn get_forward(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(Uuid, Uuid)>,
+) -> ApiResult<HttpResponse> {
+    let (address_id, forward_id) = path.into_inner();
+    Ok(HttpResponse::Ok().json(settings::forward(&state, &user, address_id, forward_id).await?))
+}
+
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpdateForwardRequest {
@@ -133,6 +133,7 @@ pub(crate) struct UpdateForwardRequest {
     params(
         ("address_id" = Uuid, Path, description = "Address id"),
         ("forward_id" = Uuid, Path, description = "Forwarding target id"),
+        IfMatch,
     ),
     request_body = UpdateForwardRequest,
     responses(
@@ -146,11 +147,14 @@ pub(crate) async fn update_forward(
     user: AuthUser,
     path: web::Path<(Uuid, Uuid)>,
     body: ApiJson<UpdateForwardRequest>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
     let (address_id, forward_id) = path.into_inner();
     let keep_copy = body.keep_copy;
-    let updated = settings::set_keep_copy(&state, &user, address_id, forward_id, keep_copy).await?;
-    Ok(HttpResponse::Ok().json(ForwardResponse::from(updated)))
+    let updated =
+        settings::set_keep_copy(&state, &user, address_id, forward_id, keep_copy, &if_match)
+            .await?;
+    Ok(HttpResponse::Ok().json(updated))
 }
 
 /// Remove a forwarding target
@@ -162,6 +166,7 @@ pub(crate) async fn update_forward(
     params(
         ("address_id" = Uuid, Path, description = "Address id"),
         ("forward_id" = Uuid, Path, description = "Forwarding target id"),
+        IfMatch,
     ),
     responses(
         (status = 204, description = "Removed"),
@@ -173,9 +178,10 @@ pub(crate) async fn delete_forward(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(Uuid, Uuid)>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
     let (address_id, forward_id) = path.into_inner();
-    settings::remove_forward(&state, &user, address_id, forward_id).await?;
+    settings::remove_forward(&state, &user, address_id, forward_id, &if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,7 +1,6 @@
 //! Share links of an address: list, create (the token shown once), redeem, revoke.
 
 use actix_web::{delete, get, post, web, HttpResponse};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -9,43 +8,16 @@ use validator::Validate;
 
 use crate::auth::AuthUser;
 use crate::domain::{Permission, PermissionSet};
-use crate::entity::share_link;
 use crate::error::{ApiResult, ProblemDocument};
+use crate::etag::IfMatch;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::repo;
 use crate::routes::params::{Page, PageQuery};
 use crate::service::addresses::views::MyAddressResponse;
 use crate::service::authz::{self, Need};
-use crate::service::sharing::share_links;
+use crate::service::sharing::share_links::{self, ShareLinkResponse};
 use crate::service::sharing::TokenRequest;
 use crate::state::AppState;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ShareLinkResponse {
-    pub id: Uuid,
-    pub address_id: Uuid,
-    pub permissions: Vec<Permission>,
-    pub expires_at: DateTime<Utc>,
-    pub max_uses: i32,
-    pub uses: i32,
-    pub revoked: bool,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<share_link::Model> for ShareLinkResponse {
-    fn from(l: share_link::Model) -> Self {
-        Self {
-            id: l.id,
-            address_id: l.address_id,
-            permissions: l.permissions.to_vec(),
-            expires_at: l.expires_at,
-            max_uses: l.max_uses,
-            uses: l.uses,
-            revoked: l.revoked_at.is_some(),
-            created_at: l.created_at,
-        }
-    }
-}
 
 /// A new share link: the only time its token is shown.
 #[derive(Debug, Serialize, ToSchema)]
@@ -165,13 +137,34 @@ pub(crate) async fn redeem_share_link(
     Ok(HttpResponse::Ok().json(redeemed))
 }
 
+/// One share link
+///
+/// Owners and admins of the address's organization; the token is never shown again.
+#[utoipa::path(
+    tag = "sharing",
+    security(("bearer" = [])),
+    params(("share_link_id" = Uuid, Path, description = "Share link id")),
+    responses(
+        (status = 200, description = "The share link", body = ShareLinkResponse),
+        (status = 403, description = "Not an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/share-links/{share_link_id}")]
+pub(crate) async fn get_share_link(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(share_links::find(&state, &user, path.into_inner()).await?))
+}
+
 /// Revoke a share link
 ///
 /// Owners and admins of the address's organization.
 #[utoipa::path(
     tag = "sharing",
     security(("bearer" = [])),
-    params(("share_link_id" = Uuid, Path, description = "Share link id")),
+    params(("share_link_id" = Uuid, Path, description = "Share link id"), IfMatch),
     responses(
         (status = 204, description = "Revoked"),
         (status = 403, description = "Not an owner or admin", body = ProblemDocument, content_type = "application/problem+json"),
@@ -182,7 +175,8 @@ pub(crate) async fn revoke_share_link(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<Uuid>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    share_links::revoke(&state, &user, path.into_inner()).await?;
+    share_links::revoke(&state, &user, path.into_inner(), &if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }

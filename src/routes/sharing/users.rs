@@ -2,45 +2,21 @@
 //! (`/v1/addresses/{address_id}/users`).
 
 use actix_web::{delete, get, patch, web, HttpResponse};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
 use crate::auth::AuthUser;
-use crate::domain::{AccessOrigin, Permission, PermissionSet};
-use crate::entity::{access, account};
+use crate::domain::{Permission, PermissionSet};
 use crate::error::{ApiResult, ProblemDocument};
+use crate::etag::IfMatch;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::repo;
 use crate::routes::params::{Page, PageQuery};
 use crate::service::authz::{self, Need};
-use crate::service::sharing::users;
+use crate::service::sharing::users::{self, AddressUserResponse};
 use crate::state::AppState;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct AddressUserResponse {
-    pub account_id: Uuid,
-    pub login: String,
-    pub display_name: Option<String>,
-    pub permissions: Vec<Permission>,
-    pub origin: AccessOrigin,
-    pub since: DateTime<Utc>,
-}
-
-impl AddressUserResponse {
-    fn new(x: access::Model, a: account::Model) -> Self {
-        Self {
-            account_id: a.id,
-            login: a.login,
-            display_name: a.display_name,
-            permissions: x.permissions.to_vec(),
-            origin: x.origin,
-            since: x.created_at,
-        }
-    }
-}
 
 /// Users of an address
 ///
@@ -73,6 +49,29 @@ pub(crate) async fn list_address_users(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// One user of an address
+///
+/// Its permissions and where its access came from. Owners and admins, and the users of the
+/// address themselves.
+#[utoipa::path(
+    tag = "sharing",
+    security(("bearer" = [])),
+    params(
+        ("address_id" = Uuid, Path, description = "Address id"),
+        ("account_id" = Uuid, Path, description = "The user's account id"),
+    ),
+    responses((status = 200, description = "The user", body = AddressUserResponse))
+)]
+#[get("/v1/addresses/{address_id}/users/{account_id}")]
+pub(crate) async fn get_address_user(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(Uuid, Uuid)>,
+) -> ApiResult<HttpResponse> {
+    let (address_id, account_id) = path.into_inner();
+    Ok(HttpResponse::Ok().json(users::find(&state, &user, address_id, account_id).await?))
+}
+
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PermissionsRequest {
@@ -89,6 +88,7 @@ pub(crate) struct PermissionsRequest {
     params(
         ("address_id" = Uuid, Path, description = "Address id"),
         ("account_id" = Uuid, Path, description = "The user's account id"),
+        IfMatch,
     ),
     request_body = PermissionsRequest,
     responses(
@@ -102,11 +102,20 @@ pub(crate) async fn update_address_user(
     user: AuthUser,
     path: web::Path<(Uuid, Uuid)>,
     body: ApiJson<PermissionsRequest>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
     let (address_id, account_id) = path.into_inner();
     let permissions = body.0.permissions;
-    let (x, a) = users::set_permissions(&state, &user, address_id, account_id, permissions).await?;
-    Ok(HttpResponse::Ok().json(AddressUserResponse::new(x, a)))
+    let changed = users::set_permissions(
+        &state,
+        &user,
+        address_id,
+        account_id,
+        permissions,
+        &if_match,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(changed))
 }
 
 /// Remove a user from an address
@@ -119,6 +128,7 @@ pub(crate) async fn update_address_user(
     params(
         ("address_id" = Uuid, Path, description = "Address id"),
         ("account_id" = Uuid, Path, description = "The user's account id"),
+        IfMatch,
     ),
     responses(
         (status = 204, description = "Removed"),
@@ -130,8 +140,9 @@ pub(crate) async fn remove_address_user(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(Uuid, Uuid)>,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
     let (address_id, account_id) = path.into_inner();
-    users::remove(&state, &user, address_id, account_id).await?;
+    users::remove(&state, &user, address_id, account_id, &if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }

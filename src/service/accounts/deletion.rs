@@ -9,8 +9,9 @@ use crate::auth::Caller;
 use crate::domain::Role;
 use crate::entity::{address, organization};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::etag::IfMatch;
 use crate::repo::{self, events::Scope};
-use crate::service::accounts::{own_account, unified_addresses};
+use crate::service::accounts::{own_account_checked, unified_addresses};
 use crate::service::audit::Change;
 use crate::service::{dangerous, UnitOfWork};
 use crate::state::AppState;
@@ -22,11 +23,12 @@ pub(crate) async fn delete(
     state: &AppState,
     caller: &Caller,
     confirm: Option<&str>,
+    if_match: &IfMatch,
 ) -> ApiResult<()> {
     dangerous::recent_proof(state, caller)?;
     dangerous::confirmation(confirm, &caller.login)?;
-    let account = own_account(state, caller).await?;
     let mut uow = UnitOfWork::begin(state).await?;
+    let account = own_account_checked(&uow, caller, if_match).await?;
     let actor = caller.actor();
     let mut owned_alone: Vec<organization::Model> = Vec::new();
     let mut left: Vec<(organization::Model, Role)> = Vec::new();

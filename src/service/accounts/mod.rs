@@ -20,6 +20,7 @@ use crate::auth::{throttle, Caller};
 use crate::domain::{EmailAddress, Password, Role, Secret};
 use crate::entity::{account, address};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::etag::IfMatch;
 use crate::repo::{self, events::Actor, events::Scope};
 use crate::service::audit::{Change, PasswordChangeVia};
 use crate::service::UnitOfWork;
@@ -166,9 +167,11 @@ pub(crate) async fn update_profile(
     state: &AppState,
     caller: &Caller,
     display_name: Option<String>,
+    if_match: &IfMatch,
 ) -> ApiResult<account::Model> {
     let display_name = clean_display_name(display_name);
     let mut uow = UnitOfWork::begin(state).await?;
+    own_account_checked(&uow, caller, if_match).await?;
     uow.account_changed(caller.account_id);
     repo::accounts::set_display_name(uow.tx(), caller.account_id, display_name.clone()).await?;
     uow.record_for_account(
@@ -180,6 +183,26 @@ pub(crate) async fn update_profile(
     .await?;
     uow.commit().await?;
     own_account(state, caller).await
+}
+
+/// The caller's account, locked in `uow`, with the precondition of a change checked against
+/// its view (`GET /v1/me`).
+pub(crate) async fn own_account_checked(
+    uow: &UnitOfWork<'_>,
+    caller: &Caller,
+    if_match: &IfMatch,
+) -> ApiResult<account::Model> {
+    repo::accounts::lock(uow.tx(), caller.account_id).await?;
+    let account = repo::accounts::find(uow.tx(), caller.account_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("the account no longer exists"))?;
+    if_match
+        .check(|| async {
+            let profile = AccountProfile::load(uow.tx(), account.clone(), uow.now()).await?;
+            Ok(AccountResponse::from(profile))
+        })
+        .await?;
+    Ok(account)
 }
 
 /// Changes the caller's password after checking the current one: the unified addresses

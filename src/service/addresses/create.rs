@@ -424,7 +424,7 @@ pub(crate) async fn create_address(
         .map(|i| i.warnings.clone())
         .unwrap_or_default();
     Ok(CreatedAddressResponse {
-        address: address_view(state, created, PermissionSet::all()).await?,
+        address: address_view(&state.db, created, PermissionSet::all()).await?,
         invitation,
         warnings,
     })
@@ -511,7 +511,7 @@ pub(crate) async fn create_generic(
         _ => vec!["no-reply sends only: replies to it are not delivered.".to_string()],
     };
     Ok(GenericAddressResponse {
-        address: address_view(state, created, PermissionSet::all()).await?,
+        address: address_view(&state.db, created, PermissionSet::all()).await?,
         warnings,
     })
 }

@@ -1,11 +1,14 @@
 //! Changing an existing address: its display name, deleting it (dangerous), and attaching
 //! one to the caller's account by proving its password.
 
+use sea_orm::{ColumnTrait, Condition};
 use uuid::Uuid;
 
 use crate::auth::{throttle, Caller};
 use crate::domain::{AccessOrigin, EmailAddress, PermissionSet, Secret};
+use crate::entity::address;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::etag::IfMatch;
 use crate::repo::{self, events::Scope};
 use crate::service::addresses::views::{address_view, AddressResponse, MyAddressResponse};
 use crate::service::audit::Change;
@@ -13,18 +16,40 @@ use crate::service::authz::{self, Need};
 use crate::service::{dangerous, sharing, UnitOfWork};
 use crate::state::AppState;
 
+/// The address read to be changed, locked in `uow` (404 once gone), with the precondition
+/// checked against its view as the caller sees it.
+async fn lock_checked(
+    uow: &UnitOfWork<'_>,
+    ctx: &authz::AddressContext,
+    if_match: &IfMatch,
+) -> ApiResult<address::Model> {
+    let locked = repo::find_locked::<address::Entity>(
+        uow.tx(),
+        address::Column::Id,
+        Condition::all().add(address::Column::Id.eq(ctx.address.id)),
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("address"))?;
+    if_match
+        .check(|| address_view(uow.tx(), locked.clone(), ctx.permissions()))
+        .await?;
+    Ok(locked)
+}
+
 /// Changes the display name (owners and admins); empty clears it.
 pub(crate) async fn rename(
     state: &AppState,
     caller: &Caller,
     address_id: Uuid,
     display_name: Option<String>,
+    if_match: &IfMatch,
 ) -> ApiResult<AddressResponse> {
     let ctx = authz::address(&state.db, caller, address_id, Need::Manage).await?;
     let display_name = display_name
         .map(|d| d.trim().to_string())
         .filter(|d| !d.is_empty());
     let uow = UnitOfWork::begin(state).await?;
+    lock_checked(&uow, &ctx, if_match).await?;
     repo::addresses::set_display_name(uow.tx(), ctx.address.id, display_name.clone(), uow.now())
         .await?;
     uow.record(
@@ -38,7 +63,7 @@ pub(crate) async fn rename(
     let updated = repo::addresses::find(&state.db, ctx.address.id)
         .await?
         .ok_or_else(|| ApiError::not_found("address"))?;
-    address_view(state, updated, PermissionSet::all()).await
+    address_view(&state.db, updated, ctx.permissions()).await
 }
 
 /// Deletes an address with its accesses, invitations, share links and aliases (dangerous:
@@ -48,11 +73,13 @@ pub(crate) async fn delete(
     caller: &Caller,
     address_id: Uuid,
     confirm: Option<&str>,
+    if_match: &IfMatch,
 ) -> ApiResult<()> {
     let ctx = authz::address(&state.db, caller, address_id, Need::Manage).await?;
     dangerous::recent_proof(state, caller)?;
     dangerous::confirmation(confirm, &ctx.address.address)?;
     let uow = UnitOfWork::begin(state).await?;
+    lock_checked(&uow, &ctx, if_match).await?;
     let users = repo::addresses::access_count(uow.tx(), ctx.address.id).await?;
     repo::addresses::delete(uow.tx(), &ctx.address).await?;
     uow.record(

@@ -118,5 +118,5 @@ pub(crate) async fn change(
     let updated = repo::addresses::find(&state.db, address.id)
         .await?
         .ok_or_else(|| ApiError::not_found("address"))?;
-    address_view(state, updated, ctx.permissions()).await
+    address_view(&state.db, updated, ctx.permissions()).await
 }

@@ -3,6 +3,7 @@
 //! list). Built here because address, sharing and invitation answers all return them.
 
 use chrono::{DateTime, Utc};
+use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -57,13 +58,14 @@ impl AddressResponse {
     }
 }
 
-/// One address as seen by a caller holding `permissions` on it.
+/// One address as seen by a caller holding `permissions` on it, read on `conn` (inside a
+/// write transaction, what a precondition is checked against).
 pub(crate) async fn address_view(
-    state: &AppState,
+    conn: &impl ConnectionTrait,
     a: address::Model,
     permissions: PermissionSet,
 ) -> ApiResult<AddressResponse> {
-    let unification = unification::of(&state.db, &a).await?;
+    let unification = unification::of(conn, &a).await?;
     Ok(AddressResponse::new(a, unification, permissions))
 }
 

@@ -4,12 +4,16 @@
 //! the token is shown once and stored only as its hash.
 
 use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait};
+use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{token, Caller};
-use crate::domain::{AccessOrigin, PermissionSet};
+use crate::domain::{AccessOrigin, Permission, PermissionSet};
 use crate::entity::{address, mail_service, share_link};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::etag::IfMatch;
 use crate::repo::{self, events::Scope};
 use crate::service::addresses::views::{my_address, MyAddressResponse};
 use crate::service::audit::Change;
@@ -17,6 +21,33 @@ use crate::service::authz::{self, Need};
 use crate::service::sharing::ensure_shareable;
 use crate::service::{links, UnitOfWork};
 use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ShareLinkResponse {
+    pub id: Uuid,
+    pub address_id: Uuid,
+    pub permissions: Vec<Permission>,
+    pub expires_at: DateTime<Utc>,
+    pub max_uses: i32,
+    pub uses: i32,
+    pub revoked: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<share_link::Model> for ShareLinkResponse {
+    fn from(l: share_link::Model) -> Self {
+        Self {
+            id: l.id,
+            address_id: l.address_id,
+            permissions: l.permissions.to_vec(),
+            expires_at: l.expires_at,
+            max_uses: l.max_uses,
+            uses: l.uses,
+            revoked: l.revoked_at.is_some(),
+            created_at: l.created_at,
+        }
+    }
+}
 
 /// A new link and its token (shown once).
 pub(crate) struct CreatedLink {
@@ -193,14 +224,18 @@ pub(crate) async fn redeem(
     my_address(state, caller, address.id).await
 }
 
-/// Revokes a link (owners and admins of the address's organization; 404 for anyone who
-/// cannot see the address).
-pub(crate) async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
+/// A link of an address the caller manages, with that address (404 when the caller does
+/// not see the address, 403 when it sees it without managing it).
+async fn managed(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<(share_link::Model, authz::AddressContext)> {
     let not_found = || ApiError::not_found("share link");
-    let link = repo::sharing::find_share_link(&state.db, id)
+    let link = repo::sharing::find_share_link(conn, id)
         .await?
         .ok_or_else(not_found)?;
-    let ctx = authz::visible_address(&state.db, caller, link.address_id)
+    let ctx = authz::visible_address(conn, caller, link.address_id)
         .await?
         .ok_or_else(not_found)?;
     if !ctx.manages() {
@@ -208,7 +243,37 @@ pub(crate) async fn revoke(state: &AppState, caller: &Caller, id: Uuid) -> ApiRe
             "only owners and admins of the organization may do this",
         ));
     }
+    Ok((link, ctx))
+}
+
+/// One link (owners and admins), never its token.
+pub(crate) async fn find(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<ShareLinkResponse> {
+    managed(&state.db, caller, id)
+        .await
+        .map(|(link, _)| link.into())
+}
+
+/// Revokes a link (owners and admins of the address's organization; 404 for anyone who
+/// cannot see the address); revoking a revoked link changes nothing.
+pub(crate) async fn revoke(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> ApiResult<()> {
+    let (link, ctx) = managed(&state.db, caller, id).await?;
     let uow = UnitOfWork::begin(state).await?;
+    let which = Condition::all().add(share_link::Column::Id.eq(link.id));
+    let locked = repo::find_locked::<share_link::Entity>(uow.tx(), share_link::Column::Id, which)
+        .await?
+        .ok_or_else(|| ApiError::not_found("share link"))?;
+    if_match
+        .check(|| async { Ok(ShareLinkResponse::from(locked)) })
+        .await?;
     if repo::sharing::revoke_share_link(uow.tx(), link.id, uow.now()).await? {
         uow.record(
             &caller.actor(),

@@ -21,6 +21,7 @@ use crate::auth::Caller;
 use crate::domain::{WebhookDisabledReason, WebhookSecret, WebhookUrl};
 use crate::entity::webhook;
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
+use crate::etag::IfMatch;
 use crate::repo::{self, events::Scope, webhooks::NewWebhook};
 use crate::service::audit::{Change, ACTIONS};
 use crate::service::authz;
@@ -280,6 +281,7 @@ pub(crate) async fn update(
     caller: &Caller,
     webhook_id: Uuid,
     request: UpdateWebhookRequest,
+    if_match: &IfMatch,
 ) -> ApiResult<webhook::Model> {
     authz::managed_webhook(&state.db, caller, webhook_id).await?;
     let event_types = match &request.event_types {
@@ -295,6 +297,9 @@ pub(crate) async fn update(
     }
     let uow = UnitOfWork::begin(state).await?;
     let mut webhook = lock(&uow, webhook_id).await?;
+    if_match
+        .check(|| async { Ok(WebhookResponse::from(webhook.clone())) })
+        .await?;
     if let Some(url) = request.url {
         webhook.url = url.as_str().to_string();
     }
@@ -335,10 +340,18 @@ pub(crate) async fn update(
 }
 
 /// Deletes an endpoint with its deliveries and their attempts.
-pub(crate) async fn delete(state: &AppState, caller: &Caller, webhook_id: Uuid) -> ApiResult<()> {
+pub(crate) async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    webhook_id: Uuid,
+    if_match: &IfMatch,
+) -> ApiResult<()> {
     authz::managed_webhook(&state.db, caller, webhook_id).await?;
     let uow = UnitOfWork::begin(state).await?;
     let webhook = lock(&uow, webhook_id).await?;
+    if_match
+        .check(|| async { Ok(WebhookResponse::from(webhook.clone())) })
+        .await?;
     repo::webhooks::delete(uow.tx(), webhook_id).await?;
     uow.record(
         &caller.actor(),
