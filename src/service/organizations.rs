@@ -112,9 +112,11 @@ pub(crate) async fn rename(
     if_match: &IfMatch,
 ) -> ApiResult<(organization::Model, Role)> {
     let name = clean_name(name)?;
-    let role = authz::manager(&state.db, caller, org_id).await?;
+    authz::manager(&state.db, caller, org_id).await?;
     let uow = UnitOfWork::begin(state).await?;
     repo::organizations::lock(uow.tx(), org_id).await?;
+    // The role again once locked: it is part of the view, and role changes take this lock.
+    let role = authz::manager(uow.tx(), caller, org_id).await?;
     let current = repo::organizations::find(uow.tx(), org_id)
         .await?
         .ok_or_else(|| ApiError::not_found("organization"))?;

@@ -2,7 +2,7 @@
 //! nothing until they confirm by the e-mailed link, within the pack's number per address
 //! (counted under the service lock); and the auto-reply.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -93,9 +93,9 @@ fn auto_reply_view(
     }
 }
 
-/// The address whose settings change, locked in `uow` (404 once gone): every write of one
-/// address's forwards and auto-reply serialises on its row, so that a precondition checked
-/// here still holds when the change commits.
+/// The address whose auto-reply changes, locked in `uow` (404 once gone): every write of
+/// one address's auto-reply serialises on its row (the auto-reply row may not exist yet),
+/// so that a precondition checked here still holds when the change commits.
 async fn lock_address(uow: &UnitOfWork<'_>, address_id: Uuid) -> ApiResult<address::Model> {
     let which = Condition::all().add(address::Column::Id.eq(address_id));
     repo::find_locked::<address::Entity>(uow.tx(), address::Column::Id, which)
@@ -286,16 +286,20 @@ pub(crate) async fn set_keep_copy(
     forward_view(&state.db, address_id, forward_id).await
 }
 
-/// The forward to be changed, read once its address is locked in `uow`, with the
-/// precondition checked against its view.
+/// The forward to be changed, locked in `uow`, with the precondition checked against its
+/// view.
 async fn forward_checked(
     uow: &UnitOfWork<'_>,
     address_id: Uuid,
     forward_id: Uuid,
     if_match: &IfMatch,
 ) -> ApiResult<forward::Model> {
-    lock_address(uow, address_id).await?;
-    let found = repo::addresses::find_forward(uow.tx(), address_id, forward_id)
+    // The forward's own row: the target's confirmation or refusal writes it without the
+    // address lock, and must not slip between this check and the change.
+    let which = Condition::all()
+        .add(forward::Column::Id.eq(forward_id))
+        .add(forward::Column::AddressId.eq(address_id));
+    let found = repo::find_locked::<forward::Entity>(uow.tx(), forward::Column::Id, which)
         .await?
         .ok_or_else(|| ApiError::not_found("forwarding target"))?;
     if_match
@@ -477,8 +481,9 @@ pub(crate) async fn save_auto_reply(
         enabled: reply.enabled,
         subject: reply.subject.trim().to_string(),
         body: reply.body,
-        starts_at: reply.starts_at,
-        ends_at: reply.ends_at,
+        // Microseconds, as the database keeps them: the answer is then the next GET's.
+        starts_at: reply.starts_at.map(|t| t.trunc_subsecs(6)),
+        ends_at: reply.ends_at.map(|t| t.trunc_subsecs(6)),
         updated_at: uow.now(),
     };
     repo::addresses::save_auto_reply(uow.tx(), saved.clone()).await?;

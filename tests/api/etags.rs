@@ -108,7 +108,13 @@ async fn resources(app: &TestApp) -> Resources {
 async fn every_single_resource_refuses_a_change_under_a_stale_tag(backend: Backend) {
     let app = app_allowing_loopback(backend).await;
     let r = resources(&app).await;
-    let reply = |subject: &str| json!({ "enabled": true, "subject": subject, "body": "Back soon" });
+    // Nanoseconds, which PostgreSQL does not keep: the answer must still be the next GET's.
+    let reply = |subject: &str| {
+        json!({
+            "enabled": true, "subject": subject, "body": "Back soon",
+            "starts_at": "2020-01-01T00:00:00.123456789Z"
+        })
+    };
     let cases = [
         (
             "/v1/me".to_string(),
