@@ -317,6 +317,16 @@ pub async fn most_forwards_in_service(
     Ok(u64::try_from(most.unwrap_or(0)).unwrap_or(0))
 }
 
+/// An address read to be changed, its row locked until the transaction ends
+/// (`repo::find_locked`).
+pub(crate) async fn find_for_update(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<address::Model>, DbErr> {
+    let which = sea_orm::Condition::all().add(address::Column::Id.eq(id));
+    super::find_locked::<address::Entity>(conn, address::Column::Id, which).await
+}
+
 pub async fn find_forward(
     conn: &impl ConnectionTrait,
     address_id: Uuid,

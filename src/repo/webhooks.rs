@@ -71,22 +71,14 @@ pub(crate) async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), 
         .map(|_| ())
 }
 
-/// An endpoint read to be changed, its row locked until the transaction ends. The lock is an
-/// `UPDATE` of the row (to itself), the form every engine of docs/distributed.md accepts, as
-/// `repo::mail_services::lock` does; SQLite's write transaction holds the database lock anyway.
+/// An endpoint read to be changed, its row locked until the transaction ends
+/// (`repo::find_locked`).
 pub(crate) async fn find_for_update(
     conn: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<webhook::Model>, DbErr> {
-    let locked = webhook::Entity::update_many()
-        .col_expr(webhook::Column::Id, Expr::col(webhook::Column::Id))
-        .filter(webhook::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    if locked.rows_affected != 1 {
-        return Ok(None);
-    }
-    webhook::Entity::find_by_id(id).one(conn).await
+    let which = Condition::all().add(webhook::Column::Id.eq(id));
+    super::find_locked::<webhook::Entity>(conn, webhook::Column::Id, which).await
 }
 
 pub(crate) async fn count(

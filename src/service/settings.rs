@@ -97,8 +97,7 @@ fn auto_reply_view(
 /// one address's auto-reply serialises on its row (the auto-reply row may not exist yet),
 /// so that a precondition checked here still holds when the change commits.
 async fn lock_address(uow: &UnitOfWork<'_>, address_id: Uuid) -> ApiResult<address::Model> {
-    let which = Condition::all().add(address::Column::Id.eq(address_id));
-    repo::find_locked::<address::Entity>(uow.tx(), address::Column::Id, which)
+    repo::addresses::find_for_update(uow.tx(), address_id)
         .await?
         .ok_or_else(|| ApiError::not_found("address"))
 }

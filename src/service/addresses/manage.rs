@@ -1,7 +1,6 @@
 //! Changing an existing address: its display name, deleting it (dangerous), and attaching
 //! one to the caller's account by proving its password.
 
-use sea_orm::{ColumnTrait, Condition};
 use uuid::Uuid;
 
 use crate::auth::{throttle, Caller};
@@ -23,13 +22,9 @@ async fn lock_checked(
     ctx: &authz::AddressContext,
     if_match: &IfMatch,
 ) -> ApiResult<address::Model> {
-    let locked = repo::find_locked::<address::Entity>(
-        uow.tx(),
-        address::Column::Id,
-        Condition::all().add(address::Column::Id.eq(ctx.address.id)),
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found("address"))?;
+    let locked = repo::addresses::find_for_update(uow.tx(), ctx.address.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("address"))?;
     if_match
         .check(|| address_view(uow.tx(), locked.clone(), ctx.permissions()))
         .await?;
