@@ -786,3 +786,79 @@ async fn a_receiver_slower_than_the_time_limit_is_a_failed_attempt_then_retried(
     assert_eq!(ids.len(), 2);
     assert_eq!(ids[0], ids[1]);
 }
+
+/// PostgreSQL only (SQLite has one writer): the worker records a failed attempt (the
+/// delivery, then the endpoint's failing streak) while the endpoint is being deleted (its
+/// row, then the cascade to its deliveries). Both take the endpoint's row first, so the
+/// deletion answers 204 and PostgreSQL detects no deadlock. The test holds the endpoint's
+/// row so that the deletion waits first and the worker's attempt after it, then lets go.
+#[tokio::test]
+async fn an_endpoint_deleted_while_its_attempt_is_recorded_is_deleted_without_a_deadlock() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!("skipped: POSTIER_TEST_POSTGRES_URL is not set");
+        return;
+    }
+    let app = app_allowing_loopback(Backend::Postgres).await;
+    let alice = app.user("alice@example.com").await;
+    // Subscribed to nothing that happens here: the ping below is its only delivery.
+    let created = create_webhook(
+        &app,
+        &alice,
+        json!({ "url": "http://127.0.0.1:9/refused", "event_types": ["member.*"] }),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let one = format!("/v1/webhooks/{id}");
+    let waiting = "SELECT COUNT(*) FROM pg_stat_activity \
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    let deadlocks = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()";
+    let before = app.scalar_i64(deadlocks).await;
+    let hold = app.db().begin().await.unwrap();
+    hold.execute_unprepared(&format!(
+        "SELECT 1 FROM webhooks WHERE id = '{id}' FOR NO KEY UPDATE"
+    ))
+    .await
+    .unwrap();
+    let (deleted, ()) = tokio::join!(app.delete(&one, &alice.token), async {
+        wait_until(|| async { app.scalar_i64(waiting).await >= 1 }).await;
+        // A delivery only needs the endpoint's key: it is queued past the held row.
+        app.post(&format!("{one}/ping"), &alice.token, json!({}))
+            .await
+            .assert_status(202);
+        wait_until(|| async { app.scalar_i64(waiting).await >= 2 }).await;
+        hold.commit().await.unwrap();
+    });
+    deleted.assert_status(204);
+    app.get(&one, &alice.token)
+        .await
+        .assert_problem(404, "not_found");
+    // A deadlock is detected after deadlock_timeout (1 s) and counted when its backend
+    // reports its statistics: wait past both.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        app.scalar_i64(deadlocks).await,
+        before,
+        "a deadlock was detected"
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM webhook_deliveries")
+            .await,
+        0,
+        "deliveries outlived their endpoint"
+    );
+}
+
+async fn wait_until<F, Fut>(condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the condition did not hold within 5 s");
+}

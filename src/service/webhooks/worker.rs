@@ -168,6 +168,12 @@ async fn attempt_and_record(state: &AppState, sender: &Sender, claimed: Claimed)
     let delivered = outcome.delivered();
     tracing::debug!(delivery_id = %delivery.id, status = ?outcome.status, delivered, "webhook attempt");
     let mut uow = UnitOfWork::begin(state).await?;
+    // The endpoint's row first, then its delivery's: the order a deletion takes them in
+    // (its row, then the cascade), so an attempt recorded while the endpoint is deleted
+    // waits instead of deadlocking. Once deleted, the delivery went with it.
+    let Some(webhook) = repo::webhooks::find_for_update(uow.tx(), webhook.id).await? else {
+        return Ok(());
+    };
     repo::webhooks::insert_attempt(
         uow.tx(),
         repo::webhooks::NewAttempt {
@@ -186,7 +192,7 @@ async fn attempt_and_record(state: &AppState, sender: &Sender, claimed: Claimed)
             repo::webhooks::set_failing_since(uow.tx(), webhook.id, None).await?;
         }
     } else {
-        failed(&mut uow, &webhook, now).await?;
+        failed(&mut uow, webhook, now).await?;
     }
     uow.commit().await
 }
@@ -231,26 +237,20 @@ pub(crate) fn backoff(attempts: i32) -> chrono::Duration {
 
 /// A failed attempt: starts the endpoint's failing streak, and disables it once the streak
 /// is older than the configured hours (its owners are e-mailed, in the same transaction).
+/// `webhook` is the endpoint as locked in `uow`.
 async fn failed(
     uow: &mut UnitOfWork<'_>,
-    seen: &webhook::Model,
+    mut webhook: webhook::Model,
     now: DateTime<Utc>,
 ) -> ApiResult<()> {
-    if seen.failing_since.is_none() {
-        repo::webhooks::set_failing_since(uow.tx(), seen.id, Some(now)).await?;
+    let Some(since) = webhook.failing_since else {
+        repo::webhooks::set_failing_since(uow.tx(), webhook.id, Some(now)).await?;
         return Ok(());
-    }
+    };
     let state = uow.state();
     let limit = chrono::Duration::hours(
         i64::try_from(state.config.webhook_disable_after_hours).unwrap_or(72),
     );
-    let Some(mut webhook) = repo::webhooks::find_for_update(uow.tx(), seen.id).await? else {
-        return Ok(());
-    };
-    let Some(since) = webhook.failing_since else {
-        // A success cleared the streak meanwhile.
-        return Ok(());
-    };
     if !webhook.enabled || now - since < limit {
         return Ok(());
     }
