@@ -1,9 +1,10 @@
 //! Accounts: the login identity of the Manager and the webmail.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -57,6 +58,76 @@ pub async fn find_by_login(
         .filter(account::Column::Login.eq(login))
         .one(conn)
         .await
+}
+
+/// What a login needs to know about an account beyond its row: whether two-factor login is
+/// on, and the personal organization whose log records its sessions (none once it left it).
+pub(crate) struct LoginFacts {
+    pub second_factor: bool,
+    pub personal_organization_id: Option<Uuid>,
+}
+
+/// The account of `login` with its [`LoginFacts`], in one statement: a login is one argon2
+/// verification and as few round trips to the database as its checks allow.
+pub(crate) async fn find_for_login(
+    conn: &impl ConnectionTrait,
+    login: &str,
+) -> Result<Option<(account::Model, LoginFacts)>, DbErr> {
+    use crate::entity::{membership, organization, totp_credential};
+    let own_id = || (account::Entity, account::Column::Id);
+    let confirmed = Query::select()
+        .expr(Expr::val(1))
+        .from(totp_credential::Entity)
+        .and_where(
+            Expr::col((totp_credential::Entity, totp_credential::Column::AccountId))
+                .equals(own_id()),
+        )
+        .and_where(
+            Expr::col((
+                totp_credential::Entity,
+                totp_credential::Column::ConfirmedAt,
+            ))
+            .is_not_null(),
+        )
+        .to_owned();
+    let personal = Query::select()
+        .column((organization::Entity, organization::Column::Id))
+        .from(organization::Entity)
+        .inner_join(
+            membership::Entity,
+            Expr::col((membership::Entity, membership::Column::OrganizationId))
+                .equals((organization::Entity, organization::Column::Id))
+                .and(
+                    Expr::col((membership::Entity, membership::Column::AccountId)).equals(own_id()),
+                ),
+        )
+        .and_where(
+            Expr::col((
+                organization::Entity,
+                organization::Column::PersonalAccountId,
+            ))
+            .equals(own_id()),
+        )
+        .limit(1)
+        .to_owned();
+    let mut query = Query::select();
+    super::select_prefixed::<account::Entity>(&mut query, "a_");
+    query
+        .expr_as(Expr::exists(confirmed), Alias::new("second_factor"))
+        .expr_as(personal, Alias::new("personal_id"))
+        .from(account::Entity)
+        .and_where(Expr::col((account::Entity, account::Column::Login)).eq(login));
+    let Some(row) = conn.query_one(&query).await? else {
+        return Ok(None);
+    };
+    let facts = LoginFacts {
+        second_factor: row.try_get("", "second_factor")?,
+        personal_organization_id: row.try_get("", "personal_id")?,
+    };
+    Ok(Some((
+        account::Model::from_query_result(&row, "a_")?,
+        facts,
+    )))
 }
 
 pub async fn set_display_name(

@@ -475,12 +475,18 @@ pub async fn record_for_account(
     change: &Change,
     target: &str,
 ) -> ApiResult<Recorded> {
+    let scope = personal_scope(conn, account_id).await?;
+    record(conn, at, actor, scope, change, target).await
+}
+
+/// Where a change to an account itself is recorded: its personal organization's log, or
+/// none once it left it.
+pub async fn personal_scope(conn: &impl ConnectionTrait, account_id: Uuid) -> ApiResult<Scope> {
     let personal = repo::organizations::personal_of(conn, account_id).await?;
-    let scope = Scope {
+    Ok(Scope {
         organization_id: personal.map(|o| o.id),
         ..Scope::default()
-    };
-    record(conn, at, actor, scope, change, target).await
+    })
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use uuid::Uuid;
 use crate::auth::{throttle, token, Caller};
 use crate::domain::{AccountTokenPurpose, EmailAddress, Secret};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::repo::{self, account_tokens::NewToken, events::Actor};
+use crate::repo::{self, account_tokens::NewToken, events::Actor, events::Scope};
 use crate::service::accounts;
-use crate::service::audit::Change;
+use crate::service::audit::{self, Change};
 use crate::service::two_factor;
 use crate::service::UnitOfWork;
 use crate::state::AppState;
@@ -67,14 +67,14 @@ pub(crate) async fn log_in(
     // A full hashing queue answers 503 before anything is counted or read.
     let slot = state.passwords.reserve()?;
     let attempt = throttle::begin_attempt(state, &login, ip.as_deref()).await?;
-    let account = repo::accounts::find_by_login(&state.db, &login).await?;
+    let found = repo::accounts::find_for_login(&state.db, &login).await?;
     let ok = slot
         .verify(
             password.into_inner(),
-            account.as_ref().map(|a| a.password_hash.clone()),
+            found.as_ref().map(|(a, _)| a.password_hash.clone()),
         )
         .await?;
-    let Some(account) = account.filter(|_| ok) else {
+    let Some((account, facts)) = found.filter(|_| ok) else {
         attempt.failed(state).await?;
         return Err(invalid_credentials());
     };
@@ -82,7 +82,7 @@ pub(crate) async fn log_in(
     // second-factor challenge): one commit per login instead of one per statement.
     let uow = UnitOfWork::begin(state).await?;
     attempt.succeeded_in(uow.tx()).await?;
-    if repo::second_factors::is_enabled(uow.tx(), account.id).await? {
+    if facts.second_factor {
         let challenge = token::generate();
         let now = uow.now();
         repo::account_tokens::insert(
@@ -103,17 +103,23 @@ pub(crate) async fn log_in(
             format!("this account has two-factor login: send the challenge with a code from the authenticator app (or a recovery code) to POST /v1/sessions/second-factor within {CHALLENGE_TTL_SECS} seconds"),
         ));
     }
-    let (session_id, refresh) = open_session(&uow, account.id, ip).await?;
+    let log = Scope {
+        organization_id: facts.personal_organization_id,
+        ..Scope::default()
+    };
+    let (session_id, refresh) = open_session(&uow, account.id, ip, log).await?;
     let now = uow.now();
     uow.commit().await?;
     session_response(state, account.id, session_id, now, refresh)
 }
 
-/// A new session and its first refresh token, recorded, in the caller's unit of work.
+/// A new session and its first refresh token, recorded in `log` (the account's personal
+/// organization: `audit::personal_scope`), in the caller's unit of work.
 async fn open_session(
     uow: &UnitOfWork<'_>,
     account_id: Uuid,
     ip: Option<String>,
+    log: Scope,
 ) -> ApiResult<(Uuid, String)> {
     let state = uow.state();
     let refresh = token::generate();
@@ -128,13 +134,8 @@ async fn open_session(
         account_id: Some(account_id),
         ip,
     };
-    uow.record_for_account(
-        &actor,
-        account_id,
-        Change::SessionCreated,
-        &session.id.to_string(),
-    )
-    .await?;
+    uow.record(&actor, log, Change::SessionCreated, &session.id.to_string())
+        .await?;
     Ok((session.id, refresh))
 }
 
@@ -209,7 +210,8 @@ pub(crate) async fn complete_second_factor(
     if !repo::account_tokens::consume(uow.tx(), found.id, uow.now()).await? {
         return Err(challenge_invalid());
     }
-    let (session_id, refresh) = open_session(&uow, account_id, ip).await?;
+    let log = audit::personal_scope(uow.tx(), account_id).await?;
+    let (session_id, refresh) = open_session(&uow, account_id, ip, log).await?;
     let now = uow.now();
     uow.commit().await?;
     attempt.succeeded(state).await?;
