@@ -1,11 +1,11 @@
 """The main flows of Postier against several instances behind a round-robin load balancer
 (bench/instances.sh starts them), standard library only. Each flow is a function
 registered with @flow; it raises AssertionError when the cluster does not behave as one
-instance would. A later feature (idempotency keys, webhooks) adds its flow the same way:
+instance would. A later feature adds its flow the same way:
 
-    @flow("webhooks")
-    def webhooks(c: Cluster):
-        owner = c.owner()
+    @flow("name")
+    def name(c: Cluster):
+        token, service, domain, org = c.owner()
         ...
 
 Usage: python3 bench/cluster.py --lb URL --instances P1,P2,P3 --policy Q1,Q2,Q3
@@ -45,11 +45,12 @@ class Answer:
         return self.body
 
 
-def call(base, method, path, body=None, token=None, content_type="application/json", timeout=30):
+def call(base, method, path, body=None, token=None, content_type="application/json", timeout=30,
+         headers=None):
     """One request on a new connection, so that the balancer picks the next instance."""
     host, port = base.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
-    headers = {"Content-Type": content_type}
+    headers = {"Content-Type": content_type, **(headers or {})}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
@@ -77,9 +78,9 @@ class Cluster:
     def call(self, method, path, body=None, token=None, **kw):
         return call(self.lb, method, path, body, token, **kw)
 
-    def on(self, index, method, path, body=None, token=None):
+    def on(self, index, method, path, body=None, token=None, **kw):
         """Straight to one instance, bypassing the balancer."""
-        return call(self.instances[index], method, path, body, token)
+        return call(self.instances[index], method, path, body, token, **kw)
 
     def sql(self, query):
         out = subprocess.run(["psql", "-At", self.database, "-c", query], check=True,
@@ -253,6 +254,126 @@ def imports(c):
                    "local_part,password\n" + rows, token, content_type="text/csv")
     assert again.status in (200, 409, 422), again.status
     assert int(c.sql(f"SELECT COUNT(*) FROM addresses WHERE mail_service_id = '{service}'")) == 200
+
+
+@flow("idempotency")
+def idempotency(c):
+    # One Idempotency-Key sent at once to every instance: the address is created once; every
+    # other answer is the first one replayed, or 409 while it is still being made. Retried
+    # afterwards on each instance: the same 201, body and Location. The same key with
+    # another body: 422. Keys live in the database.
+    token, service, _, _ = c.owner()
+    key = {"Idempotency-Key": f"cluster-{uuid.uuid4()}"}
+    path = f"/v1/mail-services/{service}/addresses"
+    body = {"local_part": "once", "for": "several_users", "password": PASSWORD}
+    n = len(c.instances)
+    answers = concurrently(2 * n, lambda i: c.on(i % n, "POST", path, body, token, headers=key))
+    statuses = sorted(a.status for a in answers)
+    assert set(statuses) <= {201, 409} and 201 in statuses, statuses
+    assert all(a.body["code"] == "idempotency_key_in_progress" for a in answers if a.status == 409), statuses
+    created = {a.body["id"] for a in answers if a.status == 201}
+    assert len(created) == 1, f"created {created}"
+    first = next(a for a in answers if a.status == 201)
+    for i in range(n):
+        again = c.on(i, "POST", path, body, token, headers=key)
+        assert again.status == 201 and again.body == first.body, (i, again.status, again.body)
+        assert again.headers.get("location") == first.headers.get("location"), (i, again.headers)
+        assert again.headers.get("idempotent-replayed") == "true", (i, again.headers)
+    c.on(n - 1, "POST", path, {**body, "local_part": "other"}, token, headers=key).expect(422)
+    stored = int(c.sql(f"SELECT COUNT(*) FROM addresses WHERE mail_service_id = '{service}'"))
+    assert stored == 1, f"{stored} addresses for one key"
+
+
+@flow("api_tokens")
+def api_tokens(c):
+    # A read-only token made on one instance works on every other (the database has it),
+    # gets 403 token_scope_insufficient on a write anywhere, and its revocation through the
+    # balancer stops it on every instance within the session bound.
+    _, session = c.account("script")
+    made = c.on(0, "POST", "/v1/me/tokens", {"name": "cluster", "scopes": ["read"]},
+                session["access_token"]).expect(201)
+    secret = made["token"]
+    assert secret.startswith("postier_pat_"), made
+    n = len(c.instances)
+    for i in range(n):
+        c.on(i, "GET", "/v1/me", token=secret).expect(200)
+        refused = c.on(i, "PATCH", "/v1/me", {"display_name": "x"}, secret)
+        assert refused.status == 403 and refused.body["code"] == "token_scope_insufficient", refused.body
+    c.call("DELETE", f"/v1/me/tokens/{made['id']}", token=session["access_token"]).expect(204)
+    time.sleep(SESSION_BOUND)
+    for i in range(n):
+        c.on(i, "GET", "/v1/me", token=secret).expect(401)
+
+
+class Receiver:
+    """A webhook receiver on loopback: keeps every request it gets, answers 204."""
+
+    def __init__(self):
+        import http.server
+        received = self.received = []
+        lock = self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with lock:
+                    received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.received)
+
+    def close(self):
+        self.server.shutdown()
+
+
+def standard_webhooks_valid(secret, headers, body):
+    """Checks the signature as the Standard Webhooks specification says."""
+    import base64
+    import hashlib
+    import hmac
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return any(sig == f"v1,{expected}" for sig in headers["webhook-signature"].split())
+
+
+@flow("webhooks")
+def webhooks(c):
+    # Ten changes made through the balancer, each queued by the instance that made it and
+    # delivered by whichever instance's worker claims it: every one arrives once, signed.
+    receiver = Receiver()
+    try:
+        token, service, _, org = c.owner()
+        hook = c.call("POST", f"/v1/organizations/{org}/webhooks",
+                      {"url": receiver.url, "event_types": ["address.*"]}, token).expect(201)
+        for n in range(10):
+            c.call("POST", f"/v1/mail-services/{service}/addresses",
+                   {"local_part": f"hook{n}", "for": "several_users", "password": PASSWORD}, token).expect(201)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(receiver.snapshot()) < 10:
+            time.sleep(0.2)
+        time.sleep(2)  # anything delivered twice would arrive by now
+        got = receiver.snapshot()
+        ids = [headers["webhook-id"] for headers, _ in got]
+        assert len(ids) == 10 and len(set(ids)) == 10, f"{len(ids)} deliveries of {len(set(ids))} messages"
+        assert all(standard_webhooks_valid(hook["secret"], h, b) for h, b in got), "a bad signature"
+        types = {json.loads(b)["type"] for _, b in got}
+        assert types == {"address.created"}, types
+        delivered = int(c.sql(f"SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = '{hook['id']}' "
+                              "AND status = 'delivered'"))
+        assert delivered == 10, f"{delivered} deliveries recorded as delivered"
+    finally:
+        receiver.close()
 
 
 def policy_ask(sock, attributes):

@@ -3,6 +3,8 @@
 # transaction pooling mode) behind haproxy, round-robin, everything on loopback.
 # Usage (sourced): start_cluster [--pgbouncer]; …; kill -9 "${pids[1]}"; cleanup runs on exit.
 # Needs: haproxy and pgbouncer (apt-get install -y haproxy pgbouncer), psql, python3.
+# PGBOUNCER names another PgBouncer binary (bench/pgbouncer-build.sh builds 1.24 from Debian
+# 13's source package, for transaction pooling on Debian 12).
 
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +24,7 @@ work=$(mktemp -d /tmp/postier-cluster.XXXXXX)
 chmod 755 "$work"
 pids=()
 haproxy_pid=""
+pgbouncer=${PGBOUNCER:-pgbouncer}
 pgbouncer_pid=""
 database_url="$pg_admin/$pgdb"
 
@@ -37,10 +40,10 @@ instance_env=(POSTIER_LOG=warn POSTIER_LOG_FORMAT=json POSTIER_DOMAIN_OWNERSHIP=
 # PgBouncer's pooling mode: transaction pooling needs PgBouncer 1.21 or later, whose
 # max_prepared_statements tracks the named prepared statements sqlx always uses (README
 # "PostgreSQL behind PgBouncer"); Debian 12 ships 1.18, which gets session pooling unless
-# PGBOUNCER_MODE=transaction asks for the failure.
+# PGBOUNCER_MODE=transaction asks for the failure (or PGBOUNCER names a newer build).
 pgbouncer_mode() {
   local version
-  version=$(pgbouncer --version | awk '/^PgBouncer/ {print $2}')
+  version=$("$pgbouncer" --version | awk '/^PgBouncer/ {print $2}')
   if [ -n "${PGBOUNCER_MODE:-}" ]; then echo "$PGBOUNCER_MODE"
   elif printf '1.21\n%s\n' "$version" | sort -V -C; then echo transaction
   else echo session; fi
@@ -61,12 +64,15 @@ listen_addr = 127.0.0.1
 listen_port = $port
 unix_socket_dir =
 auth_type = trust
+admin_users = postgres
 auth_file = $dir/userlist.txt
 pool_mode = $mode
 ; 1.21 and later: PgBouncer prepares sqlx's named statements on whichever server it uses.
-$(printf '1.21\n%s\n' "$(pgbouncer --version | awk '/^PgBouncer/ {print $2}')" | sort -V -C \
+$(printf '1.21\n%s\n' "$("$pgbouncer" --version | awk '/^PgBouncer/ {print $2}')" | sort -V -C \
   && echo "max_prepared_statements = 200")
-default_pool_size = 25
+; Session pooling holds a server connection per client connection (3 instances × 8);
+; transaction pooling shares a few among them all, which is what it is for.
+default_pool_size = $([ "$mode" = transaction ] && echo "${PGBOUNCER_POOL_SIZE:-4}" || echo 25)
 max_client_conn = 1000
 ; sqlx sends it at connection start; PgBouncer refuses unknown startup parameters.
 ignore_startup_parameters = extra_float_digits
@@ -74,7 +80,7 @@ logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 INI
   chown -R postgres "$dir"
-  runuser -u postgres -- pgbouncer "$dir/pgbouncer.ini" >>"$dir/pgbouncer.out" 2>&1 &
+  runuser -u postgres -- "$pgbouncer" "$dir/pgbouncer.ini" >>"$dir/pgbouncer.out" 2>&1 &
   pgbouncer_pid=$!
   local ready=""
   for _ in $(seq 1 100); do
@@ -83,7 +89,28 @@ INI
   done
   [ -n "$ready" ] || { echo "pgbouncer did not start" >&2; cat "$dir/pgbouncer.out" >&2; exit 1; }
   database_url="postgres://postgres@127.0.0.1:$port/$pgdb"
-  echo "PgBouncer $(pgbouncer --version | awk '/^PgBouncer/ {print $2}'), pool_mode = $mode" >&2
+  echo "PgBouncer $("$pgbouncer" --version | awk '/^PgBouncer/ {print $2}'), pool_mode = $mode" >&2
+}
+
+# What PgBouncer did: client and server connections of the pool, transactions and queries
+# it passed, and any error it logged (each instance holds up to 8 client connections).
+pgbouncer_report() {
+  local port=$((port_base + 20))
+  # SHOW output as "column=value" pairs of this database's row, by header name.
+  show() {
+    psql -A -F ' ' -h 127.0.0.1 -p "$port" -U postgres -d pgbouncer -c "SHOW $1" | awk -v db="$pgdb" -v want="$2" '
+      NR == 1 { for (i = 1; i <= NF; i++) name[i] = $i; next }
+      $1 == db { n = split(want, w, ","); line = ""
+        for (k = 1; k <= n; k++) for (i = 1; i <= NF; i++) if (name[i] == w[k]) line = line " " w[k] "=" $i
+        print "  " line }'
+  }
+  echo "PgBouncer pool of $pgdb:"
+  show POOLS cl_active,cl_waiting,sv_active,sv_idle,sv_used,maxwait,pool_mode
+  show STATS total_xact_count,total_query_count,total_server_assignment_count,total_client_parse_count,total_server_parse_count,total_bind_count
+  if grep -E ' (ERROR|FATAL|WARNING) ' "$work/pgbouncer/pgbouncer.log" >/dev/null 2>&1; then
+    echo "PgBouncer logged:"; grep -E ' (ERROR|FATAL|WARNING) ' "$work/pgbouncer/pgbouncer.log" | head -10
+    return 1
+  fi
 }
 
 start_instance() { # index (1-based)
