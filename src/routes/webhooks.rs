@@ -70,7 +70,9 @@ pub(crate) async fn create_webhook(
     body: ApiJson<CreateWebhookRequest>,
 ) -> ApiResult<HttpResponse> {
     let created = webhooks::create(&state, &user, path.into_inner(), body.0).await?;
-    Ok(HttpResponse::Created().json(created))
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/webhooks/{}", created.webhook.id)))
+        .json(created))
 }
 
 /// One webhook endpoint

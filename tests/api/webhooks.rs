@@ -44,7 +44,12 @@ pub async fn create_webhook(app: &TestApp, user: &TestUser, body: Value) -> Valu
             body,
         )
         .await;
-    res.assert_status(201).clone()
+    let created = res.assert_status(201).clone();
+    // Location names the endpoint, as every creation does (and an Idempotency-Key replays).
+    let location = res.headers.get("location").and_then(|v| v.to_str().ok());
+    let expected = format!("/v1/webhooks/{}", created["id"].as_str().unwrap());
+    assert_eq!(location, Some(expected.as_str()));
+    created
 }
 
 pub async fn rename(app: &TestApp, user: &TestUser, name: &str) {
