@@ -838,14 +838,18 @@ async fn an_endpoint_deleted_while_its_attempt_is_recorded_is_deleted_without_a_
     app.get(&one, &alice.token)
         .await
         .assert_problem(404, "not_found");
-    // A deadlock is detected after deadlock_timeout (1 s) and counted when its backend
-    // reports its statistics: wait past both.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(
-        app.scalar_i64(deadlocks).await,
-        before,
-        "a deadlock was detected"
-    );
+    // A deadlock is detected after deadlock_timeout (1 s) and counted once its backend
+    // reports its statistics, which an idle backend does within 10 s (PostgreSQL 15's idle
+    // interval): watch the count past both. (With the old order PostgreSQL may abort the
+    // worker's transaction rather than the deletion, so the 204 alone proves nothing.)
+    for _ in 0..46 {
+        assert_eq!(
+            app.scalar_i64(deadlocks).await,
+            before,
+            "a deadlock was detected"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     assert_eq!(
         app.scalar_i64("SELECT COUNT(*) FROM webhook_deliveries")
             .await,
