@@ -414,6 +414,15 @@ impl Scope {
         }
     }
 
+    /// The log of an account's own changes: its personal organization's, or none once it
+    /// left it.
+    pub fn personal(personal_organization_id: Option<Uuid>) -> Self {
+        Scope {
+            organization_id: personal_organization_id,
+            ..Scope::default()
+        }
+    }
+
     pub fn service(service: &mail_service::Model) -> Self {
         Scope {
             organization_id: Some(service.organization_id),
@@ -479,14 +488,10 @@ pub async fn record_for_account(
     record(conn, at, actor, scope, change, target).await
 }
 
-/// Where a change to an account itself is recorded: its personal organization's log, or
-/// none once it left it.
+/// Where a change to an account itself is recorded ([`Scope::personal`]).
 pub async fn personal_scope(conn: &impl ConnectionTrait, account_id: Uuid) -> ApiResult<Scope> {
     let personal = repo::organizations::personal_of(conn, account_id).await?;
-    Ok(Scope {
-        organization_id: personal.map(|o| o.id),
-        ..Scope::default()
-    })
+    Ok(Scope::personal(personal.map(|o| o.id)))
 }
 
 #[cfg(test)]

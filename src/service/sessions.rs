@@ -103,10 +103,7 @@ pub(crate) async fn log_in(
             format!("this account has two-factor login: send the challenge with a code from the authenticator app (or a recovery code) to POST /v1/sessions/second-factor within {CHALLENGE_TTL_SECS} seconds"),
         ));
     }
-    let log = Scope {
-        organization_id: facts.personal_organization_id,
-        ..Scope::default()
-    };
+    let log = Scope::personal(facts.personal_organization_id);
     let (session_id, refresh) = open_session(&uow, account.id, ip, log).await?;
     let now = uow.now();
     uow.commit().await?;
