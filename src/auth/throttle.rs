@@ -6,6 +6,7 @@
 //! (docs/architecture.md "Stateless instances").
 
 use crate::error::{ApiError, ApiResult};
+use crate::repo::batch::Batch;
 use crate::repo::counters;
 use crate::state::AppState;
 
@@ -82,8 +83,7 @@ pub(crate) async fn begin_attempt(
                 .map(|(suffix, _)| (format!("pending:{suffix}"), bucket, n))
                 .collect()
         };
-        counters::add_many(&state.db, &pending(1)).await?;
-        let seen = counters::windows(&state.db, &keys, now, window).await?;
+        let seen = counters::add_then_windows(&state.db, &pending(1), &keys, now, window).await?;
         let mut over = false;
         let mut refused_for: Option<i64> = None;
         let had_failures = scope.cleared_on_success.iter().any(|suffix| {
@@ -149,11 +149,14 @@ impl Attempt {
     /// (from this address and from all) are forgotten. It never counted as a failure of
     /// the client address (a busy office behind one address is not a guesser).
     pub(crate) async fn succeeded(self, state: &AppState) -> ApiResult<()> {
-        self.succeeded_in(&state.db).await
+        let mut batch = Batch::default();
+        self.succeeded_into(&mut batch);
+        batch.run(&state.db).await?;
+        Ok(())
     }
 
-    /// [`Attempt::succeeded`] as part of a transaction (a login's, which writes anyway).
-    pub(crate) async fn succeeded_in(self, conn: &impl sea_orm::ConnectionTrait) -> ApiResult<()> {
+    /// [`Attempt::succeeded`] as writes of a batch (a login's, which writes anyway).
+    pub(crate) fn succeeded_into(self, batch: &mut Batch) {
         if self.had_failures {
             let keys: Vec<String> = self
                 .scope
@@ -161,10 +164,12 @@ impl Attempt {
                 .iter()
                 .map(|suffix| format!("fail:{suffix}"))
                 .collect();
-            counters::clear_many(conn, &keys).await?;
+            batch.push(counters::clear_many_statement(&keys));
         }
-        counters::add_many(conn, &self.settle_rows(None)).await?;
-        Ok(())
+        // The cleared keys are `fail:…`, the settled ones `pending:…`: no row is written twice.
+        if let Some(settle) = counters::add_many_statement(&self.settle_rows(None)) {
+            batch.push(settle);
+        }
     }
 
     /// The proof failed: it counts as a failure of the pair, the subject and the address.

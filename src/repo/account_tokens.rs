@@ -3,10 +3,10 @@
 //! unexpired; spending one is a conditional update, true for exactly one caller.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, InsertStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QueryTrait,
 };
 use uuid::Uuid;
 
@@ -26,18 +26,28 @@ pub(crate) async fn insert(
     new: NewToken<'_>,
     now: DateTime<Utc>,
 ) -> Result<account_token::Model, DbErr> {
-    account_token::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        account_id: Set(new.account_id),
-        purpose: Set(new.purpose),
-        token_hash: Set(new.token_hash),
-        email: Set(new.email.map(str::to_string)),
-        expires_at: Set(new.expires_at),
-        used_at: Set(None),
-        created_at: Set(now),
-    }
-    .insert(conn)
-    .await
+    let (token, insert) = insert_statement(new, now);
+    conn.execute(&insert).await?;
+    Ok(token)
+}
+
+/// The new token of [`insert`] and the statement inserting it, for a `repo::batch::Batch`.
+pub(crate) fn insert_statement(
+    new: NewToken<'_>,
+    now: DateTime<Utc>,
+) -> (account_token::Model, InsertStatement) {
+    let token = account_token::Model {
+        id: Uuid::now_v7(),
+        account_id: new.account_id,
+        purpose: new.purpose,
+        token_hash: new.token_hash,
+        email: new.email.map(str::to_string),
+        expires_at: new.expires_at,
+        used_at: None,
+        created_at: now,
+    };
+    let insert = account_token::Entity::insert(token.clone().into_active_model()).into_query();
+    (token, insert)
 }
 
 /// The live token with this hash and one of `purposes`.

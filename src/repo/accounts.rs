@@ -61,10 +61,13 @@ pub async fn find_by_login(
 }
 
 /// What a login needs to know about an account beyond its row: whether two-factor login is
-/// on, and the personal organization whose log records its sessions (none once it left it).
+/// on, the personal organization whose log records its sessions (none once it left it), and
+/// whether that organization has enabled webhook endpoints (only then does recording the
+/// session look them up).
 pub(crate) struct LoginFacts {
     pub second_factor: bool,
     pub personal_organization_id: Option<Uuid>,
+    pub personal_webhooks: bool,
 }
 
 /// The account of `login` with its [`LoginFacts`], in one statement: a login is one argon2
@@ -73,7 +76,7 @@ pub(crate) async fn find_for_login(
     conn: &impl ConnectionTrait,
     login: &str,
 ) -> Result<Option<(account::Model, LoginFacts)>, DbErr> {
-    use crate::entity::{membership, organization, totp_credential};
+    use crate::entity::{membership, organization, totp_credential, webhook};
     let own_id = || (account::Entity, account::Column::Id);
     let confirmed = Query::select()
         .expr(Expr::val(1))
@@ -110,11 +113,21 @@ pub(crate) async fn find_for_login(
         )
         .limit(1)
         .to_owned();
+    let webhooks = Query::select()
+        .expr(Expr::val(1))
+        .from(webhook::Entity)
+        .and_where(
+            Expr::col((webhook::Entity, webhook::Column::OrganizationId))
+                .in_subquery(personal.clone()),
+        )
+        .and_where(Expr::col((webhook::Entity, webhook::Column::Enabled)).eq(true))
+        .to_owned();
     let mut query = Query::select();
     super::select_prefixed::<account::Entity>(&mut query, "a_");
     query
         .expr_as(Expr::exists(confirmed), Alias::new("second_factor"))
         .expr_as(personal, Alias::new("personal_id"))
+        .expr_as(Expr::exists(webhooks), Alias::new("personal_webhooks"))
         .from(account::Entity)
         .and_where(Expr::col((account::Entity, account::Column::Login)).eq(login));
     let Some(row) = conn.query_one(&query).await? else {
@@ -123,6 +136,7 @@ pub(crate) async fn find_for_login(
     let facts = LoginFacts {
         second_factor: row.try_get("", "second_factor")?,
         personal_organization_id: row.try_get("", "personal_id")?,
+        personal_webhooks: row.try_get("", "personal_webhooks")?,
     };
     Ok(Some((
         account::Model::from_query_result(&row, "a_")?,

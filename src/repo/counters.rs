@@ -2,10 +2,13 @@
 //! sign-ups), daily address creations, policy sending budgets and request rate limits. Shared by every instance.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict, PostgresQueryBuilder};
+use sea_orm::sea_query::{
+    Alias, CommonTableExpression, DeleteStatement, Expr, InsertStatement, OnConflict,
+    PostgresQueryBuilder, Query, UnionType, WithClause,
+};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Set,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 
 use crate::entity::counter;
@@ -68,10 +71,15 @@ pub async fn add_many(
     conn: &impl ConnectionTrait,
     rows: &[(String, i64, i64)],
 ) -> Result<(), DbErr> {
-    if rows.is_empty() {
-        return Ok(());
+    match add_many_statement(rows) {
+        Some(statement) => conn.execute(&statement).await.map(|_| ()),
+        None => Ok(()),
     }
-    upsert(rows).exec_without_returning(conn).await.map(|_| ())
+}
+
+/// The statement of [`add_many`] (none for no rows), for a `repo::batch::Batch`.
+pub fn add_many_statement(rows: &[(String, i64, i64)]) -> Option<InsertStatement> {
+    (!rows.is_empty()).then(|| upsert(rows).into_query())
 }
 
 /// [`add_many`] without waiting for the database's disk flush: on PostgreSQL with
@@ -184,6 +192,88 @@ pub async fn windows(
         .collect())
 }
 
+/// [`add_many`] of `rows`, then [`windows`] of `keys` (which name every key of `rows`): a
+/// proof counted in flight, then what its limits see. On PostgreSQL in one statement, one
+/// round trip: the upsert is a common table expression whose answer stands in for the rows
+/// it rewrote (the statement's snapshot predates them); the other rows of the window are
+/// read as they were when it began.
+pub async fn add_then_windows(
+    conn: &impl ConnectionTrait,
+    rows: &[(String, i64, i64)],
+    keys: &[String],
+    now: DateTime<Utc>,
+    window_secs: i64,
+) -> Result<std::collections::HashMap<String, Window>, DbErr> {
+    if rows.is_empty() || conn.get_database_backend() != DatabaseBackend::Postgres {
+        add_many(conn, rows).await?;
+        return windows(conn, keys, now, window_secs).await;
+    }
+    use counter::Column::{Bucket, Count, Key};
+    use sea_orm::sea_query::ExprTrait;
+    let first = first_bucket(now, window_secs);
+    let added = Alias::new("added");
+    let seen = Alias::new("seen");
+    let mut upsert = upsert(rows).into_query();
+    upsert.returning(Query::returning().columns([Key, Bucket, Count]));
+    let rewritten = Query::select()
+        .expr(Expr::val(1))
+        .from(added.clone())
+        .and_where(Expr::col((added.clone(), Key)).equals((counter::Entity, Key)))
+        .and_where(Expr::col((added.clone(), Bucket)).equals((counter::Entity, Bucket)))
+        .to_owned();
+    let window = Query::select()
+        .columns([
+            (counter::Entity, Key),
+            (counter::Entity, Bucket),
+            (counter::Entity, Count),
+        ])
+        .from(counter::Entity)
+        .and_where(Expr::col((counter::Entity, Key)).is_in(keys.iter().cloned()))
+        .and_where(Expr::col((counter::Entity, Bucket)).gte(first))
+        .and_where(Expr::exists(rewritten).not())
+        .union(
+            UnionType::All,
+            Query::select()
+                .columns([
+                    (added.clone(), Key),
+                    (added.clone(), Bucket),
+                    (added.clone(), Count),
+                ])
+                .from(added.clone())
+                .to_owned(),
+        )
+        .to_owned();
+    let totals = Query::select()
+        .column((seen.clone(), Key))
+        .expr_as(
+            Expr::cust("CAST(SUM(\"count\") AS BIGINT)"),
+            Alias::new("total"),
+        )
+        .expr_as(Expr::cust("MIN(\"bucket\")"), Alias::new("oldest"))
+        .from_subquery(window, seen.clone())
+        .group_by_col((seen, Key))
+        .to_owned();
+    let statement = WithClause::new()
+        .cte(
+            CommonTableExpression::new()
+                .query(upsert)
+                .table_name(added)
+                .to_owned(),
+        )
+        .to_owned()
+        .query(totals);
+    let mut seen = std::collections::HashMap::new();
+    for row in conn.query_all(&statement).await? {
+        let key: String = row.try_get("", "key")?;
+        let window = Window {
+            total: row.try_get::<Option<i64>>("", "total")?.unwrap_or(0),
+            oldest_bucket: row.try_get("", "oldest")?,
+        };
+        seen.insert(key, window);
+    }
+    Ok(seen)
+}
+
 /// The total of each of `keys` over all its buckets (keys that name their own window); a
 /// key with nothing counted is absent.
 pub async fn totals(
@@ -212,11 +302,14 @@ pub fn first_bucket(now: DateTime<Utc>, window_secs: i64) -> i64 {
 
 /// Forgets keys entirely, in one statement (a successful login clears its failures).
 pub async fn clear_many(conn: &impl ConnectionTrait, keys: &[String]) -> Result<(), DbErr> {
+    conn.execute(&clear_many_statement(keys)).await.map(|_| ())
+}
+
+/// The statement of [`clear_many`], for a `repo::batch::Batch`.
+pub fn clear_many_statement(keys: &[String]) -> DeleteStatement {
     counter::Entity::delete_many()
         .filter(counter::Column::Key.is_in(keys.iter().cloned()))
-        .exec(conn)
-        .await
-        .map(|_| ())
+        .into_query()
 }
 
 /// Deletes buckets no window can reach any more.

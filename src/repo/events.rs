@@ -4,10 +4,10 @@
 //! module).
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, InsertStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use uuid::Uuid;
 
@@ -29,20 +29,20 @@ pub struct Scope {
     pub address_id: Option<Uuid>,
 }
 
-/// Inserts one event and answers its id; `service::audit` is the only caller (it names the
-/// action and types the details). `position` and `txid` are the database's (defaults on
+/// The id of a new event and the statement inserting it (run in a transaction or a
+/// `repo::batch::Batch`); `service::audit` is the only caller (it names the action and types
+/// the details). `position` and `txid` are the database's (defaults on
 /// PostgreSQL, a trigger on SQLite).
-pub async fn insert(
-    conn: &impl ConnectionTrait,
+pub fn insert_statement(
     at: DateTime<Utc>,
     actor: &Actor,
     scope: Scope,
     action: &str,
     target: impl Into<String>,
     details: Option<serde_json::Value>,
-) -> Result<Uuid, DbErr> {
+) -> (Uuid, InsertStatement) {
     let id = Uuid::now_v7();
-    event::Entity::insert(event::ActiveModel {
+    let insert = event::Entity::insert(event::ActiveModel {
         id: Set(id),
         at: Set(at),
         organization_id: Set(scope.organization_id),
@@ -55,9 +55,8 @@ pub async fn insert(
         details: Set(details),
         ..Default::default()
     })
-    .exec_without_returning(conn)
-    .await?;
-    Ok(id)
+    .into_query();
+    (id, insert)
 }
 
 /// Events of an organization or of an address, newest first, after `before` (a cursor).

@@ -5,6 +5,7 @@ pub(crate) mod account_tokens;
 pub mod accounts;
 pub mod addresses;
 pub(crate) mod api_tokens;
+pub(crate) mod batch;
 pub mod counters;
 pub mod events;
 pub(crate) mod idempotency_keys;

@@ -1,33 +1,33 @@
 //! Sessions (refresh-token families) and their refresh tokens.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, InsertStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryTrait, Set,
 };
 use uuid::Uuid;
 
 use crate::entity::{account, refresh_token, session};
 
-pub(crate) async fn create(
-    conn: &impl ConnectionTrait,
+/// A new session and the statement inserting it, for a `repo::batch::Batch`.
+pub(crate) fn create_statement(
     account_id: Uuid,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     ip: Option<String>,
-) -> Result<session::Model, DbErr> {
-    session::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        account_id: Set(account_id),
-        created_at: Set(now),
-        expires_at: Set(expires_at),
-        auth_time: Set(now),
-        revoked_at: Set(None),
-        revoked_reason: Set(None),
-        ip: Set(ip),
-    }
-    .insert(conn)
-    .await
+) -> (session::Model, InsertStatement) {
+    let session = session::Model {
+        id: Uuid::now_v7(),
+        account_id,
+        created_at: now,
+        expires_at,
+        auth_time: now,
+        revoked_at: None,
+        revoked_reason: None,
+        ip,
+    };
+    let insert = session::Entity::insert(session.clone().into_active_model()).into_query();
+    (session, insert)
 }
 
 /// The session `sid` of `account_id` with its account, when neither revoked nor expired.
@@ -120,6 +120,17 @@ pub(crate) async fn add_refresh_token(
     sid: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    conn.execute(&add_refresh_token_statement(token_hash, sid, now))
+        .await
+        .map(|_| ())
+}
+
+/// The statement of [`add_refresh_token`], for a `repo::batch::Batch`.
+pub(crate) fn add_refresh_token_statement(
+    token_hash: String,
+    sid: Uuid,
+    now: DateTime<Utc>,
+) -> InsertStatement {
     refresh_token::Entity::insert(refresh_token::ActiveModel {
         token_hash: Set(token_hash),
         session_id: Set(sid),
@@ -127,9 +138,7 @@ pub(crate) async fn add_refresh_token(
         used_at: Set(None),
         successor_sealed: Set(None),
     })
-    .exec_without_returning(conn)
-    .await
-    .map(|_| ())
+    .into_query()
 }
 
 pub(crate) async fn find_refresh_token(

@@ -4,10 +4,10 @@
 //! lease.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, LockBehavior, LockType, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
-    FromQueryResult, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+    FromQueryResult, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use uuid::Uuid;
 
@@ -209,14 +209,25 @@ pub(crate) async fn insert_deliveries(
     new: Vec<NewDelivery>,
     now: DateTime<Utc>,
 ) -> Result<Vec<webhook_delivery::Model>, DbErr> {
-    let models: Vec<_> = new.into_iter().map(|n| delivery_model(n, now)).collect();
-    if models.is_empty() {
-        return Ok(models);
+    let (models, insert) = insert_deliveries_statement(new, now);
+    if let Some(insert) = insert {
+        conn.execute(&insert).await?;
     }
-    webhook_delivery::Entity::insert_many(models.iter().cloned().map(|m| m.into_active_model()))
-        .exec_without_returning(conn)
-        .await?;
     Ok(models)
+}
+
+/// The deliveries of [`insert_deliveries`] and their statement (none for none), for a
+/// `repo::batch::Batch`.
+pub(crate) fn insert_deliveries_statement(
+    new: Vec<NewDelivery>,
+    now: DateTime<Utc>,
+) -> (Vec<webhook_delivery::Model>, Option<InsertStatement>) {
+    let models: Vec<_> = new.into_iter().map(|n| delivery_model(n, now)).collect();
+    let insert = (!models.is_empty()).then(|| {
+        webhook_delivery::Entity::insert_many(models.iter().cloned().map(|m| m.into_active_model()))
+            .into_query()
+    });
+    (models, insert)
 }
 
 pub(crate) async fn find_delivery(

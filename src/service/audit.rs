@@ -5,6 +5,7 @@
 //! its delivery to each webhook endpoint of the organization that subscribes to it.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::InsertStatement;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -456,22 +457,52 @@ pub async fn record(
     change: &Change,
     target: &str,
 ) -> ApiResult<Recorded> {
-    let (action, details) = change.split()?;
-    let id = repo::events::insert(conn, at, actor, scope, &action, target, details.clone()).await?;
-    let Some(organization_id) = scope.organization_id else {
+    let event = Event::new(at, actor, scope, change, target)?;
+    conn.execute(&event.insert).await?;
+    let Some(data) = event.webhook_data else {
         return Ok(Recorded::default());
     };
-    let event = crate::service::webhooks::payload::EventData {
-        id,
-        organization_id,
-        mail_service_id: scope.mail_service_id,
-        address_id: scope.address_id,
-        actor_account_id: actor.account_id,
-        target: target.to_string(),
-        details,
-    };
-    let deliveries = crate::service::webhooks::queue::for_event(conn, &action, at, event).await?;
+    let deliveries =
+        crate::service::webhooks::queue::for_event(conn, &event.action, at, data).await?;
     Ok(Recorded { deliveries })
+}
+
+/// An event about to be written: the statement inserting it, and, for an event of an
+/// organization, what its webhook deliveries carry.
+pub(crate) struct Event {
+    pub action: String,
+    pub insert: InsertStatement,
+    pub webhook_data: Option<crate::service::webhooks::payload::EventData>,
+}
+
+impl Event {
+    pub(crate) fn new(
+        at: DateTime<Utc>,
+        actor: &Actor,
+        scope: Scope,
+        change: &Change,
+        target: &str,
+    ) -> ApiResult<Self> {
+        let (action, details) = change.split()?;
+        let (id, insert) =
+            repo::events::insert_statement(at, actor, scope, &action, target, details.clone());
+        let webhook_data = scope.organization_id.map(|organization_id| {
+            crate::service::webhooks::payload::EventData {
+                id,
+                organization_id,
+                mail_service_id: scope.mail_service_id,
+                address_id: scope.address_id,
+                actor_account_id: actor.account_id,
+                target: target.to_string(),
+                details,
+            }
+        });
+        Ok(Self {
+            action,
+            insert,
+            webhook_data,
+        })
+    }
 }
 
 /// Records a change to an account itself (its profile, password or sessions) in the log of

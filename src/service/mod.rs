@@ -26,4 +26,4 @@ pub(crate) mod two_factor;
 pub(crate) mod uow;
 pub(crate) mod webhooks;
 
-pub use uow::UnitOfWork;
+pub use uow::{UnitOfWork, WriteBatch};

@@ -11,11 +11,11 @@ use uuid::Uuid;
 use crate::auth::{throttle, token, Caller};
 use crate::domain::{AccountTokenPurpose, EmailAddress, Secret};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::repo::{self, account_tokens::NewToken, events::Actor, events::Scope};
+use crate::repo::{self, account_tokens::NewToken, batch::Batch, events::Actor, events::Scope};
 use crate::service::accounts;
 use crate::service::audit::{self, Change};
 use crate::service::two_factor;
-use crate::service::UnitOfWork;
+use crate::service::{UnitOfWork, WriteBatch};
 use crate::state::AppState;
 
 /// How long the challenge between the password and the code of a two-factor login lives.
@@ -78,15 +78,15 @@ pub(crate) async fn log_in(
         attempt.failed(state).await?;
         return Err(invalid_credentials());
     };
-    // The success settles in the transaction that opens the session (or records the
-    // second-factor challenge): one commit per login instead of one per statement.
-    let uow = UnitOfWork::begin(state).await?;
-    attempt.succeeded_in(uow.tx()).await?;
+    // The success settles with the writes that open the session (or record the
+    // second-factor challenge): nothing of the login is read back, so they are one batch,
+    // one round trip and one commit (docs/decisions.md "A login is three round trips").
+    let mut writes = WriteBatch::new(state);
+    attempt.succeeded_into(writes.batch());
     if facts.second_factor {
         let challenge = token::generate();
-        let now = uow.now();
-        repo::account_tokens::insert(
-            uow.tx(),
+        let now = writes.now();
+        let (_, insert) = repo::account_tokens::insert_statement(
             NewToken {
                 account_id: account.id,
                 purpose: AccountTokenPurpose::SecondFactorChallenge,
@@ -95,45 +95,56 @@ pub(crate) async fn log_in(
                 expires_at: now + Duration::seconds(CHALLENGE_TTL_SECS),
             },
             now,
-        )
-        .await?;
-        uow.commit().await?;
+        );
+        writes.batch().push(insert);
+        writes.commit().await?;
         return Err(ApiError::second_factor_required(
             Some(challenge),
             format!("this account has two-factor login: send the challenge with a code from the authenticator app (or a recovery code) to POST /v1/sessions/second-factor within {CHALLENGE_TTL_SECS} seconds"),
         ));
     }
+    let now = writes.now();
+    let (session_id, refresh) = open_session(state, writes.batch(), account.id, ip.clone(), now);
+    let actor = Actor {
+        account_id: Some(account.id),
+        ip,
+    };
     let log = Scope::personal(facts.personal_organization_id);
-    let (session_id, refresh) = open_session(&uow, account.id, ip, log).await?;
-    let now = uow.now();
-    uow.commit().await?;
+    writes
+        .record(
+            &actor,
+            log,
+            Change::SessionCreated,
+            &session_id.to_string(),
+            facts.personal_webhooks,
+        )
+        .await?;
+    writes.commit().await?;
     session_response(state, account.id, session_id, now, refresh)
 }
 
-/// A new session and its first refresh token, recorded in `log` (the account's personal
-/// organization: `audit::personal_scope`), in the caller's unit of work.
-async fn open_session(
-    uow: &UnitOfWork<'_>,
+/// The writes of a new session and its first refresh token, into `batch`; the caller
+/// records `Change::SessionCreated` in the account's own log with them.
+fn open_session(
+    state: &AppState,
+    batch: &mut Batch,
     account_id: Uuid,
     ip: Option<String>,
-    log: Scope,
-) -> ApiResult<(Uuid, String)> {
-    let state = uow.state();
+    now: DateTime<Utc>,
+) -> (Uuid, String) {
     let refresh = token::generate();
-    let now = uow.now();
     let expires_at = now
         + Duration::seconds(
             i64::try_from(state.config.session_ttl_secs).unwrap_or(i64::MAX / 1000),
         );
-    let session = repo::sessions::create(uow.tx(), account_id, now, expires_at, ip.clone()).await?;
-    repo::sessions::add_refresh_token(uow.tx(), token::hash(&refresh), session.id, now).await?;
-    let actor = Actor {
-        account_id: Some(account_id),
-        ip,
-    };
-    uow.record(&actor, log, Change::SessionCreated, &session.id.to_string())
-        .await?;
-    Ok((session.id, refresh))
+    let (session, insert) = repo::sessions::create_statement(account_id, now, expires_at, ip);
+    batch.push(insert);
+    batch.push(repo::sessions::add_refresh_token_statement(
+        token::hash(&refresh),
+        session.id,
+        now,
+    ));
+    (session.id, refresh)
 }
 
 fn session_response(
@@ -208,8 +219,12 @@ pub(crate) async fn complete_second_factor(
         return Err(challenge_invalid());
     }
     let log = audit::personal_scope(uow.tx(), account_id).await?;
-    let (session_id, refresh) = open_session(&uow, account_id, ip, log).await?;
     let now = uow.now();
+    let mut batch = Batch::default();
+    let (session_id, refresh) = open_session(state, &mut batch, account_id, ip, now);
+    uow.run(batch).await?;
+    uow.record(&actor, log, Change::SessionCreated, &session_id.to_string())
+        .await?;
     uow.commit().await?;
     attempt.succeeded(state).await?;
     session_response(state, account_id, session_id, now, refresh)

@@ -4,7 +4,9 @@
 //! through one, so that a change, its audit event and its notification commit together or
 //! not at all, and the post-commit effects run in one place. Sessions are ended only here
 //! ([`UnitOfWork::revoke_session`], [`UnitOfWork::revoke_sessions_of`]), so that this
-//! instance's session cache forgets them as soon as the change is committed.
+//! instance's session cache forgets them as soon as the change is committed. A flow whose
+//! writes need no answers and follow no read of its own may send them as a [`WriteBatch`]
+//! instead: one round trip.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -15,6 +17,7 @@ use uuid::Uuid;
 use crate::error::ApiResult;
 use crate::mailer::{Mail, Secret};
 use crate::repo;
+use crate::repo::batch::Batch;
 use crate::repo::events::{Actor, Scope};
 use crate::service::audit::{self, Change};
 use crate::state::AppState;
@@ -101,6 +104,12 @@ impl<'s> UnitOfWork<'s> {
             audit::record_for_account(&self.txn, self.now, actor, account_id, &change, target)
                 .await?;
         self.note(recorded);
+        Ok(())
+    }
+
+    /// Runs the writes of `batch` in this transaction (as one statement on PostgreSQL).
+    pub(crate) async fn run(&self, batch: Batch) -> ApiResult<()> {
+        batch.run_in(&self.txn).await?;
         Ok(())
     }
 
@@ -221,14 +230,97 @@ impl<'s> UnitOfWork<'s> {
         for account_id in self.forget_accounts {
             self.state.sessions.forget_account(account_id);
         }
-        if self.queued.load(Ordering::Relaxed) {
-            self.state.webhook_wake.notify_one();
+        committed(
+            self.state,
+            self.recorded.load(Ordering::Relaxed),
+            self.queued.load(Ordering::Relaxed),
+        );
+        Ok(())
+    }
+}
+
+/// The effects of committed events: this instance's event streams look for them, and the
+/// webhook worker for the deliveries queued with them.
+fn committed(state: &AppState, recorded: bool, queued: bool) {
+    if queued {
+        state.webhook_wake.notify_one();
+    }
+    if recorded {
+        state
+            .events_committed
+            .send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// A unit of work that reads nothing: its writes, which need no answer, are sent in one
+/// round trip at commit (`repo::batch`), all or none, then the same effects as a
+/// [`UnitOfWork`]'s run. For a login, the flow run most often with the database's latency
+/// on its path.
+pub struct WriteBatch<'s> {
+    state: &'s AppState,
+    batch: Batch,
+    now: DateTime<Utc>,
+    recorded: bool,
+    queued: bool,
+}
+
+impl<'s> WriteBatch<'s> {
+    pub fn new(state: &'s AppState) -> Self {
+        Self {
+            state,
+            batch: Batch::default(),
+            now: state.clock.now(),
+            recorded: false,
+            queued: false,
         }
-        if self.recorded.load(Ordering::Relaxed) {
-            self.state
-                .events_committed
-                .send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// The instant of this batch: every row it writes carries the same time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// The statements, for `repo` functions that write into a batch.
+    pub(crate) fn batch(&mut self) -> &mut Batch {
+        &mut self.batch
+    }
+
+    /// Records `change` in the audit log with its webhook deliveries. `endpoints` is
+    /// whether the organization of `scope` may have enabled endpoints: when the caller
+    /// knows it has none (read with what the flow read first), the batch skips looking them
+    /// up, so it stays free of reads. An endpoint enabled in between misses this event, as
+    /// it would when enabled while a transaction commits the event.
+    pub async fn record(
+        &mut self,
+        actor: &Actor,
+        scope: Scope,
+        change: Change,
+        target: &str,
+        endpoints: bool,
+    ) -> ApiResult<()> {
+        let event = audit::Event::new(self.now, actor, scope, &change, target)?;
+        self.batch.push(event.insert);
+        self.recorded = true;
+        if let Some(data) = event.webhook_data.filter(|_| endpoints) {
+            let (queued, insert) = crate::service::webhooks::queue::deliveries_of(
+                &self.state.db,
+                &event.action,
+                self.now,
+                data,
+            )
+            .await?;
+            if let Some(insert) = insert {
+                self.batch.push(insert);
+            }
+            self.queued |= queued > 0;
         }
+        Ok(())
+    }
+
+    /// Sends every write, then runs the post-commit effects.
+    pub async fn commit(self) -> ApiResult<()> {
+        self.batch.run(&self.state.db).await?;
+        committed(self.state, self.recorded, self.queued);
         Ok(())
     }
 }

@@ -7,6 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use sea_orm::ConnectionTrait;
+
 use crate::helpers::{spawn_app, spawn_app_with, Backend, PASSWORD};
 use crate::on_both_backends;
 
@@ -24,6 +26,7 @@ on_both_backends!(
     parallel_correct_logins_of_one_account_all_succeed,
     a_forged_forwarded_for_entry_does_not_escape_the_throttle,
     login_accepts_the_address_as_typed_at_sign_up,
+    a_login_whose_writes_fail_keeps_none_of_them,
 );
 
 fn claims(token: &str) -> (Value, Value) {
@@ -578,4 +581,70 @@ async fn a_forged_forwarded_for_entry_does_not_escape_the_throttle(backend: Back
         3,
         "{answers:?}"
     );
+}
+
+/// The writes of a login (the session, its refresh token, its event, the settled throttle
+/// counts) are sent as one batch (one statement on PostgreSQL): when one of them is refused,
+/// none is kept, and the login answers a problem instead of a session.
+async fn a_login_whose_writes_fail_keeps_none_of_them(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.sign_up("alice@example.com", PASSWORD)
+        .await
+        .assert_status(201);
+    // The event is the last write of the batch: refusing it must undo the session before it.
+    let refuse = match backend {
+        Backend::Sqlite => {
+            "CREATE TRIGGER refuse_session_event BEFORE INSERT ON events \
+             WHEN NEW.action = 'session.created' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION refuse_session_event() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.action = 'session.created' THEN RAISE EXCEPTION 'refused by the test'; \
+             END IF; RETURN NEW; END $$; \
+             CREATE TRIGGER refuse_session_event BEFORE INSERT ON events \
+             FOR EACH ROW EXECUTE FUNCTION refuse_session_event()"
+        }
+    };
+    app.db()
+        .execute_unprepared(refuse)
+        .await
+        .expect("install the trigger");
+    let settled = "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM counters \
+                   WHERE key LIKE 'pending:login:%'";
+    let in_flight_before = app.scalar_i64(settled).await;
+
+    let refused = app.login("alice@example.com", PASSWORD).await;
+    refused.assert_problem(500, "internal_error");
+    assert!(!refused.text.contains("access_token"));
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM sessions").await, 0);
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM refresh_tokens").await,
+        0
+    );
+    let events = "SELECT COUNT(*) FROM events WHERE action = 'session.created'";
+    assert_eq!(app.scalar_i64(events).await, 0);
+    // The settlement of the in-flight count was one of the writes undone.
+    assert_eq!(app.scalar_i64(settled).await, in_flight_before + 1);
+
+    let drop = match backend {
+        Backend::Sqlite => "DROP TRIGGER refuse_session_event",
+        Backend::Postgres => "DROP TRIGGER refuse_session_event ON events",
+    };
+    app.db().execute_unprepared(drop).await.expect("drop it");
+    let body = app.login("alice@example.com", PASSWORD).await;
+    let body = body.assert_status(200);
+    let (_, claims) = claims(body["access_token"].as_str().unwrap());
+    let sid = claims["sid"].as_str().unwrap();
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM sessions").await, 1);
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM refresh_tokens").await,
+        1
+    );
+    assert_eq!(app.scalar_i64(events).await, 1);
+    let recorded = format!(
+        "SELECT COUNT(*) FROM events WHERE action = 'session.created' AND target = '{sid}'"
+    );
+    assert_eq!(app.scalar_i64(&recorded).await, 1);
+    assert_eq!(app.scalar_i64(settled).await, in_flight_before + 1);
 }

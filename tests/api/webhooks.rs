@@ -27,6 +27,7 @@ on_both_backends!(
     redirects_are_not_followed_and_long_answers_are_cut,
     a_target_is_checked_again_at_delivery_after_resolving_its_name,
     a_receiver_slower_than_the_time_limit_is_a_failed_attempt_then_retried,
+    a_login_is_delivered_to_the_endpoints_of_its_personal_organization_that_subscribe,
 );
 
 pub async fn app_allowing_loopback(backend: Backend) -> TestApp {
@@ -870,4 +871,84 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("the condition did not hold within 5 s");
+}
+
+/// A login records `session.created` in the account's personal organization with the
+/// writes of one batch; the endpoints of that organization are looked up only when it has
+/// some enabled, and only those subscribing to the event get it, signed.
+async fn a_login_is_delivered_to_the_endpoints_of_its_personal_organization_that_subscribe(
+    backend: Backend,
+) {
+    let receiver = Receiver::start().await;
+    let app = app_allowing_loopback(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let sessions = create_webhook(
+        &app,
+        &alice,
+        json!({ "url": receiver.url("/sessions"), "event_types": ["session.*"] }),
+    )
+    .await;
+    let secret = sessions["secret"].as_str().unwrap();
+    create_webhook(
+        &app,
+        &alice,
+        json!({ "url": receiver.url("/members"), "event_types": ["member.*"] }),
+    )
+    .await;
+    let off = create_webhook(&app, &alice, json!({ "url": receiver.url("/off") })).await;
+    app.patch(
+        &format!("/v1/webhooks/{}", off["id"].as_str().unwrap()),
+        &alice.token,
+        json!({ "enabled": false }),
+    )
+    .await
+    .assert_status(200);
+
+    let session = app.login(&alice.login, &alice.password).await;
+    let refresh = session.assert_status(200)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let got = receiver.wait_for("/sessions", 1).await;
+    let body = got[0].json();
+    assert_eq!(body["type"], "session.created");
+    assert!(signed_by(secret, &got[0]), "{}", got[0].body);
+    assert_eq!(body["data"]["organization_id"], alice.org_id.to_string());
+    assert_eq!(
+        body["data"]["actor_account_id"],
+        alice.account_id.to_string()
+    );
+    assert!(!got[0].body.contains(&refresh));
+    // The message is the event the login recorded, about the session it opened.
+    let access = session.body["access_token"].as_str().unwrap();
+    let claims = access.split('.').nth(1).unwrap();
+    use base64::Engine;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(body["data"]["target"], claims["sid"]);
+    let log = app
+        .get(
+            &format!("/v1/organizations/{}/events", alice.org_id),
+            &alice.token,
+        )
+        .await;
+    let log = log.assert_status(200)["items"].as_array().unwrap().clone();
+    let event = log
+        .iter()
+        .find(|e| e["id"] == body["data"]["id"])
+        .expect("the delivered event in the log");
+    assert_eq!(event["action"], "session.created");
+    assert_eq!(event["target"], claims["sid"]);
+    let queued = "SELECT COUNT(*) FROM webhook_deliveries WHERE event_type = 'session.created'";
+    assert_eq!(app.scalar_i64(queued).await, 1);
+    assert!(receiver.received_at("/members").is_empty());
+    // The disabled endpoint may have had the changes made before it was disabled, not this.
+    assert!(receiver
+        .received_at("/off")
+        .iter()
+        .all(|r| r.json()["type"] != "session.created"));
 }

@@ -1,9 +1,10 @@
-//! Queuing deliveries inside the transaction of the change, from `audit::record`: one query
-//! for the organization's enabled endpoints (all an event costs when it has none), then one
-//! insert of a delivery per subscribed endpoint, so the change and its deliveries commit
-//! together or not at all.
+//! Queuing deliveries with the change, from `audit::record`: one query for the organization's
+//! enabled endpoints (all an event costs when it has none), then one insert of a delivery
+//! per subscribed endpoint, in the change's transaction or batch, so the change and its
+//! deliveries commit together or not at all.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::InsertStatement;
 use sea_orm::ConnectionTrait;
 
 use crate::error::{ApiError, ApiResult};
@@ -39,6 +40,21 @@ pub(crate) async fn for_event(
     at: DateTime<Utc>,
     event: EventData,
 ) -> ApiResult<usize> {
+    let (queued, insert) = deliveries_of(conn, action, at, event).await?;
+    if let Some(insert) = insert {
+        conn.execute(&insert).await?;
+    }
+    Ok(queued)
+}
+
+/// The deliveries of the event to the endpoints of its organization that subscribe to it
+/// (read through `conn`): how many, and the statement queuing them (none for none).
+pub(crate) async fn deliveries_of(
+    conn: &impl ConnectionTrait,
+    action: &str,
+    at: DateTime<Utc>,
+    event: EventData,
+) -> ApiResult<(usize, Option<InsertStatement>)> {
     let endpoints = repo::webhooks::subscribed(conn, event.organization_id).await?;
     let targets: Vec<_> = endpoints
         .into_iter()
@@ -46,7 +62,7 @@ pub(crate) async fn for_event(
         .map(|(id, _)| id)
         .collect();
     if targets.is_empty() {
-        return Ok(0);
+        return Ok((0, None));
     }
     let event_id = event.id;
     let payload = serde_json::to_string(&WebhookMessage {
@@ -66,8 +82,8 @@ pub(crate) async fn for_event(
             redelivery_of: None,
         })
         .collect();
-    repo::webhooks::insert_deliveries(conn, new, at).await?;
-    Ok(targets.len())
+    let (_, insert) = repo::webhooks::insert_deliveries_statement(new, at);
+    Ok((targets.len(), insert))
 }
 
 #[cfg(test)]
