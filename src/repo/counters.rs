@@ -8,7 +8,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, RuntimeErr, Set,
 };
 
 use crate::entity::counter;
@@ -193,20 +193,24 @@ pub async fn windows(
 }
 
 /// [`add_many`] of `rows`, then [`windows`] of `keys` (which name every key of `rows`): a
-/// proof counted in flight, then what its limits see. On PostgreSQL in one statement, one
-/// round trip: the upsert is a common table expression whose answer stands in for the rows
-/// it rewrote (the statement's snapshot predates them); the other rows of the window are
-/// read as they were when it began.
+/// proof counted in flight, then what its limits see. On PostgreSQL in one round trip: the
+/// upsert is a common table expression whose answer stands in for the rows it rewrote (the
+/// statement's snapshot predates them; the other rows of the window are read as they were
+/// when it began), and its commit does not wait for the disk flush ([`add_many_without_flush`]):
+/// an in-flight count lost in a crash of the server would only have been settled later, and
+/// the flush of any later commit (the login's own) writes it out too. Without the wait, the
+/// rows it locked (one per login, client address and pair, which every proof of them
+/// updates) are free again at once instead of one flush later.
 pub async fn add_then_windows(
-    conn: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     rows: &[(String, i64, i64)],
     keys: &[String],
     now: DateTime<Utc>,
     window_secs: i64,
 ) -> Result<std::collections::HashMap<String, Window>, DbErr> {
-    if rows.is_empty() || conn.get_database_backend() != DatabaseBackend::Postgres {
-        add_many(conn, rows).await?;
-        return windows(conn, keys, now, window_secs).await;
+    if rows.is_empty() || db.get_database_backend() != DatabaseBackend::Postgres {
+        add_many(db, rows).await?;
+        return windows(db, keys, now, window_secs).await;
     }
     use counter::Column::{Bucket, Count, Key};
     use sea_orm::sea_query::ExprTrait;
@@ -262,12 +266,25 @@ pub async fn add_then_windows(
         )
         .to_owned()
         .query(totals);
+    // One simple query: its statements are one implicit transaction, which `SET LOCAL`
+    // applies to; values are inlined (and escaped) by sea-query.
+    let sql = format!(
+        "SET LOCAL synchronous_commit = off; {}",
+        statement.to_string(PostgresQueryBuilder)
+    );
+    let query_error = |e: sea_orm::sqlx::Error| DbErr::Query(RuntimeErr::SqlxError(e.into()));
+    let answer = sea_orm::sqlx::raw_sql(sea_orm::sqlx::AssertSqlSafe(sql))
+        .fetch_all(db.get_postgres_connection_pool())
+        .await
+        .map_err(query_error)?;
     let mut seen = std::collections::HashMap::new();
-    for row in conn.query_all(&statement).await? {
-        let key: String = row.try_get("", "key")?;
+    for row in answer {
+        use sea_orm::sqlx::Row;
+        let key: String = row.try_get("key").map_err(query_error)?;
+        let total: Option<i64> = row.try_get("total").map_err(query_error)?;
         let window = Window {
-            total: row.try_get::<Option<i64>>("", "total")?.unwrap_or(0),
-            oldest_bucket: row.try_get("", "oldest")?,
+            total: total.unwrap_or(0),
+            oldest_bucket: row.try_get("oldest").map_err(query_error)?,
         };
         seen.insert(key, window);
     }
