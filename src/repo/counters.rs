@@ -3,8 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
-    Alias, CommonTableExpression, DeleteStatement, Expr, InsertStatement, OnConflict,
-    PostgresQueryBuilder, Query, UnionType, WithClause,
+    DeleteStatement, Expr, InsertStatement, OnConflict, PostgresQueryBuilder, SelectStatement,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
@@ -94,12 +93,31 @@ pub async fn add_many_without_flush(
     if rows.is_empty() || crate::db::is_sqlite(db) {
         return add_many(db, rows).await;
     }
-    // One round trip: the statements of one simple query run as one implicit transaction
-    // block, which `SET LOCAL` applies to. Values are inlined (and escaped) by sea-query.
     let insert = upsert(rows).into_query().to_string(PostgresQueryBuilder);
-    db.execute_unprepared(&format!("SET LOCAL synchronous_commit = off; {insert}"))
+    without_flush(db, &[insert]).await.map(|_| ())
+}
+
+/// Runs `statements` (PostgreSQL's, values inlined and escaped by sea-query) in one round
+/// trip, committed without waiting for the disk flush, and answers the rows they return.
+/// The statements of one simple query run as one implicit transaction block, which
+/// `SET LOCAL` applies to; in read committed each statement sees what the ones before it
+/// wrote and what other transactions committed before it began.
+async fn without_flush(
+    db: &DatabaseConnection,
+    statements: &[String],
+) -> Result<Vec<sea_orm::sqlx::postgres::PgRow>, DbErr> {
+    let sql = format!(
+        "SET LOCAL synchronous_commit = off; {}",
+        statements.join("; ")
+    );
+    sea_orm::sqlx::raw_sql(sea_orm::sqlx::AssertSqlSafe(sql))
+        .fetch_all(db.get_postgres_connection_pool())
         .await
-        .map(|_| ())
+        .map_err(query_error)
+}
+
+fn query_error(err: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(err.into()))
 }
 
 fn upsert(rows: &[(String, i64, i64)]) -> sea_orm::InsertMany<counter::ActiveModel> {
@@ -168,39 +186,41 @@ pub async fn windows(
     now: DateTime<Utc>,
     window_secs: i64,
 ) -> Result<std::collections::HashMap<String, Window>, DbErr> {
-    let first = first_bucket(now, window_secs);
-    let rows: Vec<(String, Option<i64>, Option<i64>)> = counter::Entity::find()
+    conn.query_all(&windows_query(keys, now, window_secs))
+        .await?
+        .iter()
+        .map(|row| {
+            let window = Window {
+                total: row.try_get::<Option<i64>>("", "total")?.unwrap_or(0),
+                oldest_bucket: row.try_get("", "oldest")?,
+            };
+            Ok((row.try_get("", "key")?, window))
+        })
+        .collect()
+}
+
+/// The statement of [`windows`]: per key, its total and oldest bucket in the window.
+fn windows_query(keys: &[String], now: DateTime<Utc>, window_secs: i64) -> SelectStatement {
+    counter::Entity::find()
         .select_only()
         .column(counter::Column::Key)
         .column_as(Expr::cust("CAST(SUM(\"count\") AS BIGINT)"), "total")
         .column_as(Expr::cust("MIN(\"bucket\")"), "oldest")
         .filter(counter::Column::Key.is_in(keys.iter().cloned()))
-        .filter(counter::Column::Bucket.gte(first))
+        .filter(counter::Column::Bucket.gte(first_bucket(now, window_secs)))
         .group_by(counter::Column::Key)
-        .into_tuple()
-        .all(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(key, total, oldest)| {
-            let window = Window {
-                total: total.unwrap_or(0),
-                oldest_bucket: oldest,
-            };
-            (key, window)
-        })
-        .collect())
+        .into_query()
 }
 
 /// [`add_many`] of `rows`, then [`windows`] of `keys` (which name every key of `rows`): a
-/// proof counted in flight, then what its limits see. On PostgreSQL in one round trip: the
-/// upsert is a common table expression whose answer stands in for the rows it rewrote (the
-/// statement's snapshot predates them; the other rows of the window are read as they were
-/// when it began), and its commit does not wait for the disk flush ([`add_many_without_flush`]):
-/// an in-flight count lost in a crash of the server would only have been settled later, and
-/// the flush of any later commit (the login's own) writes it out too. Without the wait, the
-/// rows it locked (one per login, client address and pair, which every proof of them
-/// updates) are free again at once instead of one flush later.
+/// proof counted in flight, then what its limits see. On PostgreSQL in one round trip whose
+/// commit does not wait for the disk flush ([`without_flush`]): an in-flight count lost in a
+/// crash of the server would only have been settled later, and the flush of any later commit
+/// (the login's own) writes it out too. Without the wait, the rows it locks (one per login,
+/// client address and pair, which every proof of them updates) are free again at once
+/// instead of one flush later. The windows are read by a statement of their own, after the
+/// upsert: one that waited for a concurrent proof's lock sees that proof's settlement whole
+/// (its failure with its in-flight count gone), never half.
 pub async fn add_then_windows(
     db: &DatabaseConnection,
     rows: &[(String, i64, i64)],
@@ -212,73 +232,12 @@ pub async fn add_then_windows(
         add_many(db, rows).await?;
         return windows(db, keys, now, window_secs).await;
     }
-    use counter::Column::{Bucket, Count, Key};
-    use sea_orm::sea_query::ExprTrait;
-    let first = first_bucket(now, window_secs);
-    let added = Alias::new("added");
-    let seen = Alias::new("seen");
-    let mut upsert = upsert(rows).into_query();
-    upsert.returning(Query::returning().columns([Key, Bucket, Count]));
-    let rewritten = Query::select()
-        .expr(Expr::val(1))
-        .from(added.clone())
-        .and_where(Expr::col((added.clone(), Key)).equals((counter::Entity, Key)))
-        .and_where(Expr::col((added.clone(), Bucket)).equals((counter::Entity, Bucket)))
-        .to_owned();
-    let window = Query::select()
-        .columns([
-            (counter::Entity, Key),
-            (counter::Entity, Bucket),
-            (counter::Entity, Count),
-        ])
-        .from(counter::Entity)
-        .and_where(Expr::col((counter::Entity, Key)).is_in(keys.iter().cloned()))
-        .and_where(Expr::col((counter::Entity, Bucket)).gte(first))
-        .and_where(Expr::exists(rewritten).not())
-        .union(
-            UnionType::All,
-            Query::select()
-                .columns([
-                    (added.clone(), Key),
-                    (added.clone(), Bucket),
-                    (added.clone(), Count),
-                ])
-                .from(added.clone())
-                .to_owned(),
-        )
-        .to_owned();
-    let totals = Query::select()
-        .column((seen.clone(), Key))
-        .expr_as(
-            Expr::cust("CAST(SUM(\"count\") AS BIGINT)"),
-            Alias::new("total"),
-        )
-        .expr_as(Expr::cust("MIN(\"bucket\")"), Alias::new("oldest"))
-        .from_subquery(window, seen.clone())
-        .group_by_col((seen, Key))
-        .to_owned();
-    let statement = WithClause::new()
-        .cte(
-            CommonTableExpression::new()
-                .query(upsert)
-                .table_name(added)
-                .to_owned(),
-        )
-        .to_owned()
-        .query(totals);
-    // One simple query: its statements are one implicit transaction, which `SET LOCAL`
-    // applies to; values are inlined (and escaped) by sea-query.
-    let sql = format!(
-        "SET LOCAL synchronous_commit = off; {}",
-        statement.to_string(PostgresQueryBuilder)
-    );
-    let query_error = |e: sea_orm::sqlx::Error| DbErr::Query(RuntimeErr::SqlxError(e.into()));
-    let answer = sea_orm::sqlx::raw_sql(sea_orm::sqlx::AssertSqlSafe(sql))
-        .fetch_all(db.get_postgres_connection_pool())
-        .await
-        .map_err(query_error)?;
+    let statements = [
+        upsert(rows).into_query().to_string(PostgresQueryBuilder),
+        windows_query(keys, now, window_secs).to_string(PostgresQueryBuilder),
+    ];
     let mut seen = std::collections::HashMap::new();
-    for row in answer {
+    for row in without_flush(db, &statements).await? {
         use sea_orm::sqlx::Row;
         let key: String = row.try_get("key").map_err(query_error)?;
         let total: Option<i64> = row.try_get("total").map_err(query_error)?;
@@ -317,12 +276,8 @@ pub fn first_bucket(now: DateTime<Utc>, window_secs: i64) -> i64 {
     bucket_of(now) - window_secs.div_euclid(BUCKET_SECS) + 1
 }
 
-/// Forgets keys entirely, in one statement (a successful login clears its failures).
-pub async fn clear_many(conn: &impl ConnectionTrait, keys: &[String]) -> Result<(), DbErr> {
-    conn.execute(&clear_many_statement(keys)).await.map(|_| ())
-}
-
-/// The statement of [`clear_many`], for a `repo::batch::Batch`.
+/// Forgets keys entirely, in one statement (a successful login clears its failures), for a
+/// `repo::batch::Batch`.
 pub fn clear_many_statement(keys: &[String]) -> DeleteStatement {
     counter::Entity::delete_many()
         .filter(counter::Column::Key.is_in(keys.iter().cloned()))

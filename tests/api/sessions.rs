@@ -591,7 +591,8 @@ async fn a_login_whose_writes_fail_keeps_none_of_them(backend: Backend) {
     app.sign_up("alice@example.com", PASSWORD)
         .await
         .assert_status(201);
-    // The event is the last write of the batch: refusing it must undo the session before it.
+    // Refusing the event must undo the session and the settlement written with it (on
+    // PostgreSQL all three are one statement; on SQLite the event comes last).
     let refuse = match backend {
         Backend::Sqlite => {
             "CREATE TRIGGER refuse_session_event BEFORE INSERT ON events \

@@ -1,6 +1,7 @@
-//! Queuing deliveries with the change, from `audit::record`: one query for the organization's
-//! enabled endpoints (all an event costs when it has none), then one insert of a delivery
-//! per subscribed endpoint, in the change's transaction or batch, so the change and its
+//! Queuing deliveries with the change, from `audit::record` and `WriteBatch::record`: one
+//! query for the organization's enabled endpoints (all an event costs when it has none; a
+//! batch skips it when its caller knows there are none), then one insert of a delivery per
+//! subscribed endpoint, in the change's transaction or batch, so the change and its
 //! deliveries commit together or not at all.
 
 use chrono::{DateTime, Utc};
