@@ -7,7 +7,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, RuntimeErr, Set,
+    QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, RuntimeErr, Set,
 };
 
 use crate::entity::counter;
@@ -105,19 +105,16 @@ pub async fn add_many_without_flush(
 async fn without_flush(
     db: &DatabaseConnection,
     statements: &[String],
-) -> Result<Vec<sea_orm::sqlx::postgres::PgRow>, DbErr> {
+) -> Result<Vec<QueryResult>, DbErr> {
     let sql = format!(
         "SET LOCAL synchronous_commit = off; {}",
         statements.join("; ")
     );
-    sea_orm::sqlx::raw_sql(sea_orm::sqlx::AssertSqlSafe(sql))
+    let rows = sea_orm::sqlx::raw_sql(sea_orm::sqlx::AssertSqlSafe(sql))
         .fetch_all(db.get_postgres_connection_pool())
         .await
-        .map_err(query_error)
-}
-
-fn query_error(err: sea_orm::sqlx::Error) -> DbErr {
-    DbErr::Query(RuntimeErr::SqlxError(err.into()))
+        .map_err(|err| DbErr::Query(RuntimeErr::SqlxError(err.into())))?;
+    Ok(rows.into_iter().map(QueryResult::from).collect())
 }
 
 fn upsert(rows: &[(String, i64, i64)]) -> sea_orm::InsertMany<counter::ActiveModel> {
@@ -189,14 +186,17 @@ pub async fn windows(
     conn.query_all(&windows_query(keys, now, window_secs))
         .await?
         .iter()
-        .map(|row| {
-            let window = Window {
-                total: row.try_get::<Option<i64>>("", "total")?.unwrap_or(0),
-                oldest_bucket: row.try_get("", "oldest")?,
-            };
-            Ok((row.try_get("", "key")?, window))
-        })
+        .map(window_of)
         .collect()
+}
+
+/// A row of [`windows_query`]: its key and window.
+fn window_of(row: &QueryResult) -> Result<(String, Window), DbErr> {
+    let window = Window {
+        total: row.try_get::<Option<i64>>("", "total")?.unwrap_or(0),
+        oldest_bucket: row.try_get("", "oldest")?,
+    };
+    Ok((row.try_get("", "key")?, window))
 }
 
 /// The statement of [`windows`]: per key, its total and oldest bucket in the window.
@@ -236,18 +236,11 @@ pub async fn add_then_windows(
         upsert(rows).into_query().to_string(PostgresQueryBuilder),
         windows_query(keys, now, window_secs).to_string(PostgresQueryBuilder),
     ];
-    let mut seen = std::collections::HashMap::new();
-    for row in without_flush(db, &statements).await? {
-        use sea_orm::sqlx::Row;
-        let key: String = row.try_get("key").map_err(query_error)?;
-        let total: Option<i64> = row.try_get("total").map_err(query_error)?;
-        let window = Window {
-            total: total.unwrap_or(0),
-            oldest_bucket: row.try_get("oldest").map_err(query_error)?,
-        };
-        seen.insert(key, window);
-    }
-    Ok(seen)
+    without_flush(db, &statements)
+        .await?
+        .iter()
+        .map(window_of)
+        .collect()
 }
 
 /// The total of each of `keys` over all its buckets (keys that name their own window); a

@@ -29,7 +29,8 @@ on_both_backends!(
     a_login_whose_writes_fail_keeps_none_of_them,
 );
 
-fn claims(token: &str) -> (Value, Value) {
+/// The header and claims of an access token.
+pub fn claims(token: &str) -> (Value, Value) {
     let mut parts = token.split('.');
     let header = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
     let claims = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();

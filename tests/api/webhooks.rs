@@ -12,6 +12,7 @@ use crate::dns_server::{TestDns, ZoneRecord};
 use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp, TestUser};
 use crate::mail_services::create_service;
 use crate::on_both_backends;
+use crate::sessions::claims;
 use crate::smtp_server::TestSmtp;
 use crate::webhook_receiver::{signed_by, verify_with_standardwebhooks, Answer, Receiver};
 
@@ -88,6 +89,17 @@ async fn webhook(app: &TestApp, user: &TestUser, webhook_id: &str) -> Value {
         .get(&format!("/v1/webhooks/{webhook_id}"), &user.token)
         .await;
     res.assert_status(200).clone()
+}
+
+/// The user's organization's audit log, newest first (up to 200 events).
+async fn events_log(app: &TestApp, user: &TestUser) -> Vec<Value> {
+    let res = app
+        .get(
+            &format!("/v1/organizations/{}/events?limit=200", user.org_id),
+            &user.token,
+        )
+        .await;
+    res.assert_status(200)["items"].as_array().unwrap().clone()
 }
 
 /// Waits until the endpoint's state satisfies `done` (the worker runs beside the test).
@@ -359,13 +371,7 @@ async fn changes_are_delivered_signed_in_the_standard_webhooks_format(backend: B
                 .all(|t| got.iter().any(|r| r.json()["type"] == *t))
         })
         .await;
-    let log = app
-        .get(
-            &format!("/v1/organizations/{}/events?limit=200", alice.org_id),
-            &alice.token,
-        )
-        .await;
-    let log = log.assert_status(200)["items"].as_array().unwrap().clone();
+    let log = events_log(&app, &alice).await;
     for message in &got {
         let body = message.json();
         assert_eq!(message.header("content-type"), "application/json");
@@ -920,23 +926,9 @@ async fn a_login_is_delivered_to_the_endpoints_of_its_personal_organization_that
     );
     assert!(!got[0].body.contains(&refresh));
     // The message is the event the login recorded, about the session it opened.
-    let access = session.body["access_token"].as_str().unwrap();
-    let claims = access.split('.').nth(1).unwrap();
-    use base64::Engine;
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(claims)
-            .unwrap(),
-    )
-    .unwrap();
+    let (_, claims) = claims(session.body["access_token"].as_str().unwrap());
     assert_eq!(body["data"]["target"], claims["sid"]);
-    let log = app
-        .get(
-            &format!("/v1/organizations/{}/events", alice.org_id),
-            &alice.token,
-        )
-        .await;
-    let log = log.assert_status(200)["items"].as_array().unwrap().clone();
+    let log = events_log(&app, &alice).await;
     let event = log
         .iter()
         .find(|e| e["id"] == body["data"]["id"])
