@@ -72,14 +72,31 @@ pub struct StackPorts {
     pub pop3s: u16,
 }
 
+/// Nine ports no one listens on, for the daemons to bind after this returns. Ports the
+/// kernel hands out (to `bind(0)` and to every outgoing connection's source, the
+/// `ip_local_port_range`, 32768–60999 by default) can be taken by anything in between: a
+/// port released by `bind(0)` once went to a connection of a parallel test before Dovecot
+/// bound it ("Address already in use"). These come from below that range, where only
+/// something choosing that very port could take it; a process-wide cursor from a random start
+/// keeps parallel stacks of this process apart.
 fn free_ports() -> StackPorts {
-    let listeners: Vec<TcpListener> = (0..9)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let ports: Vec<u16> = listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect();
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    static CURSOR: AtomicU16 = AtomicU16::new(0);
+    let _ = CURSOR.compare_exchange(
+        0,
+        1 + rand::random::<u16>() % SPAN,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    let mut ports = Vec::with_capacity(9);
+    while ports.len() < 9 {
+        let port = FIRST + CURSOR.fetch_add(1, Ordering::Relaxed) % SPAN;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports.push(port);
+        }
+    }
     StackPorts {
         api: ports[0],
         policy: ports[1],
