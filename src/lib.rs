@@ -36,5 +36,6 @@ pub(crate) mod routes;
 pub mod service;
 pub mod startup;
 pub mod state;
+mod sys;
 pub mod telemetry;
 pub(crate) mod webhooks;
