@@ -155,8 +155,9 @@ impl Attempt {
         Ok(())
     }
 
-    /// [`Attempt::succeeded`] as writes of a batch (a login's, which writes anyway).
-    pub(crate) fn succeeded_into(self, batch: &mut Batch) {
+    /// [`Attempt::succeeded`] as writes of a batch (a login's, which writes anyway). Should
+    /// the batch fail, [`Attempt::abandoned`] takes the proof out of flight instead.
+    pub(crate) fn succeeded_into(&self, batch: &mut Batch) {
         if self.had_failures {
             let keys: Vec<String> = self
                 .scope
@@ -169,6 +170,15 @@ impl Attempt {
         // The cleared keys are `fail:…`, the settled ones `pending:…`: no row is written twice.
         if let Some(settle) = counters::add_many_statement(&self.settle_rows(None)) {
             batch.push(settle);
+        }
+    }
+
+    /// The proof held but the writes it was for failed (its batch was refused, the database
+    /// went away): it is no longer in flight and counts as nothing. Best effort: a database
+    /// that refused the batch may refuse this too, and then the count leaves with its bucket.
+    pub(crate) async fn abandoned(self, state: &AppState) {
+        if let Err(err) = counters::add_many(&state.db, &self.settle_rows(None)).await {
+            tracing::warn!(error = %err, "an abandoned proof stays counted in flight until its bucket leaves the window");
         }
     }
 

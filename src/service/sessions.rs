@@ -97,7 +97,10 @@ pub(crate) async fn log_in(
             now,
         );
         writes.batch().push(insert);
-        writes.commit().await?;
+        if let Err(err) = writes.commit().await {
+            attempt.abandoned(state).await;
+            return Err(err);
+        }
         return Err(ApiError::second_factor_required(
             Some(challenge),
             format!("this account has two-factor login: send the challenge with a code from the authenticator app (or a recovery code) to POST /v1/sessions/second-factor within {CHALLENGE_TTL_SECS} seconds"),
@@ -110,16 +113,22 @@ pub(crate) async fn log_in(
         ip,
     };
     let log = Scope::personal(facts.personal_organization_id);
-    writes
-        .record(
-            &actor,
-            log,
-            Change::SessionCreated,
-            &session_id.to_string(),
-            facts.personal_webhooks,
-        )
-        .await?;
-    writes.commit().await?;
+    let written = async move {
+        writes
+            .record(
+                &actor,
+                log,
+                Change::SessionCreated,
+                &session_id.to_string(),
+                facts.personal_webhooks,
+            )
+            .await?;
+        writes.commit().await
+    };
+    if let Err(err) = written.await {
+        attempt.abandoned(state).await;
+        return Err(err);
+    }
     session_response(state, account.id, session_id, now, refresh)
 }
 

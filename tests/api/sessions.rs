@@ -626,8 +626,9 @@ async fn a_login_whose_writes_fail_keeps_none_of_them(backend: Backend) {
     );
     let events = "SELECT COUNT(*) FROM events WHERE action = 'session.created'";
     assert_eq!(app.scalar_i64(events).await, 0);
-    // The settlement of the in-flight count was one of the writes undone.
-    assert_eq!(app.scalar_i64(settled).await, in_flight_before + 1);
+    // The settlement of the in-flight count was one of the writes undone; the proof was then
+    // taken out of flight on its own, so that it does not hold later proofs back.
+    assert_eq!(app.scalar_i64(settled).await, in_flight_before);
 
     let drop = match backend {
         Backend::Sqlite => "DROP TRIGGER refuse_session_event",
@@ -648,5 +649,6 @@ async fn a_login_whose_writes_fail_keeps_none_of_them(backend: Backend) {
         "SELECT COUNT(*) FROM events WHERE action = 'session.created' AND target = '{sid}'"
     );
     assert_eq!(app.scalar_i64(&recorded).await, 1);
-    assert_eq!(app.scalar_i64(settled).await, in_flight_before + 1);
+    // Nothing of either login is left in flight.
+    assert_eq!(app.scalar_i64(settled).await, in_flight_before);
 }
