@@ -1208,11 +1208,11 @@ async fn rows_for_addresses(app: &TestApp, addresses: &[uuid::Uuid]) -> [(&'stat
     ]
 }
 
-/// The organization's events, newest first.
-async fn org_events(app: &TestApp, user: &TestUser) -> Vec<Value> {
+/// The organization's audit log, newest first (up to 200 events).
+pub async fn org_events(app: &TestApp, user: &TestUser) -> Vec<Value> {
     let res = app
         .get(
-            &format!("/v1/organizations/{}/events", user.org_id),
+            &format!("/v1/organizations/{}/events?limit=200", user.org_id),
             &user.token,
         )
         .await;

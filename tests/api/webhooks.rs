@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::dns_server::{TestDns, ZoneRecord};
 use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp, TestUser};
-use crate::mail_services::create_service;
+use crate::mail_services::{create_service, org_events};
 use crate::on_both_backends;
 use crate::sessions::claims;
 use crate::smtp_server::TestSmtp;
@@ -89,17 +89,6 @@ async fn webhook(app: &TestApp, user: &TestUser, webhook_id: &str) -> Value {
         .get(&format!("/v1/webhooks/{webhook_id}"), &user.token)
         .await;
     res.assert_status(200).clone()
-}
-
-/// The user's organization's audit log, newest first (up to 200 events).
-async fn events_log(app: &TestApp, user: &TestUser) -> Vec<Value> {
-    let res = app
-        .get(
-            &format!("/v1/organizations/{}/events?limit=200", user.org_id),
-            &user.token,
-        )
-        .await;
-    res.assert_status(200)["items"].as_array().unwrap().clone()
 }
 
 /// Waits until the endpoint's state satisfies `done` (the worker runs beside the test).
@@ -371,7 +360,7 @@ async fn changes_are_delivered_signed_in_the_standard_webhooks_format(backend: B
                 .all(|t| got.iter().any(|r| r.json()["type"] == *t))
         })
         .await;
-    let log = events_log(&app, &alice).await;
+    let log = org_events(&app, &alice).await;
     for message in &got {
         let body = message.json();
         assert_eq!(message.header("content-type"), "application/json");
@@ -928,7 +917,7 @@ async fn a_login_is_delivered_to_the_endpoints_of_its_personal_organization_that
     // The message is the event the login recorded, about the session it opened.
     let (_, claims) = claims(session.body["access_token"].as_str().unwrap());
     assert_eq!(body["data"]["target"], claims["sid"]);
-    let log = events_log(&app, &alice).await;
+    let log = org_events(&app, &alice).await;
     let event = log
         .iter()
         .find(|e| e["id"] == body["data"]["id"])
