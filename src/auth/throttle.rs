@@ -155,8 +155,8 @@ impl Attempt {
         Ok(())
     }
 
-    /// [`Attempt::succeeded`] as writes of a batch (a login's, which writes anyway). Should
-    /// the batch fail, [`Attempt::abandoned`] takes the proof out of flight instead.
+    /// [`Attempt::succeeded`] as writes of a batch (a login's, which writes anyway); the
+    /// batch's outcome then goes through [`Attempt::settled_by`].
     pub(crate) fn succeeded_into(&self, batch: &mut Batch) {
         if self.had_failures {
             let keys: Vec<String> = self
@@ -173,13 +173,21 @@ impl Attempt {
         }
     }
 
-    /// The proof held but the writes it was for failed (its batch was refused, the database
-    /// went away): it is no longer in flight and counts as nothing. Best effort: a database
+    /// `written`, the outcome of the batch [`Attempt::succeeded_into`] joined. When it failed
+    /// (the batch was refused, the database went away), the proof held but nothing it was for
+    /// was written: it is taken out of flight and counts as nothing. Best effort: a database
     /// that refused the batch may refuse this too, and then the count leaves with its bucket.
-    pub(crate) async fn abandoned(self, state: &AppState) {
-        if let Err(err) = counters::add_many(&state.db, &self.settle_rows(None)).await {
-            tracing::warn!(error = %err, "an abandoned proof stays counted in flight until its bucket leaves the window");
+    pub(crate) async fn settled_by<T>(
+        self,
+        state: &AppState,
+        written: ApiResult<T>,
+    ) -> ApiResult<T> {
+        if written.is_err() {
+            if let Err(err) = counters::add_many(&state.db, &self.settle_rows(None)).await {
+                tracing::warn!(error = %err, "an abandoned proof stays counted in flight until its bucket leaves the window");
+            }
         }
+        written
     }
 
     /// The proof failed: it counts as a failure of the pair, the subject and the address.

@@ -97,10 +97,7 @@ pub(crate) async fn log_in(
             now,
         );
         writes.batch().push(insert);
-        if let Err(err) = writes.commit().await {
-            attempt.abandoned(state).await;
-            return Err(err);
-        }
+        attempt.settled_by(state, writes.commit().await).await?;
         return Err(ApiError::second_factor_required(
             Some(challenge),
             format!("this account has two-factor login: send the challenge with a code from the authenticator app (or a recovery code) to POST /v1/sessions/second-factor within {CHALLENGE_TTL_SECS} seconds"),
@@ -125,10 +122,7 @@ pub(crate) async fn log_in(
             .await?;
         writes.commit().await
     };
-    if let Err(err) = written.await {
-        attempt.abandoned(state).await;
-        return Err(err);
-    }
+    attempt.settled_by(state, written.await).await?;
     session_response(state, account.id, session_id, now, refresh)
 }
 
