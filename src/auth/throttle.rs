@@ -84,45 +84,94 @@ pub(crate) async fn begin_attempt(
                 .collect()
         };
         let seen = counters::add_then_windows(&state.db, &pending(1), &keys, now, window).await?;
-        let mut over = false;
-        let mut refused_for: Option<i64> = None;
-        let had_failures = scope.cleared_on_success.iter().any(|suffix| {
-            seen.get(&format!("fail:{suffix}"))
-                .is_some_and(|w| w.total > 0)
-        });
-        for (suffix, limit) in &scope.counters {
-            let limit = i64::from(*limit);
-            let failures = seen
-                .get(&format!("fail:{suffix}"))
-                .copied()
-                .unwrap_or_default();
-            let in_flight = seen
-                .get(&format!("pending:{suffix}"))
-                .map_or(1, |w| w.total.max(1));
-            if failures.total >= limit {
-                let retry = failures.frees_in_secs(now, window).unwrap_or(window);
-                refused_for = Some(refused_for.map_or(retry, |r| r.max(retry)));
-            } else if failures.total + in_flight > limit {
-                over = true;
-            }
-        }
-        if refused_for.is_none() && !over {
+        let verdict = judge(&scope, &seen, now, window, 0);
+        if let Verdict::Admitted { had_failures } = verdict {
             return Ok(Attempt {
                 scope,
                 bucket,
                 had_failures,
             });
         }
-        counters::add_many(&state.db, &pending(-1)).await?;
-        if let Some(retry) = refused_for {
-            return Err(ApiError::throttled(u64::try_from(retry).unwrap_or(1)));
+        // The count was in flight for no proof: taken back like it was put, without waiting
+        // for a flush (`counters::add_then_windows`).
+        counters::add_many_without_flush(&state.db, &pending(-1)).await?;
+        if let Verdict::Refused { retry_after } = verdict {
+            return Err(ApiError::throttled(retry_after));
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::throttled(1));
+        // Only proofs in flight keep it over a limit: it waits for them by reading the
+        // windows, a read instead of two writes per look, and counts itself again once they
+        // leave room (the count then decides, as for the first).
+        loop {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::throttled(1));
+            }
+            // Jitter, so that waiters do not keep seeing each other's brief counts.
+            let pause = 20 + rand::random::<u64>() % 60;
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            let now = state.clock.now();
+            let seen = counters::windows(&state.db, &keys, now, window).await?;
+            match judge(&scope, &seen, now, window, 1) {
+                Verdict::Admitted { .. } => break,
+                Verdict::Refused { retry_after } => {
+                    return Err(ApiError::throttled(retry_after));
+                }
+                Verdict::Busy => {}
+            }
         }
-        // Jitter, so that waiters do not keep seeing each other's brief counts.
-        let pause = 20 + rand::random::<u64>() % 60;
-        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+    }
+}
+
+/// What an attempt's counters say of it.
+enum Verdict {
+    /// It may go on; `had_failures`: the subject's failures were seen (a success clears them).
+    Admitted { had_failures: bool },
+    /// Failures reached a limit: refused for `retry_after` seconds.
+    Refused { retry_after: u64 },
+    /// Only proofs still in flight keep it over a limit.
+    Busy,
+}
+
+/// The verdict of the windows `seen` on an attempt of `scope`, which they count in flight
+/// already (`uncounted` 0) or not yet (1).
+fn judge(
+    scope: &Scope,
+    seen: &std::collections::HashMap<String, counters::Window>,
+    now: chrono::DateTime<chrono::Utc>,
+    window: i64,
+    uncounted: i64,
+) -> Verdict {
+    let mut busy = false;
+    let mut refused_for: Option<i64> = None;
+    for (suffix, limit) in &scope.counters {
+        let limit = i64::from(*limit);
+        let failures = seen
+            .get(&format!("fail:{suffix}"))
+            .copied()
+            .unwrap_or_default();
+        let in_flight = seen
+            .get(&format!("pending:{suffix}"))
+            .map_or(0, |w| w.total.max(0))
+            + uncounted;
+        if failures.total >= limit {
+            let retry = failures.frees_in_secs(now, window).unwrap_or(window);
+            refused_for = Some(refused_for.map_or(retry, |r| r.max(retry)));
+        } else if failures.total + in_flight.max(1) > limit {
+            busy = true;
+        }
+    }
+    if let Some(retry) = refused_for {
+        return Verdict::Refused {
+            retry_after: u64::try_from(retry).unwrap_or(1),
+        };
+    }
+    if busy {
+        return Verdict::Busy;
+    }
+    Verdict::Admitted {
+        had_failures: scope.cleared_on_success.iter().any(|suffix| {
+            seen.get(&format!("fail:{suffix}"))
+                .is_some_and(|w| w.total > 0)
+        }),
     }
 }
 
