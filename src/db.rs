@@ -78,12 +78,15 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     if is_sqlite(&txn) {
         txn.execute_raw(Statement::from_string(
             DatabaseBackend::Sqlite,
-            "UPDATE write_gate SET n = n + 1 WHERE id = 1",
+            SQLITE_TAKE_WRITE_LOCK,
         ))
         .await?;
     }
     Ok(txn)
 }
+
+/// The write that takes SQLite's write lock for the rest of a transaction ([`begin_write`]).
+pub(crate) const SQLITE_TAKE_WRITE_LOCK: &str = "UPDATE write_gate SET n = n + 1 WHERE id = 1";
 
 /// True when the error is a unique-constraint violation (mapped at the call site).
 pub fn is_unique_violation(err: &DbErr) -> bool {

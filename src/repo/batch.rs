@@ -1,13 +1,17 @@
 //! Writes whose answers nobody reads, sent together: on PostgreSQL as the common table
-//! expressions of one statement (one round trip, atomic like any statement), on SQLite one
-//! after the other in a write transaction (in process, there is no round trip to save).
+//! expressions of one statement (one round trip, atomic like any statement), on SQLite as
+//! one script of statements in a write transaction (one call to the connection's thread).
 //!
 //! A round trip to PostgreSQL costs little alone but much under load: each one wakes a
 //! backend and then Postier on cores busy hashing passwords, and each switch evicts cache
-//! lines both sides need (docs/decisions.md "A login is three round trips").
+//! lines both sides need (docs/decisions.md "A login is three round trips"). SQLite runs in
+//! process, but each statement sent is still a hand-over to the thread of its connection and
+//! back, two thread switches on the same busy cores.
 
-use sea_orm::sea_query::{Alias, CommonTableExpression, SubQueryStatement, WithClause};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr};
+use sea_orm::sea_query::{
+    Alias, CommonTableExpression, SqliteQueryBuilder, SubQueryStatement, Values, WithClause,
+};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement};
 
 /// Statements to run as one. On PostgreSQL they share one snapshot: none may read what
 /// another writes, nor change a row another changes. A foreign key may name a row another
@@ -27,8 +31,13 @@ impl Batch {
         if db.get_database_backend() == DatabaseBackend::Postgres {
             return self.run_in(db).await;
         }
-        let txn = crate::db::begin_write(db).await?;
-        self.run_in(&txn).await?;
+        // The write lock first (`db::begin_write`), in the same script as the writes.
+        let txn = sea_orm::TransactionTrait::begin(db).await?;
+        txn.execute_raw(sqlite_script(
+            Some(crate::db::SQLITE_TAKE_WRITE_LOCK),
+            &self.statements,
+        ))
+        .await?;
         txn.commit().await
     }
 
@@ -37,8 +46,8 @@ impl Batch {
     pub(crate) async fn run_in(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
         let mut statements = self.statements;
         if conn.get_database_backend() != DatabaseBackend::Postgres {
-            for statement in statements {
-                execute(conn, statement).await?;
+            if !statements.is_empty() {
+                conn.execute_raw(sqlite_script(None, &statements)).await?;
             }
             return Ok(());
         }
@@ -59,6 +68,27 @@ impl Batch {
         }
         conn.execute(&with.query(last)).await.map(|_| ())
     }
+}
+
+/// `statements` as one SQLite script, after `first` (SQL without values): their SQL joined by
+/// `;`, their values in order. The driver (sqlx) prepares each statement of a script once per
+/// connection and binds the next values to each in turn; a failing statement fails the
+/// script, and the transaction it runs in is rolled back with it.
+pub(crate) fn sqlite_script(first: Option<&str>, statements: &[SubQueryStatement]) -> Statement {
+    let mut sql: Vec<String> = first.map(str::to_owned).into_iter().collect();
+    let mut values = Vec::new();
+    for statement in statements {
+        let (text, Values(mut bound)) = match statement {
+            SubQueryStatement::InsertStatement(s) => s.build(SqliteQueryBuilder),
+            SubQueryStatement::UpdateStatement(s) => s.build(SqliteQueryBuilder),
+            SubQueryStatement::DeleteStatement(s) => s.build(SqliteQueryBuilder),
+            SubQueryStatement::SelectStatement(s) => s.build(SqliteQueryBuilder),
+            SubQueryStatement::WithStatement(s) => s.build(SqliteQueryBuilder),
+        };
+        sql.push(text);
+        values.append(&mut bound);
+    }
+    Statement::from_sql_and_values(DatabaseBackend::Sqlite, sql.join(";\n"), Values(values))
 }
 
 async fn execute(conn: &impl ConnectionTrait, statement: SubQueryStatement) -> Result<(), DbErr> {

@@ -218,8 +218,9 @@ fn windows_query(keys: &[String], now: DateTime<Utc>, window_secs: i64) -> Selec
 /// crash of the server would only have been settled later, and the flush of any later commit
 /// (the login's own) writes it out too. Without the wait, the rows it locks (one per login,
 /// client address and pair, which every proof of them updates) are free again at once
-/// instead of one flush later. The windows are read by a statement of their own, after the
-/// upsert: one that waited for a concurrent proof's lock sees that proof's settlement whole
+/// instead of one flush later. On SQLite the two are one script (`batch::sqlite_script`), one
+/// call to the connection's thread. The windows are read by a statement of their own, after
+/// the upsert: one that waited for a concurrent proof's lock sees that proof's settlement whole
 /// (its failure with its in-flight count gone), never half.
 pub async fn add_then_windows(
     db: &DatabaseConnection,
@@ -228,9 +229,24 @@ pub async fn add_then_windows(
     now: DateTime<Utc>,
     window_secs: i64,
 ) -> Result<std::collections::HashMap<String, Window>, DbErr> {
-    if rows.is_empty() || db.get_database_backend() != DatabaseBackend::Postgres {
-        add_many(db, rows).await?;
+    if rows.is_empty() {
         return windows(db, keys, now, window_secs).await;
+    }
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        // One script, one call to the connection's thread; each statement commits on its own.
+        let script = crate::repo::batch::sqlite_script(
+            None,
+            &[
+                upsert(rows).into_query().into(),
+                windows_query(keys, now, window_secs).into(),
+            ],
+        );
+        return db
+            .query_all_raw(script)
+            .await?
+            .iter()
+            .map(window_of)
+            .collect();
     }
     let statements = [
         upsert(rows).into_query().to_string(PostgresQueryBuilder),
