@@ -2,7 +2,7 @@
 # Issues 3 and 18 benchmark, every ratio measured within one run: logins per second at 16
 # connections against the argon2 bound (every core verifying at once, timed by the
 # argon2_cost example just before and just after each login run; cores ÷ one verification
-# too), in ROUNDS rounds (default 3), and authenticated GET /v1/me against GET /healthz,
+# too), in ROUNDS rounds (default 6), and authenticated GET /v1/me against GET /healthz,
 # both at 32 connections. Each wrk run is bounded in time.
 # Usage: BACKEND=sqlite|postgres bench/accounts.sh
 #   (release build first: cargo build --release --bins --examples)
@@ -26,25 +26,29 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
 
 echo "== $BACKEND: one login at a time (≈ one argon2 verification + overhead)"
 wrk -t1 -c1 -d5s --latency -s "$work/login.lua" "$base/v1/sessions" | grep -E "Latency|Requests/sec|99%"
-# The machine's speed drifts from minute to minute (shared host): each round brackets its
-# login run with a measure of the bound just before and just after, and compares the logins
-# with the mean of the two. ROUNDS rounds; the median is the figure of the run.
-rounds=${ROUNDS:-3}
+# The machine's speed drifts from one minute to the next, and even within one (a shared
+# host): the login runs are short (6 s) and alternate with short measures of the bound (3 s
+# of every core verifying at once), each round compared with the mean of the bounds just
+# before and just after it. ROUNDS rounds (default 6); the median is the figure of the run.
+rounds=${ROUNDS:-6}
+bound() { ARGON2_COST_BOUND_ONLY=1 ARGON2_COST_BOUND_SECS=3 "$cost_bin" | awk '/^bound:/ {print $(NF-3)}'; }
+"$cost_bin" > "$work/cost"
+one=$(awk '/^one core:/ {print $(NF-3)}' "$work/cost")
+echo "one verification: $(awk '/^verify:/ {print $3}' "$work/cost") ms; cores ÷ one verification $one/s"
 : > "$work/ratios"
+: > "$work/rates"
+before=$(bound)
 for round in $(seq 1 "$rounds"); do
-  "$cost_bin" > "$work/cost-before"
-  wrk -t2 -c16 -d15s --latency -s "$work/login.lua" "$base/v1/sessions" > "$work/logins"
-  "$cost_bin" > "$work/cost-after"
-  before=$(awk '/^bound:/ {print $(NF-3)}' "$work/cost-before")
-  after=$(awk '/^bound:/ {print $(NF-3)}' "$work/cost-after")
-  one=$(awk '/^one core:/ {print $(NF-3)}' "$work/cost-before")
+  wrk -t2 -c16 -d6s --latency -s "$work/login.lua" "$base/v1/sessions" > "$work/logins"
+  after=$(bound)
   logins=$(rate "$work/logins")
   pct=$(awk -v l="$logins" -v b="$before" -v a="$after" 'BEGIN { printf "%.0f", 200 * l / (a + b) }')
   echo "$pct" >> "$work/ratios"
-  echo "round $round: logins $logins/s (16 connections, 15 s); every core verifying at once" \
-    "$before/s before, $after/s after: $pct % of their mean; cores ÷ one verification" \
-    "$one/s before: $(ratio "$logins" "$one")"
+  echo "$logins $before $after" >> "$work/rates"
+  echo "round $round: logins $logins/s (16 connections, 6 s); every core verifying at once" \
+    "$before/s before, $after/s after: $pct % of their mean"
   grep -E "Non-2xx" "$work/logins" || true
+  before=$after
 done
 echo "== $BACKEND: GET /healthz, 32 connections, 10 s"
 wrk -t2 -c32 -d10s --latency "$base/healthz" | tee "$work/healthz" | grep -E "Requests/sec|99%|Non-2xx"
@@ -52,5 +56,6 @@ echo "== $BACKEND: GET /v1/me, 32 connections, 10 s"
 wrk -t2 -c32 -d10s --latency -s "$work/me.lua" "$base/v1/me" | tee "$work/me" \
   | grep -E "Latency|Requests/sec|50%|99%|Non-2xx"
 echo "== $BACKEND: ratios of this run"
-echo "logins: $(sort -n "$work/ratios" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}') % of every core verifying at once, median of $rounds rounds ($(paste -sd, "$work/ratios" | sed 's/,/ %, /g') %)"
+echo "logins: $(sort -n "$work/ratios" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}') % of every core verifying at once, median of $rounds rounds ($(paste -sd, "$work/ratios" | sed 's/,/ %, /g') %);" \
+  "all rounds pooled: $(awk '{l += $1; b += ($2 + $3) / 2} END {printf "%.1f/s against %.1f/s = %.0f %%", l / NR, b / NR, 100 * l / b}' "$work/rates")"
 echo "GET /v1/me: $(rate "$work/me")/s = $(ratio "$(rate "$work/me")" "$(rate "$work/healthz")") of GET /healthz ($(rate "$work/healthz")/s)"
