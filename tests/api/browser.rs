@@ -47,7 +47,7 @@ impl Drop for Browser {
 }
 
 /// SIGKILL to the process group `group` (the chromedriver this test spawned leads it), with
-/// kill(1): the crate forbids `unsafe`, which `libc::kill` needs.
+/// kill(1): the crate denies `unsafe` outside `src/sys.rs`, and `libc::kill` needs it.
 fn kill_group(group: i32) {
     let _ = Command::new("kill")
         .args(["-KILL", "--", &format!("-{group}")])
