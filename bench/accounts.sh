@@ -2,7 +2,7 @@
 # Issues 3 and 18 benchmark, every ratio measured within one run: logins per second at 16
 # connections against the argon2 bound (every core verifying at once, timed by the
 # argon2_cost example just before and just after each login run; cores ÷ one verification
-# too), in ROUNDS rounds (default 6), and authenticated GET /v1/me against GET /healthz,
+# once, first), in ROUNDS rounds (default 6), and authenticated GET /v1/me against GET /healthz,
 # both at 32 connections. Each wrk run is bounded in time.
 # Usage: BACKEND=sqlite|postgres bench/accounts.sh
 #   (release build first: cargo build --release --bins --examples)
@@ -56,6 +56,6 @@ echo "== $BACKEND: GET /v1/me, 32 connections, 10 s"
 wrk -t2 -c32 -d10s --latency -s "$work/me.lua" "$base/v1/me" | tee "$work/me" \
   | grep -E "Latency|Requests/sec|50%|99%|Non-2xx"
 echo "== $BACKEND: ratios of this run"
-echo "logins: $(sort -n "$work/ratios" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}') % of every core verifying at once, median of $rounds rounds ($(paste -sd, "$work/ratios" | sed 's/,/ %, /g') %);" \
+echo "logins: $(sort -n "$work/ratios" | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}') % of every core verifying at once, median of $rounds rounds ($(paste -sd, "$work/ratios" | sed 's/,/ %, /g') %);" \
   "all rounds pooled: $(awk '{l += $1; b += ($2 + $3) / 2} END {printf "%.1f/s against %.1f/s = %.0f %%", l / NR, b / NR, 100 * l / b}' "$work/rates")"
 echo "GET /v1/me: $(rate "$work/me")/s = $(ratio "$(rate "$work/me")" "$(rate "$work/healthz")") of GET /healthz ($(rate "$work/healthz")/s)"

@@ -93,7 +93,9 @@ pub(crate) async fn begin_attempt(
             });
         }
         // The count was in flight for no proof: taken back like it was put, without waiting
-        // for a flush (`counters::add_then_windows`).
+        // for a flush (`counters::add_then_windows`). A crash of the database server within
+        // the fraction of a second before the flush may keep it counted (one proof fewer for
+        // the pair until its bucket leaves the window), never a failure.
         counters::add_many_without_flush(&state.db, &pending(-1)).await?;
         if let Verdict::Refused { retry_after } = verdict {
             return Err(ApiError::throttled(retry_after));

@@ -71,9 +71,11 @@ impl Batch {
 }
 
 /// `statements` as one SQLite script, after `first` (SQL without values): their SQL joined by
-/// `;`, their values in order. The driver (sqlx) prepares each statement of a script once per
-/// connection and binds the next values to each in turn; a failing statement fails the
-/// script, and the transaction it runs in is rolled back with it.
+/// `;`, their values in order. The driver (sqlx) prepares the statements of a script when its
+/// text is not in the connection's statement cache, binds the next values to each in turn and
+/// stops at the first that fails: the script fails, the statements before it stay written in
+/// the transaction it runs in (the caller's, rolled back on the error, or `Batch::run`'s) and,
+/// outside a transaction, are committed each on its own (`counters::add_then_windows`).
 pub(crate) fn sqlite_script(first: Option<&str>, statements: &[SubQueryStatement]) -> Statement {
     let mut sql: Vec<String> = first.map(str::to_owned).into_iter().collect();
     let mut values = Vec::new();
