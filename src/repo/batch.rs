@@ -9,7 +9,8 @@
 //! back, two thread switches on the same busy cores.
 
 use sea_orm::sea_query::{
-    Alias, CommonTableExpression, SqliteQueryBuilder, SubQueryStatement, Values, WithClause,
+    Alias, CommonTableExpression, PostgresQueryBuilder, QueryBuilder, QueryStatementBuilder,
+    SqliteQueryBuilder, SubQueryStatement, Values, WithClause,
 };
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement};
 
@@ -55,7 +56,9 @@ impl Batch {
             return Ok(());
         };
         if statements.is_empty() {
-            return execute(conn, last).await;
+            let (sql, values) = built(&last, &PostgresQueryBuilder);
+            let statement = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values);
+            return conn.execute_raw(statement).await.map(|_| ());
         }
         let mut with = WithClause::new();
         for (i, statement) in statements.into_iter().enumerate() {
@@ -80,26 +83,20 @@ pub(crate) fn sqlite_script(first: Option<&str>, statements: &[SubQueryStatement
     let mut sql: Vec<String> = first.map(str::to_owned).into_iter().collect();
     let mut values = Vec::new();
     for statement in statements {
-        let (text, Values(mut bound)) = match statement {
-            SubQueryStatement::InsertStatement(s) => s.build(SqliteQueryBuilder),
-            SubQueryStatement::UpdateStatement(s) => s.build(SqliteQueryBuilder),
-            SubQueryStatement::DeleteStatement(s) => s.build(SqliteQueryBuilder),
-            SubQueryStatement::SelectStatement(s) => s.build(SqliteQueryBuilder),
-            SubQueryStatement::WithStatement(s) => s.build(SqliteQueryBuilder),
-        };
+        let (text, Values(mut bound)) = built(statement, &SqliteQueryBuilder);
         sql.push(text);
         values.append(&mut bound);
     }
     Statement::from_sql_and_values(DatabaseBackend::Sqlite, sql.join(";\n"), Values(values))
 }
 
-async fn execute(conn: &impl ConnectionTrait, statement: SubQueryStatement) -> Result<(), DbErr> {
+/// The SQL and values of `statement` for `builder`'s database.
+fn built(statement: &SubQueryStatement, builder: &impl QueryBuilder) -> (String, Values) {
     match statement {
-        SubQueryStatement::InsertStatement(s) => conn.execute(&s).await,
-        SubQueryStatement::UpdateStatement(s) => conn.execute(&s).await,
-        SubQueryStatement::DeleteStatement(s) => conn.execute(&s).await,
-        SubQueryStatement::SelectStatement(s) => conn.execute(&s).await,
-        SubQueryStatement::WithStatement(s) => conn.execute(&s).await,
+        SubQueryStatement::InsertStatement(s) => s.build_any(builder),
+        SubQueryStatement::UpdateStatement(s) => s.build_any(builder),
+        SubQueryStatement::DeleteStatement(s) => s.build_any(builder),
+        SubQueryStatement::SelectStatement(s) => s.build_any(builder),
+        SubQueryStatement::WithStatement(s) => s.build_any(builder),
     }
-    .map(|_| ())
 }
