@@ -5,6 +5,9 @@
 //! Counted in the database so that every instance sees the same numbers
 //! (docs/architecture.md "Stateless instances").
 
+use sea_orm::sea_query::SelectStatement;
+use sea_orm::QueryResult;
+
 use crate::error::{ApiError, ApiResult};
 use crate::repo::batch::Batch;
 use crate::repo::counters;
@@ -64,6 +67,20 @@ pub(crate) async fn begin_attempt(
     subject: &str,
     ip: Option<&str>,
 ) -> ApiResult<Attempt> {
+    begin_attempt_then(state, subject, ip, None)
+        .await
+        .map(|(attempt, _)| attempt)
+}
+
+/// [`begin_attempt`], then `then` (what the proof is checked against, such as the account of
+/// a login), read right after the count that admits the attempt and sent with it: on SQLite
+/// in the same call to a connection (`counters::add_then_windows`). Answers its rows.
+pub(crate) async fn begin_attempt_then(
+    state: &AppState,
+    subject: &str,
+    ip: Option<&str>,
+    then: Option<SelectStatement>,
+) -> ApiResult<(Attempt, Vec<QueryResult>)> {
     let cfg = &state.config.throttle;
     let window = i64::try_from(cfg.window_secs).unwrap_or(i64::MAX / 2);
     let scope = scope(state, subject, ip);
@@ -83,14 +100,17 @@ pub(crate) async fn begin_attempt(
                 .map(|(suffix, _)| (format!("pending:{suffix}"), bucket, n))
                 .collect()
         };
-        let seen = counters::add_then_windows(&state.db, &pending(1), &keys, now, window).await?;
+        let (seen, read) =
+            counters::add_then_windows(&state.db, &pending(1), &keys, now, window, then.clone())
+                .await?;
         let verdict = judge(&scope, &seen, now, window, 0);
         if let Verdict::Admitted { had_failures } = verdict {
-            return Ok(Attempt {
+            let attempt = Attempt {
                 scope,
                 bucket,
                 had_failures,
-            });
+            };
+            return Ok((attempt, read));
         }
         // The count was in flight for no proof: taken back like it was put, without waiting
         // for a flush (`counters::add_then_windows`). A crash of the database server within

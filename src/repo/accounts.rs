@@ -1,10 +1,10 @@
 //! Accounts: the login identity of the Manager and the webmail.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, Set,
+    QueryFilter, QueryResult, Set,
 };
 use uuid::Uuid;
 
@@ -71,11 +71,10 @@ pub(crate) struct LoginFacts {
 }
 
 /// The account of `login` with its [`LoginFacts`], in one statement: a login is one argon2
-/// verification and as few round trips to the database as its checks allow.
-pub(crate) async fn find_for_login(
-    conn: &impl ConnectionTrait,
-    login: &str,
-) -> Result<Option<(account::Model, LoginFacts)>, DbErr> {
+/// verification and as few round trips to the database as its checks allow. Sent after the
+/// login's in-flight count (`auth::throttle::begin_attempt_then`); [`for_login_row`] reads
+/// its row.
+pub(crate) fn for_login_query(login: &str) -> SelectStatement {
     use crate::entity::{membership, organization, totp_credential, webhook};
     let own_id = || (account::Entity, account::Column::Id);
     let confirmed = Query::select()
@@ -130,18 +129,17 @@ pub(crate) async fn find_for_login(
         .expr_as(Expr::exists(webhooks), Alias::new("personal_webhooks"))
         .from(account::Entity)
         .and_where(Expr::col((account::Entity, account::Column::Login)).eq(login));
-    let Some(row) = conn.query_one(&query).await? else {
-        return Ok(None);
-    };
+    query
+}
+
+/// The account and [`LoginFacts`] of a row of [`for_login_query`].
+pub(crate) fn for_login_row(row: &QueryResult) -> Result<(account::Model, LoginFacts), DbErr> {
     let facts = LoginFacts {
         second_factor: row.try_get("", "second_factor")?,
         personal_organization_id: row.try_get("", "personal_id")?,
         personal_webhooks: row.try_get("", "personal_webhooks")?,
     };
-    Ok(Some((
-        account::Model::from_query_result(&row, "a_")?,
-        facts,
-    )))
+    Ok((account::Model::from_query_result(row, "a_")?, facts))
 }
 
 pub async fn set_display_name(

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
     DeleteStatement, Expr, InsertStatement, OnConflict, PostgresQueryBuilder, SelectStatement,
+    SubQueryStatement,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
@@ -199,6 +200,14 @@ fn window_of(row: &QueryResult) -> Result<(String, Window), DbErr> {
     Ok((row.try_get("", "key")?, window))
 }
 
+/// The column that marks a row of [`windows_query`], which [`add_then_windows`] on SQLite
+/// answers in one list with the rows of the caller's read (which selects no column so named).
+const WINDOW_ROW: &str = "counters_window_row";
+
+fn is_window_row(row: &QueryResult) -> bool {
+    row.try_get::<i32>("", WINDOW_ROW).is_ok()
+}
+
 /// The statement of [`windows`]: per key, its total and oldest bucket in the window.
 fn windows_query(keys: &[String], now: DateTime<Utc>, window_secs: i64) -> SelectStatement {
     counter::Entity::find()
@@ -206,57 +215,68 @@ fn windows_query(keys: &[String], now: DateTime<Utc>, window_secs: i64) -> Selec
         .column(counter::Column::Key)
         .column_as(Expr::cust("CAST(SUM(\"count\") AS BIGINT)"), "total")
         .column_as(Expr::cust("MIN(\"bucket\")"), "oldest")
+        .column_as(Expr::val(1), WINDOW_ROW)
         .filter(counter::Column::Key.is_in(keys.iter().cloned()))
         .filter(counter::Column::Bucket.gte(first_bucket(now, window_secs)))
         .group_by(counter::Column::Key)
         .into_query()
 }
 
-/// [`add_many`] of `rows`, then [`windows`] of `keys` (which name every key of `rows`): a
-/// proof counted in flight, then what its limits see. On PostgreSQL in one round trip whose
-/// commit does not wait for the disk flush ([`without_flush`]): an in-flight count lost in a
-/// crash of the server would only have been settled later, and the flush of any later commit
-/// (the login's own) writes it out too. Without the wait, the rows it locks (one per login,
-/// client address and pair, which every proof of them updates) are free again at once
-/// instead of one flush later. On SQLite the two are one script (`batch::sqlite_script`), one
-/// call to the connection's thread. The windows are read by a statement of their own, after
-/// the upsert: one that waited for a concurrent proof's lock sees that proof's settlement whole
-/// (its failure with its in-flight count gone), never half.
+/// [`add_many`] of `rows`, then [`windows`] of `keys` (which name every key of `rows`), then
+/// `then` (a read of the caller's, whose rows it answers beside the windows): a proof counted
+/// in flight, what its limits see, and what the proof is checked against. On PostgreSQL the
+/// count and the windows are one round trip whose commit does not wait for the disk flush
+/// ([`without_flush`]): an in-flight count lost in a crash of the server would only have been
+/// settled later, and the flush of any later commit (the login's own) writes it out too.
+/// Without the wait, the rows it locks (one per login, client address and pair, which every
+/// proof of them updates) are free again at once instead of one flush later; `then` is a
+/// prepared statement of its own after it (in the simple query it would be planned at every
+/// call, which costs the server more than the round trip: docs/decisions.md "A login is
+/// three round trips"). On SQLite the three are one script (`batch::sqlite_script`), one call
+/// to the connection's thread and one release of the connection. The windows are read by a
+/// statement of their own, after the upsert: one that waited for a concurrent proof's lock
+/// sees that proof's settlement whole (its failure with its in-flight count gone), never half.
 pub async fn add_then_windows(
     db: &DatabaseConnection,
     rows: &[(String, i64, i64)],
     keys: &[String],
     now: DateTime<Utc>,
     window_secs: i64,
-) -> Result<std::collections::HashMap<String, Window>, DbErr> {
-    if rows.is_empty() {
-        return windows(db, keys, now, window_secs).await;
-    }
-    if db.get_database_backend() != DatabaseBackend::Postgres {
+    then: Option<SelectStatement>,
+) -> Result<(std::collections::HashMap<String, Window>, Vec<QueryResult>), DbErr> {
+    if db.get_database_backend() != DatabaseBackend::Postgres && !rows.is_empty() {
         // One script, one call to the connection's thread; each statement commits on its own.
-        let script = crate::repo::batch::sqlite_script(
-            None,
-            &[
-                upsert(rows).into_query().into(),
-                windows_query(keys, now, window_secs).into(),
-            ],
-        );
-        return db
-            .query_all_raw(script)
+        let mut statements: Vec<SubQueryStatement> = vec![
+            upsert(rows).into_query().into(),
+            windows_query(keys, now, window_secs).into(),
+        ];
+        statements.extend(then.map(SubQueryStatement::from));
+        let (windows, read): (Vec<QueryResult>, Vec<QueryResult>) = db
+            .query_all_raw(crate::repo::batch::sqlite_script(None, &statements))
+            .await?
+            .into_iter()
+            .partition(is_window_row);
+        let windows = windows.iter().map(window_of).collect::<Result<_, _>>()?;
+        return Ok((windows, read));
+    }
+    let windows = if rows.is_empty() {
+        windows(db, keys, now, window_secs).await?
+    } else {
+        let statements = [
+            upsert(rows).into_query().to_string(PostgresQueryBuilder),
+            windows_query(keys, now, window_secs).to_string(PostgresQueryBuilder),
+        ];
+        without_flush(db, &statements)
             .await?
             .iter()
             .map(window_of)
-            .collect();
-    }
-    let statements = [
-        upsert(rows).into_query().to_string(PostgresQueryBuilder),
-        windows_query(keys, now, window_secs).to_string(PostgresQueryBuilder),
-    ];
-    without_flush(db, &statements)
-        .await?
-        .iter()
-        .map(window_of)
-        .collect()
+            .collect::<Result<_, _>>()?
+    };
+    let read = match then {
+        Some(then) => db.query_all(&then).await?,
+        None => Vec::new(),
+    };
+    Ok((windows, read))
 }
 
 /// The total of each of `keys` over all its buckets (keys that name their own window); a

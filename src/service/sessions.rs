@@ -66,8 +66,14 @@ pub(crate) async fn log_in(
     let login = EmailAddress::lookup_key(typed_login);
     // A full hashing queue answers 503 before anything is counted or read.
     let slot = state.passwords.reserve()?;
-    let attempt = throttle::begin_attempt(state, &login, ip.as_deref()).await?;
-    let found = repo::accounts::find_for_login(&state.db, &login).await?;
+    // The account is read with the count that admits the attempt (one call to a SQLite
+    // connection for both).
+    let read = Some(repo::accounts::for_login_query(&login));
+    let (attempt, rows) = throttle::begin_attempt_then(state, &login, ip.as_deref(), read).await?;
+    let found = rows
+        .first()
+        .map(repo::accounts::for_login_row)
+        .transpose()?;
     let ok = slot
         .verify(
             password.into_inner(),

@@ -27,6 +27,7 @@ on_both_backends!(
     a_forged_forwarded_for_entry_does_not_escape_the_throttle,
     login_accepts_the_address_as_typed_at_sign_up,
     a_login_whose_writes_fail_keeps_none_of_them,
+    the_in_flight_count_answers_the_read_sent_with_it_apart_from_its_windows,
 );
 
 /// The header and claims of an access token.
@@ -651,4 +652,58 @@ async fn a_login_whose_writes_fail_keeps_none_of_them(backend: Backend) {
     assert_eq!(app.scalar_i64(&recorded).await, 1);
     // Nothing of either login is left in flight.
     assert_eq!(app.scalar_i64(settled).await, in_flight_before);
+}
+
+/// A login's account is read in the call that counts its proof in flight (one script on
+/// SQLite, rows of two statements in one list): the count answers that read's rows apart from
+/// its windows, even rows shaped like a window's, none when the read finds nothing, and the
+/// count is written.
+async fn the_in_flight_count_answers_the_read_sent_with_it_apart_from_its_windows(
+    backend: Backend,
+) {
+    use postier::repo::counters;
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let app = spawn_app(backend).await;
+    let now = chrono::Utc::now();
+    let bucket = counters::bucket_of(now);
+    let rows = vec![
+        ("pending:test:a".to_string(), bucket, 2),
+        ("pending:test:b".to_string(), bucket, 1),
+    ];
+    let keys: Vec<String> = ["pending:test:a", "pending:test:b", "fail:test:a"]
+        .map(String::from)
+        .to_vec();
+    let like_a_window = Query::select()
+        .expr_as(Expr::val("not a window"), Alias::new("key"))
+        .expr_as(Expr::val(7), Alias::new("total"))
+        .to_owned();
+    let (windows, read) =
+        counters::add_then_windows(app.db(), &rows, &keys, now, 3600, Some(like_a_window))
+            .await
+            .expect("count and read");
+    assert_eq!(windows.len(), 2, "{windows:?}");
+    assert_eq!(windows["pending:test:a"].total, 2);
+    assert_eq!(windows["pending:test:b"].total, 1);
+    assert_eq!(windows["pending:test:a"].oldest_bucket, Some(bucket));
+    assert_eq!(read.len(), 1);
+    assert_eq!(
+        read[0].try_get::<String>("", "key").unwrap(),
+        "not a window"
+    );
+    let counted = "SELECT CAST(SUM(count) AS BIGINT) FROM counters WHERE key LIKE 'pending:test:%'";
+    assert_eq!(app.scalar_i64(counted).await, 3);
+
+    let finds_nothing = Query::select()
+        .expr(Expr::val(1))
+        .from(Alias::new("accounts"))
+        .and_where(Expr::col(Alias::new("login")).eq("nobody@example.com"))
+        .to_owned();
+    let (windows, read) =
+        counters::add_then_windows(app.db(), &rows[..1], &keys, now, 3600, Some(finds_nothing))
+            .await
+            .expect("count and read");
+    assert_eq!(windows["pending:test:a"].total, 4);
+    assert_eq!(windows["pending:test:b"].total, 1);
+    assert!(read.is_empty());
+    assert_eq!(app.scalar_i64(counted).await, 5);
 }
