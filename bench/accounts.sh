@@ -19,12 +19,20 @@ if [ -n "${DB_CORE:-}" ]; then
   [ "$BACKEND" = postgres ] || { echo "DB_CORE is for BACKEND=postgres" >&2; exit 1; }
   command -v taskset >/dev/null || { echo "taskset is needed (util-linux)" >&2; exit 1; }
   last=$(($(nproc --all) - 1))
-  others=$(seq 0 "$last" | grep -vx "$DB_CORE" | paste -sd, -)
+  [[ $DB_CORE =~ ^[0-9]+$ ]] && ((DB_CORE <= last)) || { echo "DB_CORE: a core from 0 to $last" >&2; exit 1; }
+  others=$(seq 0 "$last" | { grep -vx "$DB_CORE" || true; } | paste -sd, -)
   [ -n "$others" ] || { echo "DB_CORE leaves no core for Postier" >&2; exit 1; }
   # Backends fork from the postmaster and keep its affinity: the ones started later too.
-  set_pg_cores() { for p in $(pgrep -u postgres postgres || true); do taskset -a -p -c "$1" "$p" >/dev/null 2>&1 || true; done; }
-  set_pg_cores "$DB_CORE"
-  trap 'cleanup; set_pg_cores "0-$last"' EXIT
+  # Prints how many processes took it.
+  set_pg_cores() {
+    local p n=0
+    for p in $(pgrep -u postgres postgres || true); do
+      taskset -a -p -c "$1" "$p" >/dev/null 2>&1 && n=$((n + 1))
+    done
+    echo "$n"
+  }
+  [ "$(set_pg_cores "$DB_CORE")" -gt 0 ] || { echo "no PostgreSQL process (user postgres) could be pinned" >&2; exit 1; }
+  trap 'cleanup; set_pg_cores "0-$last" >/dev/null' EXIT
   pin=(taskset -c "$others")
   echo "== PostgreSQL on core $DB_CORE only; Postier, wrk and the bound on cores $others"
 fi

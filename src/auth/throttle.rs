@@ -6,7 +6,7 @@
 //! (docs/architecture.md "Stateless instances").
 
 use sea_orm::sea_query::SelectStatement;
-use sea_orm::QueryResult;
+use sea_orm::{ConnectionTrait, QueryResult};
 
 use crate::error::{ApiError, ApiResult};
 use crate::repo::batch::Batch;
@@ -73,8 +73,10 @@ pub(crate) async fn begin_attempt(
 }
 
 /// [`begin_attempt`], then `then` (what the proof is checked against, such as the account of
-/// a login), read right after the count that admits the attempt and sent with it: on SQLite
-/// in the same call to a connection (`counters::add_then_windows`). Answers its rows.
+/// a login), read after the count that admits the attempt: on SQLite sent with every count, in
+/// the same call to a connection (`counters::add_then_windows`), the rows of the admitting one
+/// kept; on PostgreSQL sent on its own, prepared, only once the attempt is admitted (a refused
+/// or waiting attempt does not read it). Answers its rows.
 pub(crate) async fn begin_attempt_then(
     state: &AppState,
     subject: &str,
@@ -109,6 +111,11 @@ pub(crate) async fn begin_attempt_then(
                 scope,
                 bucket,
                 had_failures,
+            };
+            let read = match (read, then) {
+                (Some(read), _) => read,
+                (None, Some(then)) => state.db.query_all(&then).await?,
+                (None, None) => Vec::new(),
             };
             return Ok((attempt, read));
         }

@@ -222,20 +222,21 @@ fn windows_query(keys: &[String], now: DateTime<Utc>, window_secs: i64) -> Selec
         .into_query()
 }
 
-/// [`add_many`] of `rows`, then [`windows`] of `keys` (which name every key of `rows`), then
-/// `then` (a read of the caller's, whose rows it answers beside the windows): a proof counted
-/// in flight, what its limits see, and what the proof is checked against. On PostgreSQL the
-/// count and the windows are one round trip whose commit does not wait for the disk flush
-/// ([`without_flush`]): an in-flight count lost in a crash of the server would only have been
-/// settled later, and the flush of any later commit (the login's own) writes it out too.
-/// Without the wait, the rows it locks (one per login, client address and pair, which every
-/// proof of them updates) are free again at once instead of one flush later; `then` is a
-/// prepared statement of its own after it (in the simple query it would be planned at every
-/// call, which costs the server more than the round trip: docs/decisions.md "A login is
-/// three round trips"). On SQLite the three are one script (`batch::sqlite_script`), one call
-/// to the connection's thread and one release of the connection. The windows are read by a
-/// statement of their own, after the upsert: one that waited for a concurrent proof's lock
-/// sees that proof's settlement whole (its failure with its in-flight count gone), never half.
+/// [`add_many`] of `rows`, then [`windows`] of `keys` (which name every key of `rows`): a
+/// proof counted in flight, then what its limits see. On PostgreSQL in one round trip whose
+/// commit does not wait for the disk flush ([`without_flush`]): an in-flight count lost in a
+/// crash of the server would only have been settled later, and the flush of any later commit
+/// (the login's own) writes it out too. Without the wait, the rows it locks (one per login,
+/// client address and pair, which every proof of them updates) are free again at once
+/// instead of one flush later. On SQLite the two are one script (`batch::sqlite_script`), one
+/// call to the connection's thread, and `then` (a read of the caller's, what the proof is
+/// checked against) rides along as its last statement: its rows are answered beside the
+/// windows, `Some`. On PostgreSQL `then` is not sent (`None`): in the simple query it would be
+/// planned at every call, which costs the server more than a round trip (docs/decisions.md
+/// "A login is three round trips"), and the caller sends it prepared, once the windows admit
+/// the proof. The windows are read by a statement of their own, after the upsert: one that
+/// waited for a concurrent proof's lock sees that proof's settlement whole (its failure with
+/// its in-flight count gone), never half.
 pub async fn add_then_windows(
     db: &DatabaseConnection,
     rows: &[(String, i64, i64)],
@@ -243,13 +244,23 @@ pub async fn add_then_windows(
     now: DateTime<Utc>,
     window_secs: i64,
     then: Option<SelectStatement>,
-) -> Result<(std::collections::HashMap<String, Window>, Vec<QueryResult>), DbErr> {
-    if db.get_database_backend() != DatabaseBackend::Postgres && !rows.is_empty() {
+) -> Result<
+    (
+        std::collections::HashMap<String, Window>,
+        Option<Vec<QueryResult>>,
+    ),
+    DbErr,
+> {
+    if rows.is_empty() {
+        return Ok((windows(db, keys, now, window_secs).await?, None));
+    }
+    if db.get_database_backend() != DatabaseBackend::Postgres {
         // One script, one call to the connection's thread; each statement commits on its own.
         let mut statements: Vec<SubQueryStatement> = vec![
             upsert(rows).into_query().into(),
             windows_query(keys, now, window_secs).into(),
         ];
+        let sent = then.is_some();
         statements.extend(then.map(SubQueryStatement::from));
         let (windows, read): (Vec<QueryResult>, Vec<QueryResult>) = db
             .query_all_raw(crate::repo::batch::sqlite_script(None, &statements))
@@ -257,26 +268,18 @@ pub async fn add_then_windows(
             .into_iter()
             .partition(is_window_row);
         let windows = windows.iter().map(window_of).collect::<Result<_, _>>()?;
-        return Ok((windows, read));
+        return Ok((windows, sent.then_some(read)));
     }
-    let windows = if rows.is_empty() {
-        windows(db, keys, now, window_secs).await?
-    } else {
-        let statements = [
-            upsert(rows).into_query().to_string(PostgresQueryBuilder),
-            windows_query(keys, now, window_secs).to_string(PostgresQueryBuilder),
-        ];
-        without_flush(db, &statements)
-            .await?
-            .iter()
-            .map(window_of)
-            .collect::<Result<_, _>>()?
-    };
-    let read = match then {
-        Some(then) => db.query_all(&then).await?,
-        None => Vec::new(),
-    };
-    Ok((windows, read))
+    let statements = [
+        upsert(rows).into_query().to_string(PostgresQueryBuilder),
+        windows_query(keys, now, window_secs).to_string(PostgresQueryBuilder),
+    ];
+    let windows = without_flush(db, &statements)
+        .await?
+        .iter()
+        .map(window_of)
+        .collect::<Result<_, _>>()?;
+    Ok((windows, None))
 }
 
 /// The total of each of `keys` over all its buckets (keys that name their own window); a
