@@ -103,7 +103,7 @@ pub(crate) async fn begin_attempt_then(
                 .collect()
         };
         let (seen, read) =
-            counters::add_then_windows(&state.db, &pending(1), &keys, now, window, then.clone())
+            counters::add_then_windows(&state.db, &pending(1), &keys, now, window, then.as_ref())
                 .await?;
         let verdict = judge(&scope, &seen, now, window, 0);
         if let Verdict::Admitted { had_failures } = verdict {
@@ -112,9 +112,9 @@ pub(crate) async fn begin_attempt_then(
                 bucket,
                 had_failures,
             };
-            let read = match (read, then) {
+            let read = match (read, then.as_ref()) {
                 (Some(read), _) => read,
-                (None, Some(then)) => state.db.query_all(&then).await?,
+                (None, Some(then)) => state.db.query_all(then).await?,
                 (None, None) => Vec::new(),
             };
             return Ok((attempt, read));

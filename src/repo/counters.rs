@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
-    DeleteStatement, Expr, InsertStatement, OnConflict, PostgresQueryBuilder, SelectStatement,
-    SubQueryStatement,
+    Alias, DeleteStatement, Expr, InsertStatement, OnConflict, PostgresQueryBuilder,
+    SelectStatement, SubQueryStatement,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
@@ -200,8 +200,9 @@ fn window_of(row: &QueryResult) -> Result<(String, Window), DbErr> {
     Ok((row.try_get("", "key")?, window))
 }
 
-/// The column that marks a row of [`windows_query`], which [`add_then_windows`] on SQLite
-/// answers in one list with the rows of the caller's read (which selects no column so named).
+/// The column that marks the rows of [`windows_query`] in [`add_then_windows`]'s SQLite script,
+/// which answers them in one list with the rows of the caller's read (which selects no column
+/// so named).
 const WINDOW_ROW: &str = "counters_window_row";
 
 fn is_window_row(row: &QueryResult) -> bool {
@@ -215,7 +216,6 @@ fn windows_query(keys: &[String], now: DateTime<Utc>, window_secs: i64) -> Selec
         .column(counter::Column::Key)
         .column_as(Expr::cust("CAST(SUM(\"count\") AS BIGINT)"), "total")
         .column_as(Expr::cust("MIN(\"bucket\")"), "oldest")
-        .column_as(Expr::val(1), WINDOW_ROW)
         .filter(counter::Column::Key.is_in(keys.iter().cloned()))
         .filter(counter::Column::Bucket.gte(first_bucket(now, window_secs)))
         .group_by(counter::Column::Key)
@@ -243,7 +243,7 @@ pub async fn add_then_windows(
     keys: &[String],
     now: DateTime<Utc>,
     window_secs: i64,
-    then: Option<SelectStatement>,
+    then: Option<&SelectStatement>,
 ) -> Result<
     (
         std::collections::HashMap<String, Window>,
@@ -256,12 +256,12 @@ pub async fn add_then_windows(
     }
     if db.get_database_backend() != DatabaseBackend::Postgres {
         // One script, one call to the connection's thread; each statement commits on its own.
-        let mut statements: Vec<SubQueryStatement> = vec![
-            upsert(rows).into_query().into(),
-            windows_query(keys, now, window_secs).into(),
-        ];
+        let mut windows = windows_query(keys, now, window_secs);
+        windows.expr_as(Expr::val(1), Alias::new(WINDOW_ROW));
+        let mut statements: Vec<SubQueryStatement> =
+            vec![upsert(rows).into_query().into(), windows.into()];
         let sent = then.is_some();
-        statements.extend(then.map(SubQueryStatement::from));
+        statements.extend(then.cloned().map(SubQueryStatement::from));
         let (windows, read): (Vec<QueryResult>, Vec<QueryResult>) = db
             .query_all_raw(crate::repo::batch::sqlite_script(None, &statements))
             .await?

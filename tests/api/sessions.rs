@@ -679,7 +679,7 @@ async fn the_in_flight_count_answers_the_read_sent_with_it_apart_from_its_window
         .expr_as(Expr::val(7), Alias::new("total"))
         .to_owned();
     let (windows, read) =
-        counters::add_then_windows(app.db(), &rows, &keys, now, 3600, Some(like_a_window))
+        counters::add_then_windows(app.db(), &rows, &keys, now, 3600, Some(&like_a_window))
             .await
             .expect("count and read");
     assert_eq!(windows.len(), 2, "{windows:?}");
@@ -706,7 +706,7 @@ async fn the_in_flight_count_answers_the_read_sent_with_it_apart_from_its_window
         .and_where(Expr::col(Alias::new("login")).eq("nobody@example.com"))
         .to_owned();
     let (windows, read) =
-        counters::add_then_windows(app.db(), &rows[..1], &keys, now, 3600, Some(finds_nothing))
+        counters::add_then_windows(app.db(), &rows[..1], &keys, now, 3600, Some(&finds_nothing))
             .await
             .expect("count and read");
     assert_eq!(windows["pending:test:a"].total, 4);
